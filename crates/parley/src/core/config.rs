@@ -1,0 +1,274 @@
+//! Configuration: defaults → config file (TOML) → environment (`PARLEY__KEY`) → command-line
+//! flags, validated once at start-up. The result is immutable and shared as `Arc<Config>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use super::secret::Secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database, the TLS files and the server's secret keys live.
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    /// The HTTPS listener (T8: port 8443 by default).
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// The site's DNS name: the certificate's CN and only SAN, and the origin the app accepts.
+    #[serde(default = "defaults::domain")]
+    pub domain: String,
+    /// Serve this certificate chain and key (PEM) as they are.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Issue the site certificate from this CA at start-up (T7).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_key: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`; default: `<data_dir>/parley.db`.
+    #[serde(default)]
+    pub database_url: Option<Secret<String>>,
+    /// Optional plain-HTTP listener that only redirects to HTTPS.
+    #[serde(default)]
+    pub http_redirect: Option<SocketAddr>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes.
+    #[serde(default = "defaults::body_limit")]
+    pub body_limit: usize,
+    /// Longest time a request may take before it is answered with 408.
+    #[serde(default = "defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("./parley-data")
+    }
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 8443))
+    }
+    pub fn domain() -> String {
+        "localhost".into()
+    }
+    pub fn body_limit() -> usize {
+        256 * 1024
+    }
+    pub fn request_timeout_secs() -> u64 {
+        30
+    }
+}
+
+/// Where the site certificate comes from, decided once by `Config::tls_source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Operator-supplied certificate chain and key, served as they are.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Operator-supplied CA; the site certificate is issued from it at start-up (T7).
+    Ca { cert: PathBuf, key: PathBuf },
+    /// Parley makes its own name-constrained CA in `<data_dir>/tls`.
+    SelfIssued,
+}
+
+/// The backend chosen by the database URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl Config {
+    /// Load from an optional TOML file, the environment and command-line overrides (highest),
+    /// then validate. Every problem is reported at once, one per line.
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Config, String> {
+        let mut fig = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        let fig = fig
+            .merge(Env::prefixed("PARLEY__").split("__"))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if let Err(e) = validate_domain(&self.domain) {
+            problems.push(format!("domain: {e}"));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                problems.push("tls_cert and tls_key must be given together".into())
+            }
+            _ => {}
+        }
+        match (&self.ca_cert, &self.ca_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                problems.push("ca_cert and ca_key must be given together".into())
+            }
+            _ => {}
+        }
+        if self.tls_cert.is_some() && self.ca_cert.is_some() {
+            problems.push(
+                "give either tls_cert/tls_key (serve this certificate) or ca_cert/ca_key \
+                 (issue one from this CA), not both"
+                    .into(),
+            );
+        }
+        for (name, path) in [
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+            ("ca_cert", &self.ca_cert),
+            ("ca_key", &self.ca_key),
+        ] {
+            if let Some(p) = path
+                && !p.is_file()
+            {
+                problems.push(format!("{name}: {} is not a readable file", p.display()));
+            }
+        }
+        if let Some(url) = &self.database_url
+            && !(url.expose().starts_with("sqlite:")
+                || url.expose().starts_with("postgres://")
+                || url.expose().starts_with("postgresql://"))
+        {
+            problems
+                .push("database_url must start with sqlite:, postgres:// or postgresql://".into());
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.body_limit) {
+            problems.push("body_limit must be between 1024 and 67108864 bytes".into());
+        }
+        if !(1..=600).contains(&self.request_timeout_secs) {
+            problems.push("request_timeout_secs must be between 1 and 600".into());
+        }
+        if let Some(redirect) = self.http_redirect
+            && redirect.port() != 0
+            && redirect == self.listen
+        {
+            problems.push("http_redirect must listen on another address than listen".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    pub fn tls_source(&self) -> TlsSource {
+        match (&self.tls_cert, &self.tls_key, &self.ca_cert, &self.ca_key) {
+            (Some(cert), Some(key), _, _) => TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (_, _, Some(cert), Some(key)) => TlsSource::Ca {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => TlsSource::SelfIssued,
+        }
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// The database URL in effect (the SQLite file in the data dir unless configured).
+    pub fn database_url(&self) -> Secret<String> {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("parley.db").display()
+            )),
+        }
+    }
+
+    pub fn db_kind(&self) -> DbKind {
+        if self.database_url().expose().starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else {
+            DbKind::Postgres
+        }
+    }
+}
+
+/// A DNS name: 1–253 characters, labels of 1–63 letters, digits and inner hyphens, lower case.
+/// IP addresses are refused (the certificate profile names a domain).
+pub fn validate_domain(domain: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("'{domain}' is not a valid DNS name: {why}"));
+    if domain.is_empty() || domain.len() > 253 {
+        return bad("it must be 1 to 253 characters long");
+    }
+    if domain.parse::<std::net::IpAddr>().is_ok() {
+        return bad("IP addresses are not supported; use a host name");
+    }
+    if domain != domain.to_ascii_lowercase() {
+        return bad("use lower case");
+    }
+    for label in domain.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return bad("each dot-separated label must be 1 to 63 characters");
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad("only letters a-z, digits, hyphens and dots are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label cannot start or end with a hyphen");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains() {
+        for ok in ["localhost", "chat.example.org", "a-b.c1.test"] {
+            assert!(validate_domain(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1",
+            "Chat.example",
+            "-a.test",
+            "a..b",
+            "a_b.test",
+            "ex ample",
+        ] {
+            assert!(validate_domain(bad).is_err(), "{bad}");
+        }
+    }
+}

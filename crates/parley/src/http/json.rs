@@ -1,0 +1,43 @@
+//! The app's own JSON extractor/response: malformed, mistyped or oversized bodies are answered
+//! in the app's error format (`AppError`), never axum's plain-text rejections.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::core::AppError;
+use crate::http::AppState;
+
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(map_rejection(rejection, state.config.body_limit)),
+        }
+    }
+}
+
+fn map_rejection(rejection: JsonRejection, limit: usize) -> AppError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType,
+        JsonRejection::JsonSyntaxError(e) => AppError::MalformedJson(e.body_text()),
+        JsonRejection::JsonDataError(e) => AppError::InvalidBody(e.body_text()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            AppError::PayloadTooLarge { limit }
+        }
+        other => AppError::InvalidBody(other.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
