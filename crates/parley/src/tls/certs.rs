@@ -11,7 +11,7 @@
 use anyhow::{Context, Result, bail};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
+    GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, NameConstraints,
     PKCS_ECDSA_P384_SHA384, PublicKeyData, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
@@ -19,8 +19,9 @@ use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificat
 
 /// C8: every site certificate is valid for exactly this long.
 pub const SITE_VALIDITY: Duration = Duration::days(90);
-/// The self-issued CA lives long enough for many site certificates.
-pub const CA_VALIDITY: Duration = Duration::days(5 * 365);
+/// The self-issued CA lives ten years (CABF's minimum for a root is 2922 days); its name
+/// constraint, not its lifetime, is what limits the harm a stolen CA key could do.
+pub const CA_VALIDITY: Duration = Duration::days(3653);
 /// Re-issue the site certificate when fewer than this many days remain.
 pub const RENEW_BEFORE: Duration = Duration::days(30);
 
@@ -37,6 +38,13 @@ fn random_serial() -> SerialNumber {
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01; // never a leading zero octet, so the DER stays 16 octets
     SerialNumber::from_slice(&bytes)
+}
+
+/// RFC 7093 §2 method 1: the leftmost 160 bits of the SHA-256 of the subjectPublicKey bits.
+/// (rcgen's default hashes the whole SPKI, which linters cannot recognise.)
+fn key_id(key: &KeyPair) -> KeyIdMethod {
+    use sha2::{Digest, Sha256};
+    KeyIdMethod::PreSpecified(Sha256::digest(key.public_key_raw())[..20].to_vec())
 }
 
 /// Whole seconds: certificate times have no sub-second part, and C8 is checked to the second.
@@ -59,6 +67,8 @@ pub fn new_ca(domain: &str) -> Result<Pem> {
         permitted_subtrees: vec![GeneralSubtree::DnsName(domain.to_string())],
         excluded_subtrees: vec![],
     });
+    p.key_identifier_method = key_id(&key);
+    p.use_authority_key_identifier_extension = true;
     p.serial_number = Some(random_serial());
     p.not_before = now_utc() - Duration::minutes(5);
     p.not_after = p.not_before + CA_VALIDITY;
@@ -100,6 +110,7 @@ pub fn issue_site(ca_cert_pem: &str, ca_key_pem: &str, domain: &str) -> Result<P
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_identifier_method = key_id(&key);
     p.use_authority_key_identifier_extension = true;
     p.serial_number = Some(random_serial());
     p.not_before = now_utc() - Duration::minutes(5);

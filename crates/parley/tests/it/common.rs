@@ -1,0 +1,123 @@
+//! The test harness: `spawn_app` starts the real server on 127.0.0.1:0 with a fresh data
+//! directory and returns a client that trusts exactly that server's CA.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parley::cli::ServeArgs;
+use parley::core::Config;
+use parley::server::RunningServer;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub domain: String,
+    pub data_dir: PathBuf,
+    pub dir: TempDir,
+    pub server: Option<RunningServer>,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.dir
+    }
+}
+
+pub fn base_args(dir: &Path) -> ServeArgs {
+    ServeArgs {
+        data_dir: Some(dir.to_path_buf()),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServeArgs::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    spawn_in(dir, args).await
+}
+
+/// Start a server on `dir` with these flags (data_dir and listen are usually from `base_args`).
+pub async fn spawn_in(dir: TempDir, args: ServeArgs) -> TestApp {
+    let config = Config::load(None, &args).expect("valid test configuration");
+    let domain = config.domain.clone();
+    let data_dir = config.data_dir.clone();
+    let server = parley::server::start(config).await.expect("server starts");
+    let addr = server.local_addr;
+    let ca = server
+        .ca_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("tls/ca.pem"));
+    let client = client_trusting(&ca, &domain, addr);
+    TestApp {
+        base: format!("https://{domain}:{}", addr.port()),
+        addr,
+        domain,
+        data_dir,
+        dir,
+        server: Some(server),
+        client,
+    }
+}
+
+/// A TLS client config that trusts only `ca` (any provider — the server enforces the policy).
+pub fn tls_config_trusting(ca: &Path) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// A client for plain-HTTP checks (reqwest needs a process-wide rustls provider for that).
+pub fn plain_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn client_trusting(ca: &Path, domain: &str, addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config_trusting(ca))
+        .resolve(domain, addr)
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Run a command to completion, returning (success, stdout + stderr).
+pub async fn run(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (run scripts/setup-test-deps.sh)"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

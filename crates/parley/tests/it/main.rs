@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0 with a fresh data directory, driven over HTTPS
+//! (and by real peers: `openssl`, `pkilint`, the `parley` binary itself).
+//! One test binary for the crate keeps link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod certificate;
+mod cli;
+mod common;
+mod hardening;
+mod tls_matrix;

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Installs what Parley's test suite needs on a fresh Debian 12 machine (run as root), skipping
+# whatever is already there. Safe to run repeatedly; scripts/test.sh runs it first.
+#
+# To add a dependency group: write an `ensure_<group>` function below and call it from `main`.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+
+# Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
+# openssl for TLS probes, CA certificates, and the venv module for Python tools.
+readonly APT_PACKAGES=(chromium fonts-noto-color-emoji openssl ca-certificates python3-venv)
+readonly NODE_MIN_MAJOR=20
+readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
+# Python tools, pinned exactly: name==version.
+readonly PIP_PACKAGES=(pkilint==0.13.3)
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+apt_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+ensure_apt_packages() {
+  local missing=() pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    if apt_installed "${pkg}"; then
+      log "apt: ${pkg} is installed"
+    else
+      missing+=("${pkg}")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return
+  fi
+  if ((EUID != 0)); then
+    die "apt: missing ${missing[*]}; run this script as root or install them yourself"
+  fi
+  log "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+ensure_node() {
+  command -v node >/dev/null || die "node: not found; Node.js ${NODE_MIN_MAJOR} or newer is required"
+  command -v npm >/dev/null || die "npm: not found; it comes with Node.js"
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  if ((major < NODE_MIN_MAJOR)); then
+    die "node: $(node --version) is too old; ${NODE_MIN_MAJOR} or newer is required"
+  fi
+  log "node: $(node --version) is present"
+}
+
+ensure_node_modules() {
+  local marker="${REPO_ROOT}/node_modules/.package-lock.json"
+  local lock="${REPO_ROOT}/package-lock.json"
+  if [[ -f "${marker}" && ! "${lock}" -nt "${marker}" ]]; then
+    log "npm: node_modules is up to date with package-lock.json"
+    return
+  fi
+  log "npm: running npm ci"
+  (cd "${REPO_ROOT}" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# Prints the installed version of a Python package in the venv, or nothing.
+venv_package_version() {
+  "${VENV_DIR}/bin/python" - "$1" <<'PY' 2>/dev/null || true
+import sys
+from importlib import metadata
+try:
+    print(metadata.version(sys.argv[1]))
+except metadata.PackageNotFoundError:
+    pass
+PY
+}
+
+ensure_python_tools() {
+  if [[ -x "${VENV_DIR}/bin/python" ]]; then
+    log "python: venv exists at ${VENV_DIR#"${REPO_ROOT}/"}"
+  else
+    log "python: creating venv at ${VENV_DIR#"${REPO_ROOT}/"}"
+    mkdir -p "$(dirname "${VENV_DIR}")"
+    python3 -m venv "${VENV_DIR}"
+  fi
+  local spec name version
+  for spec in "${PIP_PACKAGES[@]}"; do
+    name="${spec%%==*}"
+    version="${spec#*==}"
+    if [[ "$(venv_package_version "${name}")" == "${version}" ]]; then
+      log "python: ${name} ${version} is installed"
+    else
+      log "python: installing ${spec}"
+      "${VENV_DIR}/bin/pip" install --quiet --disable-pip-version-check "${spec}"
+    fi
+  done
+}
+
+main() {
+  ensure_apt_packages
+  ensure_node
+  ensure_node_modules
+  ensure_python_tools
+  log "all test dependencies are present"
+}
+
+main "$@"

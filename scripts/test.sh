@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs Parley's whole test suite: the one command for developers and CI.
+#
+# Installs missing test dependencies first (scripts/setup-test-deps.sh), then runs each step in
+# order and stops at the first failure, naming the step. Ends with a summary of every step.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+cd "${REPO_ROOT}"
+
+# The browser tests run the binary that the build step makes.
+if [[ -z "${PARLEY_BIN:-}" ]]; then
+  export PARLEY_BIN="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley"
+fi
+
+# Each step: "name|command". Commands are run by bash from the repository root.
+readonly STEPS=(
+  "setup test dependencies|scripts/setup-test-deps.sh"
+  "rustfmt|cargo fmt --all -- --check"
+  "clippy|cargo clippy --workspace --all-targets -- -D warnings"
+  "build server|cargo build --bin parley"
+  "cargo test|cargo test --workspace"
+  "typecheck web client|npx --no-install tsc -p tsconfig.json"
+  "typecheck browser tests|npx --no-install tsc -p tests/tsconfig.json"
+  "browser tests|node --test --test-concurrency=1 tests/browser/"
+)
+
+SUMMARY=()
+
+# Colour only on a terminal.
+if [[ -t 1 ]]; then
+  BOLD=$'\033[1m' RED=$'\033[1;31m' GREEN=$'\033[1;32m' RESET=$'\033[0m'
+else
+  BOLD='' RED='' GREEN='' RESET=''
+fi
+readonly BOLD RED GREEN RESET
+
+banner() {
+  printf '\n%s==> [%d/%d] %s%s\n    $ %s\n\n' "${BOLD}" "$1" "${#STEPS[@]}" "$2" "${RESET}" "$3"
+}
+
+print_summary() {
+  printf '\n==> Summary\n'
+  local line
+  for line in "${SUMMARY[@]}"; do
+    printf '    %s\n' "${line}"
+  done
+}
+
+main() {
+  local index=0 step name command start elapsed status
+  for step in "${STEPS[@]}"; do
+    index=$((index + 1))
+    name="${step%%|*}"
+    command="${step#*|}"
+    banner "${index}" "${name}" "${command}"
+    start=${SECONDS}
+    status=0
+    bash -c "${command}" || status=$?
+    elapsed=$((SECONDS - start))
+    if ((status != 0)); then
+      SUMMARY+=("$(printf 'FAIL  %-26s %4ds  (exit %d)' "${name}" "${elapsed}" "${status}")")
+      local rest
+      for rest in "${STEPS[@]:index}"; do
+        SUMMARY+=("SKIP  ${rest%%|*}")
+      done
+      print_summary
+      printf '\n%sFAILED at step %d/%d: %s%s (%s exited with %d)\n' "${RED}" \
+        "${index}" "${#STEPS[@]}" "${name}" "${RESET}" "${command}" "${status}"
+      exit 1
+    fi
+    SUMMARY+=("$(printf 'ok    %-26s %4ds' "${name}" "${elapsed}")")
+  done
+  print_summary
+  printf '\n%sAll %d steps passed.%s\n' "${GREEN}" "${#STEPS[@]}" "${RESET}"
+}
+
+main "$@"
