@@ -23,7 +23,7 @@ readonly STEPS=(
   "cargo test|cargo test --workspace"
   "typecheck web client|npx --no-install tsc -p tsconfig.json"
   "typecheck browser tests|npx --no-install tsc -p tests/tsconfig.json"
-  "browser tests|node --test --test-concurrency=1 tests/browser/"
+  "browser tests|node --test --test-concurrency=1 tests/browser/*.test.mjs"
 )
 
 SUMMARY=()

@@ -1,4 +1,5 @@
-//! A wrapper for secrets read from configuration: `Debug` and `Display` print `***`, so a secret
+//! A wrapper for secrets read from configuration: `Debug` prints `***` (and there is no
+//! `Display`), so a secret
 //! cannot reach a log line by accident.
 
 use serde::{Deserialize, Deserializer};

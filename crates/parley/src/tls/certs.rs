@@ -31,7 +31,7 @@ pub struct Pem {
     pub key: String,
 }
 
-/// A positive 127-bit random serial (RFC 5280 §4.1.2.2: positive, at most 20 octets; CABF:
+/// A positive random serial of 126 random bits (RFC 5280 §4.1.2.2: positive, at most 20 octets; CABF:
 /// at least 64 bits of CSPRNG output).
 fn random_serial() -> SerialNumber {
     let mut bytes: [u8; 16] = rand::random();
@@ -135,6 +135,8 @@ pub struct CertInfo {
     pub spki_der: Vec<u8>,
     pub issuer_der: Vec<u8>,
     pub subject_der: Vec<u8>,
+    pub subject_key_id: Option<Vec<u8>>,
+    pub authority_key_id: Option<Vec<u8>>,
 }
 
 impl CertInfo {
@@ -158,10 +160,16 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo> {
         spki_der: x.tbs_certificate.subject_pki.raw.to_vec(),
         issuer_der: x.tbs_certificate.issuer.as_raw().to_vec(),
         subject_der: x.tbs_certificate.subject.as_raw().to_vec(),
+        subject_key_id: None,
+        authority_key_id: None,
     };
     for ext in x.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::BasicConstraints(bc) => info.is_ca = bc.ca,
+            ParsedExtension::SubjectKeyIdentifier(k) => info.subject_key_id = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                info.authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+            }
             ParsedExtension::SubjectAlternativeName(san) => {
                 for n in &san.general_names {
                     if let GeneralName::DNSName(d) = n {

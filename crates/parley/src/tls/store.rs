@@ -151,7 +151,9 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Write through a temporary file and rename, so a crash never leaves half a key behind.
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let _ = fs::remove_file(&tmp);
     let mut f = fs::OpenOptions::new()
         .write(true)

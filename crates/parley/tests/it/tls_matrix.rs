@@ -112,8 +112,8 @@ async fn t4_no_ocsp_staple_is_sent() {
 }
 
 #[tokio::test]
-async fn t4_rustls_client_asking_for_ocsp_gets_none() {
-    // The same check with a second implementation: the handshake completes, no OCSP response.
+async fn t1_t2_t3_rustls_client_negotiates_exactly_the_policy() {
+    // The same check with a second implementation (rustls offering all its suites and groups).
     let app = spawn_app().await;
     let config = Arc::new(crate::common::tls_config_trusting(
         &app.tls_dir().join("ca.pem"),
