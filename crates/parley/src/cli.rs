@@ -29,6 +29,33 @@ pub enum Command {
     Cert(CertCommand),
     /// Exit 0 when the server answers its health check (for Docker's HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Operator actions on accounts (uses the same configuration as `serve`).
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Data directory [default: ./parley-data]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite:… or postgres://… [default: SQLite file in the data dir]
+    #[arg(long)]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Re-enable a user's factors disabled after 100 failed attempts (§5.2.2).
+    Unlock {
+        username: String,
+        /// Only this factor: password, totp or recovery [default: all]
+        #[arg(long)]
+        factor: Option<String>,
+    },
+    /// Make a user change their password at the next sign-in (suspected compromise).
+    RequirePasswordChange { username: String },
 }
 
 /// Flags of `serve`. Each overrides the config file and `PARLEY__<KEY>` environment variables.
@@ -118,6 +145,46 @@ pub fn load_config(file: Option<&Path>, args: &ServeArgs) -> Result<Config> {
 
 pub fn log_format(config: &Config) -> LogFormat {
     config.log_format
+}
+
+/// Run an admin command against the configured database.
+pub async fn admin(config: Config, cmd: AdminCommand) -> Result<()> {
+    use crate::service::accounts::{Accounts, Factor};
+    let config = std::sync::Arc::new(config);
+    let db = crate::db::Db::connect(&config).await?;
+    let accounts = Accounts::new(config, db.clone(), crate::core::Clock::default())?;
+    match cmd {
+        AdminCommand::Unlock { username, factor } => {
+            let factor = match factor.as_deref() {
+                None => None,
+                Some(f) => Some(Factor::parse(f).ok_or_else(|| {
+                    anyhow::anyhow!("--factor must be password, totp or recovery")
+                })?),
+            };
+            let name = accounts
+                .admin_unlock(&username, factor)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "Unlocked {} for {name}.",
+                factor.map_or("all factors", |f| f.as_str())
+            );
+        }
+        AdminCommand::RequirePasswordChange { username } => {
+            let (_, key) =
+                Accounts::validate_username(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = db
+                .user_by_key(&key)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no such user: {username}"))?;
+            db.set_must_change_password(&user.id).await?;
+            println!(
+                "{} must change their password at the next sign-in.",
+                user.username
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn cert_ca(domain: &str, out: &Path) -> Result<()> {

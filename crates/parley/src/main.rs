@@ -24,6 +24,15 @@ fn main() -> ExitCode {
             domain,
             out,
         }) => cli::cert_issue(&ca_cert, &ca_key, &domain, &out),
+        Command::Admin(args) => {
+            let overrides = cli::ServeArgs {
+                data_dir: args.data_dir,
+                database_url: args.database_url,
+                ..cli::ServeArgs::default()
+            };
+            cli::load_config(cli.config.as_deref(), &overrides)
+                .and_then(|config| runtime()?.block_on(cli::admin(config, args.command)))
+        }
         Command::Healthcheck(args) => {
             cli::load_config(cli.config.as_deref(), &cli::ServeArgs::default()).and_then(|config| {
                 runtime()?.block_on(parley::healthcheck::run(

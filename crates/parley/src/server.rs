@@ -83,10 +83,13 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let resolver = Arc::new(ReloadableCert::new(&cert)?);
     let acceptor = TlsAcceptor::from(Arc::new(policy::server_config(resolver.clone())?));
 
-    let state = AppState {
-        config: config.clone(),
-        db,
-    };
+    let state = AppState::new(config.clone(), db)?;
+    if config.test_clock || config.test_captcha_answer.is_some() {
+        tracing::warn!(
+            "TEST SETTINGS ARE ON (test_clock / test_captcha_answer): never use them in production"
+        );
+    }
+    tasks_housekeeping(&state);
     let app = http::router(state.clone());
     let shutdown = CancellationToken::new();
 
@@ -238,6 +241,28 @@ async fn serve_redirect(
     if let Err(e) = result {
         tracing::error!(error = %e, "the HTTP redirect listener failed");
     }
+}
+
+/// Remove expired sessions, CAPTCHAs and registrations every few minutes.
+fn tasks_housekeeping(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        use crate::service::sessions::{ABSOLUTE_SECS, IDLE_SECS};
+        loop {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            let now = state.clock.now();
+            if let Err(e) = state.db.purge_expired(now).await {
+                tracing::warn!(error = %e, "housekeeping failed");
+            }
+            if let Err(e) = state
+                .db
+                .purge_sessions(now - IDLE_SECS, now - ABSOLUTE_SECS)
+                .await
+            {
+                tracing::warn!(error = %e, "session housekeeping failed");
+            }
+        }
+    });
 }
 
 async fn renew_periodically(

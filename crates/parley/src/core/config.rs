@@ -46,6 +46,51 @@ pub struct Config {
     /// Longest time a request may take before it is answered with 408.
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Base URL of a Pwned Passwords range API (`<url>/range/<5 hex>`); empty disables it and
+    /// only the offline list is used.
+    #[serde(default = "defaults::breach_api_url")]
+    pub breach_api_url: String,
+    /// How long to wait for the range API before falling back to the offline list.
+    #[serde(default = "defaults::breach_api_timeout_ms")]
+    pub breach_api_timeout_ms: u64,
+    /// `always` (default): a CAPTCHA on every sign-in; `after_failure`: only after a failed one.
+    #[serde(default)]
+    pub login_captcha: LoginCaptcha,
+    /// Argon2id memory cost in KiB (at least 19456) and passes (at least 2); p = 1.
+    #[serde(default = "defaults::argon2_memory_kib")]
+    pub argon2_memory_kib: u32,
+    #[serde(default = "defaults::argon2_iterations")]
+    pub argon2_iterations: u32,
+    /// How many password hashes may run at once (default: the number of CPUs).
+    #[serde(default)]
+    pub hash_concurrency: Option<usize>,
+    /// The password pepper (base64, at least 32 bytes). Default: `<data_dir>/secrets/pepper.key`.
+    #[serde(default)]
+    pub pepper: Option<Secret<String>>,
+    /// The key that encrypts TOTP secrets at rest (base64, 32 bytes).
+    /// Default: `<data_dir>/secrets/totp.key`.
+    #[serde(default)]
+    pub totp_key: Option<Secret<String>>,
+    /// Proxies whose `X-Forwarded-For` is believed (IP addresses or CIDR ranges).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// E9: the browser client logs every crypto operation to the console. Turn off in production.
+    #[serde(default = "defaults::yes")]
+    pub crypto_console_log: bool,
+    /// TESTS ONLY: lets `POST /api/test/clock` move the server's clock.
+    #[serde(default)]
+    pub test_clock: bool,
+    /// TESTS ONLY: every CAPTCHA's answer is this text, so browser tests can sign up.
+    #[serde(default)]
+    pub test_captcha_answer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginCaptcha {
+    #[default]
+    Always,
+    AfterFailure,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -74,6 +119,21 @@ mod defaults {
     }
     pub fn request_timeout_secs() -> u64 {
         30
+    }
+    pub fn breach_api_url() -> String {
+        "https://api.pwnedpasswords.com".into()
+    }
+    pub fn breach_api_timeout_ms() -> u64 {
+        2000
+    }
+    pub fn argon2_memory_kib() -> u32 {
+        19_456
+    }
+    pub fn argon2_iterations() -> u32 {
+        2
+    }
+    pub fn yes() -> bool {
+        true
     }
 }
 
@@ -168,6 +228,22 @@ impl Config {
         }
         if !(1..=600).contains(&self.request_timeout_secs) {
             problems.push("request_timeout_secs must be between 1 and 600".into());
+        }
+        if self.argon2_memory_kib < 19_456 || self.argon2_memory_kib > 4 * 1024 * 1024 {
+            problems.push("argon2_memory_kib must be between 19456 and 4194304".into());
+        }
+        if !(2..=100).contains(&self.argon2_iterations) {
+            problems.push("argon2_iterations must be between 2 and 100".into());
+        }
+        if self.hash_concurrency == Some(0) {
+            problems.push("hash_concurrency must be at least 1".into());
+        }
+        for proxy in &self.trusted_proxies {
+            if crate::core::net::IpRange::parse(proxy).is_none() {
+                problems.push(format!(
+                    "trusted_proxies: '{proxy}' is not an IP address or CIDR range"
+                ));
+            }
         }
         if let Some(redirect) = self.http_redirect
             && redirect.port() != 0

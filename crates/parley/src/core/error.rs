@@ -18,8 +18,40 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("{0}")]
-    Validation(String),
+    #[error("{message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    #[error("please choose a different password: {}", .0.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join(" "))]
+    PasswordRejected(Vec<Rejection>),
+    #[error("the CAPTCHA answer was wrong or has expired; please solve the new one")]
+    CaptchaFailed,
+    #[error("this username is taken; please choose another")]
+    UsernameTaken,
+    #[error("the username or password is wrong")]
+    InvalidCredentials,
+    #[error("that code is wrong or was already used")]
+    InvalidCode,
+    #[error("{message}")]
+    FactorLocked {
+        factor: &'static str,
+        message: String,
+    },
+    #[error("your session has ended; please sign in again")]
+    SessionExpired { reason: &'static str },
+    #[error("finish signing in with your authenticator app or a recovery code first")]
+    SecondFactorRequired,
+    #[error("you must change your password before doing anything else")]
+    PasswordChangeRequired,
+    #[error("the sign-up has expired or belongs to another browser; please start again")]
+    RegistrationExpired,
+    #[error("the request lacks a valid CSRF token")]
+    CsrfFailed,
+    #[error("cross-site requests are not allowed")]
+    CrossSite,
+    #[error("the server is busy; please try again in a moment")]
+    Busy,
     #[error("no such resource")]
     NotFound,
     #[error("this method is not allowed on this resource")]
@@ -46,7 +78,20 @@ impl AppError {
             AppError::InvalidBody(_) => "invalid_body",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
-            AppError::Validation(_) => "validation_failed",
+            AppError::Validation { .. } => "validation_failed",
+            AppError::PasswordRejected(_) => "password_rejected",
+            AppError::CaptchaFailed => "captcha_failed",
+            AppError::UsernameTaken => "username_taken",
+            AppError::InvalidCredentials => "invalid_credentials",
+            AppError::InvalidCode => "invalid_code",
+            AppError::FactorLocked { .. } => "factor_locked",
+            AppError::SessionExpired { .. } => "session_expired",
+            AppError::SecondFactorRequired => "second_factor_required",
+            AppError::PasswordChangeRequired => "password_change_required",
+            AppError::RegistrationExpired => "registration_expired",
+            AppError::CsrfFailed => "csrf_failed",
+            AppError::CrossSite => "cross_site",
+            AppError::Busy => "busy",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::Unauthorized => "unauthorized",
@@ -61,7 +106,21 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            AppError::InvalidBody(_) | AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::InvalidBody(_)
+            | AppError::Validation { .. }
+            | AppError::PasswordRejected(_)
+            | AppError::CaptchaFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UsernameTaken => StatusCode::CONFLICT,
+            AppError::InvalidCredentials
+            | AppError::InvalidCode
+            | AppError::SessionExpired { .. }
+            | AppError::RegistrationExpired => StatusCode::UNAUTHORIZED,
+            AppError::FactorLocked { .. }
+            | AppError::SecondFactorRequired
+            | AppError::PasswordChangeRequired
+            | AppError::CsrfFailed
+            | AppError::CrossSite => StatusCode::FORBIDDEN,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -88,11 +147,44 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
+/// A reason a password was refused (`password_rejected`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
 /// The JSON body of every error response.
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
     pub error: &'a str,
     pub message: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<serde_json::Value>,
+}
+
+impl AppError {
+    /// Fields beyond code and message, per docs/api.md.
+    fn extra(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            AppError::Validation { field, .. } => Some(json!({ "field": field })),
+            AppError::PasswordRejected(reasons) => Some(json!({ "reasons": reasons })),
+            AppError::FactorLocked { factor, .. } => Some(json!({ "factor": factor })),
+            AppError::SessionExpired { reason } => Some(json!({ "reason": reason })),
+            AppError::RateLimited { retry_after_secs } => {
+                Some(json!({ "retry_after_secs": retry_after_secs }))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn validation(field: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Validation {
+            field,
+            message: message.into(),
+        }
+    }
 }
 
 impl IntoResponse for AppError {
@@ -104,6 +196,7 @@ impl IntoResponse for AppError {
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
+            extra: self.extra(),
         };
         let mut res = (self.status(), axum::Json(body)).into_response();
         if let AppError::RateLimited { retry_after_secs } = self {

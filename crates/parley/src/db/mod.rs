@@ -2,6 +2,10 @@
 //! with a migration set per backend. Queries use `$1` placeholders, which both backends accept,
 //! and portable types only (integers for times, TEXT, BLOB/BYTEA), so each query is written once.
 
+pub mod auth_state;
+pub mod sessions;
+pub mod users;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};

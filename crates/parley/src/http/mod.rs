@@ -1,6 +1,8 @@
 //! The top layer: routes, extractors and the hardening stack. Handlers translate HTTP to calls
 //! into `service` and back; they hold no business rules.
 
+pub mod accounts;
+pub mod auth;
 pub mod health;
 pub mod json;
 pub mod layers;
@@ -9,23 +11,74 @@ pub mod static_files;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::middleware;
+use axum::routing::{delete, get, post};
+use tokio::sync::broadcast;
 
-use crate::core::{AppError, Config};
+use crate::core::{AppError, Clock, Config};
 use crate::db::Db;
+use crate::service::accounts::Accounts;
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    pub clock: Clock,
+    pub accounts: Arc<Accounts>,
+    /// The hash of every session that ends (logout, revocation, deletion): its WebSockets close.
+    pub sessions_ended: broadcast::Sender<String>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, db: Db) -> anyhow::Result<AppState> {
+        let clock = Clock::default();
+        let accounts = Arc::new(Accounts::new(config.clone(), db.clone(), clock.clone())?);
+        Ok(AppState {
+            config,
+            db,
+            clock,
+            accounts,
+            sessions_ended: broadcast::channel(1024).0,
+        })
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    use accounts as a;
+    let mut api = Router::new()
         .route("/health", get(health::health))
+        .route("/captcha", get(a::captcha))
+        .route("/password/check", post(a::password_check))
+        .route("/register", post(a::register_start).get(a::register_state))
+        .route("/register/totp", post(a::register_totp))
+        .route("/register/finish", post(a::register_finish))
+        .route("/login", post(a::login))
+        .route("/login/totp", post(a::login_totp))
+        .route("/login/recovery", post(a::login_recovery))
+        .route("/me", get(a::me))
+        .route("/session/reauth", post(a::reauth))
+        .route("/logout", post(a::logout))
+        .route("/sessions", get(a::list_sessions))
+        .route("/sessions/{id}", delete(a::revoke_session))
+        .route("/sessions/revoke-all", post(a::revoke_all))
+        .route("/account/password", post(a::change_password))
+        .route("/account/totp/start", post(a::totp_start))
+        .route("/account/totp/confirm", post(a::totp_confirm))
+        .route("/account/recovery-codes", post(a::recovery_codes))
+        .route("/account/delete", post(a::delete_account))
+        .route("/account/security-log", get(a::security_log))
+        .route("/account/authenticators", get(a::authenticators));
+    if state.config.test_clock {
+        api = api.route("/test/clock", post(a::advance_clock));
+    }
+    let api = api
         .fallback(|| async { AppError::NotFound })
-        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::same_origin,
+        ));
     let app = Router::new()
         .nest("/api", api)
         .fallback(static_files::serve);

@@ -23,6 +23,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    pub fn state(&self) -> &parley::http::AppState {
+        &self.server.as_ref().unwrap().state
+    }
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -53,7 +56,26 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start a server on `dir` with these flags (data_dir and listen are usually from `base_args`).
 pub async fn spawn_in(dir: TempDir, args: ServeArgs) -> TestApp {
-    let config = Config::load(None, &args).expect("valid test configuration");
+    spawn_with(dir, args, |_| {}).await
+}
+
+/// The settings every test server gets unless a test changes them: a known CAPTCHA answer
+/// (so tests can sign up), no breached-password API (tests that need one start a fake), the
+/// test clock, and the cheapest Argon2id parameters the configuration allows.
+pub fn test_defaults(c: &mut Config) {
+    c.test_captcha_answer = Some(CAPTCHA.into());
+    c.breach_api_url = String::new();
+    c.test_clock = true;
+}
+
+pub const CAPTCHA: &str = "testcaptcha";
+
+/// Start a server with the test defaults plus `tweak`.
+pub async fn spawn_with(dir: TempDir, args: ServeArgs, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::load(None, &args).expect("valid test configuration");
+    test_defaults(&mut config);
+    tweak(&mut config);
+    config.validate().expect("valid test configuration");
     let domain = config.domain.clone();
     let data_dir = config.data_dir.clone();
     let server = parley::server::start(config).await.expect("server starts");

@@ -3,8 +3,10 @@
 //! One test binary for the crate keeps link time down.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod certificate;
 mod cli;
 mod common;
+mod flows;
 mod hardening;
 mod tls_matrix;

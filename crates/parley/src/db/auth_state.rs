@@ -1,0 +1,285 @@
+//! Short-lived authentication state kept in the database so every instance shares it:
+//! CAPTCHA challenges, half-finished registrations, per-factor failure counters, and the
+//! security log.
+
+use sqlx::Row;
+
+use super::Db;
+
+#[derive(Debug, Clone)]
+pub struct RegistrationRow {
+    pub id_hash: String,
+    pub username: String,
+    pub username_key: String,
+    pub password_hash: String,
+    pub totp_secret_enc: Vec<u8>,
+    pub totp_last_step: i64,
+    pub stage: String,
+    pub recovery_hashes: Option<String>,
+    pub failures: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FailureState {
+    pub consecutive: i64,
+    pub locked_until: i64,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecurityEvent {
+    pub at: i64,
+    pub event: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub detail: String,
+}
+
+impl Db {
+    pub async fn insert_captcha(
+        &self,
+        id: &str,
+        answer_hash: &str,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO captchas (id, answer_hash, expires_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(answer_hash)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Consume a challenge (single use, whether the answer is right or not); returns its
+    /// answer hash if it existed and had not expired.
+    pub async fn take_captcha(&self, id: &str, now: i64) -> Result<Option<String>, sqlx::Error> {
+        let row =
+            sqlx::query("DELETE FROM captchas WHERE id = $1 RETURNING answer_hash, expires_at")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) if r.try_get::<i64, _>("expires_at")? > now => Some(r.try_get("answer_hash")?),
+            _ => None,
+        })
+    }
+
+    pub async fn purge_expired(&self, now: i64) -> Result<(), sqlx::Error> {
+        for sql in [
+            "DELETE FROM captchas WHERE expires_at <= $1",
+            "DELETE FROM registrations WHERE expires_at <= $1",
+            "DELETE FROM totp_enrolments WHERE expires_at <= $1",
+        ] {
+            sqlx::query(sql).bind(now).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_registration(&self, r: &RegistrationRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO registrations (id_hash, username, username_key, password_hash, \
+             totp_secret_enc, totp_last_step, stage, recovery_hashes, failures, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&r.id_hash)
+        .bind(&r.username)
+        .bind(&r.username_key)
+        .bind(&r.password_hash)
+        .bind(&r.totp_secret_enc)
+        .bind(r.totp_last_step)
+        .bind(&r.stage)
+        .bind(&r.recovery_hashes)
+        .bind(r.failures)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn registration(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<RegistrationRow>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id_hash, username, username_key, password_hash, totp_secret_enc, \
+             totp_last_step, stage, recovery_hashes, failures, expires_at FROM registrations \
+             WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| {
+            Ok(RegistrationRow {
+                id_hash: r.try_get("id_hash")?,
+                username: r.try_get("username")?,
+                username_key: r.try_get("username_key")?,
+                password_hash: r.try_get("password_hash")?,
+                totp_secret_enc: r.try_get("totp_secret_enc")?,
+                totp_last_step: r.try_get("totp_last_step")?,
+                stage: r.try_get("stage")?,
+                recovery_hashes: r.try_get("recovery_hashes")?,
+                failures: r.try_get("failures")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn registration_totp_confirmed(
+        &self,
+        id_hash: &str,
+        step: i64,
+        recovery_hashes: &str,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE registrations SET stage = 'recovery', totp_last_step = $1, \
+             recovery_hashes = $2 WHERE id_hash = $3 AND stage = 'totp'",
+        )
+        .bind(step)
+        .bind(recovery_hashes)
+        .bind(id_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn registration_failed(&self, id_hash: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query("UPDATE registrations SET failures = failures + 1 WHERE id_hash = $1 RETURNING failures")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("failures"))
+            .transpose()
+            .map(|f| f.unwrap_or(0))
+    }
+
+    pub async fn delete_registration(&self, id_hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM registrations WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn failure_state(
+        &self,
+        user_id: &str,
+        factor: &str,
+    ) -> Result<FailureState, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT consecutive, locked_until, disabled FROM factor_failures \
+             WHERE user_id = $1 AND factor = $2",
+        )
+        .bind(user_id)
+        .bind(factor)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| -> Result<FailureState, sqlx::Error> {
+            Ok(FailureState {
+                consecutive: r.try_get("consecutive")?,
+                locked_until: r.try_get("locked_until")?,
+                disabled: r.try_get::<i64, _>("disabled")? != 0,
+            })
+        })
+        .transpose()?
+        .unwrap_or_default())
+    }
+
+    /// Count one more consecutive failure (atomically, across instances); returns the count.
+    pub async fn add_failure(&self, user_id: &str, factor: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO factor_failures (user_id, factor, consecutive) VALUES ($1, $2, 1) \
+             ON CONFLICT (user_id, factor) DO UPDATE SET \
+             consecutive = factor_failures.consecutive + 1 RETURNING consecutive",
+        )
+        .bind(user_id)
+        .bind(factor)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("consecutive")
+    }
+
+    pub async fn set_lock(
+        &self,
+        user_id: &str,
+        factor: &str,
+        locked_until: i64,
+        disabled: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE factor_failures SET locked_until = $1, disabled = $2 \
+             WHERE user_id = $3 AND factor = $4",
+        )
+        .bind(locked_until)
+        .bind(i64::from(disabled))
+        .bind(user_id)
+        .bind(factor)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn reset_failures(&self, user_id: &str, factor: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2")
+            .bind(user_id)
+            .bind(factor)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn log_event(
+        &self,
+        user_id: &str,
+        at: i64,
+        event: &str,
+        ip: &str,
+        user_agent: &str,
+        detail: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO security_events (user_id, at, event, ip, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(at)
+        .bind(event)
+        .bind(ip)
+        .bind(user_agent)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn security_events(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SecurityEvent>, sqlx::Error> {
+        sqlx::query(
+            "SELECT at, event, ip, user_agent, detail FROM security_events WHERE user_id = $1 \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(SecurityEvent {
+                at: r.try_get("at")?,
+                event: r.try_get("event")?,
+                ip: r.try_get("ip")?,
+                user_agent: r.try_get("user_agent")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+    }
+}

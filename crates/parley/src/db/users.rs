@@ -1,0 +1,360 @@
+//! Users and their authenticators: queries only, no rules.
+
+use sqlx::Row;
+
+use super::Db;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub totp_secret_enc: Vec<u8>,
+    pub totp_last_step: i64,
+    pub must_change_password: bool,
+    pub created_at: i64,
+}
+
+/// sqlx 0.9 accepts only static SQL strings (no injection by construction), hence a macro.
+macro_rules! user_columns {
+    () => {
+        "id, username, password_hash, totp_secret_enc, totp_last_step, must_change_password, created_at"
+    };
+}
+
+fn user(row: sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        totp_secret_enc: row.try_get("totp_secret_enc")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+        must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Db {
+    pub async fn user_by_key(&self, username_key: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_key = $1"
+        ))
+        .bind(username_key)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(user)
+        .transpose()
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(user)
+        .transpose()
+    }
+
+    pub async fn username_exists(&self, username_key: &str) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("SELECT 1 FROM users WHERE username_key = $1")
+            .bind(username_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Create the account with all its authenticators in one transaction (A5).
+    /// `Ok(false)` when the username was taken meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_user(
+        &self,
+        id: &str,
+        username: &str,
+        username_key: &str,
+        password_hash: &str,
+        totp_secret_enc: &[u8],
+        totp_last_step: i64,
+        recovery_hashes: &[String],
+        now: i64,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, username_key, password_hash, totp_secret_enc, \
+             totp_last_step, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (username_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(username_key)
+        .bind(password_hash)
+        .bind(totp_secret_enc)
+        .bind(totp_last_step)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        insert_recovery_codes(&mut tx, id, recovery_hashes, now).await?;
+        for kind in ["password", "totp", "recovery_codes"] {
+            insert_authenticator(&mut tx, id, kind, now, ip, user_agent).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Record a new password as a new authenticator (the old one revoked).
+    pub async fn replace_password(
+        &self,
+        user_id: &str,
+        hash: &str,
+        now: i64,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_authenticator(&mut tx, user_id, "password", now).await?;
+        insert_authenticator(&mut tx, user_id, "password", now, ip, user_agent).await?;
+        tx.commit().await
+    }
+
+    /// Accept a TOTP step only if it is later than the last accepted one. Atomic, so two
+    /// concurrent logins with the same code cannot both succeed.
+    pub async fn advance_totp_step(&self, user_id: &str, step: i64) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn replace_totp(
+        &self,
+        user_id: &str,
+        secret_enc: &[u8],
+        last_step: i64,
+        now: i64,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_last_step = $2 WHERE id = $3")
+            .bind(secret_enc)
+            .bind(last_step)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        revoke_authenticator(&mut tx, user_id, "totp", now).await?;
+        insert_authenticator(&mut tx, user_id, "totp", now, ip, user_agent).await?;
+        tx.commit().await
+    }
+
+    pub async fn unused_recovery_codes(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("code_hash")?)))
+        .collect()
+    }
+
+    /// Mark a code used; `false` if another request used it first (single use, §5.1.2.2).
+    pub async fn use_recovery_code(&self, id: i64, now: i64) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+        now: i64,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_recovery_codes(&mut tx, user_id, hashes, now).await?;
+        revoke_authenticator(&mut tx, user_id, "recovery_codes", now).await?;
+        insert_authenticator(&mut tx, user_id, "recovery_codes", now, ip, user_agent).await?;
+        tx.commit().await
+    }
+
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_must_change_password(&self, user_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE users SET must_change_password = 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// (kind, created_at, revoked_at) of every authenticator ever bound, newest first.
+    pub async fn authenticators(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, i64, Option<i64>)>, sqlx::Error> {
+        sqlx::query(
+            "SELECT kind, created_at, revoked_at FROM authenticators WHERE user_id = $1 \
+             ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("kind")?,
+                r.try_get("created_at")?,
+                r.try_get("revoked_at")?,
+            ))
+        })
+        .collect()
+    }
+
+    pub async fn save_totp_enrolment(
+        &self,
+        user_id: &str,
+        secret_enc: &[u8],
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO totp_enrolments (user_id, secret_enc, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(user_id)
+        .bind(secret_enc)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn totp_enrolment(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        sqlx::query("SELECT secret_enc FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2")
+            .bind(user_id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("secret_enc"))
+            .transpose()
+    }
+}
+
+async fn insert_recovery_codes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    hashes: &[String],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for h in hashes {
+        sqlx::query(
+            "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(user_id)
+        .bind(h)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_authenticator(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    kind: &str,
+    now: i64,
+    ip: &str,
+    user_agent: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO authenticators (user_id, kind, created_at, source_ip, source_user_agent) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(kind)
+    .bind(now)
+    .bind(ip)
+    .bind(user_agent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_authenticator(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    kind: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE authenticators SET revoked_at = $1 WHERE user_id = $2 AND kind = $3 \
+         AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(kind)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

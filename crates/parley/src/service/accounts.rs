@@ -1,0 +1,855 @@
+//! Accounts and authentication (A1–A8): registration that binds password + TOTP + recovery
+//! codes in one flow, two-step sign-in, throttling per account and factor, and the management
+//! of authenticators after re-authentication.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use unicode_normalization::UnicodeNormalization;
+
+use super::breach::{BreachChecker, BreachResult};
+use super::crypto::{ServerKeys, random_id, random_token, token_hash};
+use super::password_policy::{self, Context};
+use super::passwords::{Hasher, Verified};
+use super::rate_limit::{self, Action, IpLimiter, MAX_FAILURES};
+use super::sessions::{self, NewSession, Stage};
+use super::{captcha, recovery, totp};
+use crate::core::config::LoginCaptcha;
+use crate::core::error::Rejection;
+use crate::core::{AppError, AppResult, Clock, Config};
+use crate::db::Db;
+use crate::db::auth_state::RegistrationRow;
+use crate::db::sessions::SessionRow;
+use crate::db::users::UserRow;
+
+/// A half-finished registration lives this long (A5: ≤ 15 minutes).
+pub const REGISTRATION_SECS: i64 = 15 * 60;
+/// Wrong TOTP codes tolerated during one registration before it must start again.
+const REGISTRATION_MAX_FAILURES: i64 = 10;
+pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MAX: usize = 32;
+
+/// Who is asking: the client address (from trusted proxies only) and its browser.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl Client {
+    fn ip_str(&self) -> String {
+        self.ip.to_string()
+    }
+}
+
+/// The factors counted separately for throttling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    Password,
+    Totp,
+    Recovery,
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Password => "password",
+            Factor::Totp => "totp",
+            Factor::Recovery => "recovery",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Factor> {
+        match s {
+            "password" => Some(Factor::Password),
+            "totp" => Some(Factor::Totp),
+            "recovery" => Some(Factor::Recovery),
+            _ => None,
+        }
+    }
+}
+
+/// A second factor offered for a sensitive change: a TOTP code or a recovery code.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SecondFactor {
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PasswordFeedback {
+    pub acceptable: bool,
+    pub reasons: Vec<Rejection>,
+    pub score: u8,
+    pub warning: Option<String>,
+    pub suggestions: Vec<String>,
+    pub length: usize,
+}
+
+pub struct Accounts {
+    pub db: Db,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    pub hasher: Hasher,
+    pub keys: ServerKeys,
+    pub breach: BreachChecker,
+    pub ip_limits: IpLimiter,
+}
+
+impl Accounts {
+    pub fn new(config: Arc<Config>, db: Db, clock: Clock) -> anyhow::Result<Accounts> {
+        let keys = ServerKeys::load(&config)?;
+        let hasher = Hasher::new(&config, keys.clone())?;
+        let breach = BreachChecker::new(
+            &config.breach_api_url,
+            Duration::from_millis(config.breach_api_timeout_ms),
+        )?;
+        Ok(Accounts {
+            db,
+            clock,
+            config,
+            hasher,
+            keys,
+            breach,
+            ip_limits: IpLimiter::default(),
+        })
+    }
+
+    pub fn limit(&self, action: Action, client: &Client) -> AppResult<()> {
+        self.ip_limits
+            .check(action, client.ip)
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })
+    }
+
+    // ---- CAPTCHA -------------------------------------------------------------------------
+
+    pub async fn new_captcha(&self, client: &Client) -> AppResult<(String, String)> {
+        self.limit(Action::Captcha, client)?;
+        let fixed = self.config.test_captcha_answer.as_deref();
+        let c = tokio::task::spawn_blocking({
+            let fixed = fixed.map(str::to_owned);
+            move || captcha::new_challenge(fixed.as_deref())
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
+        let now = self.clock.now();
+        self.db
+            .insert_captcha(&c.id, &c.answer_hash, now + captcha::TTL_SECS)
+            .await?;
+        Ok((c.id, c.png_data_uri))
+    }
+
+    /// Consume the challenge; right answer or not, it cannot be tried again.
+    pub async fn check_captcha(&self, id: Option<&str>, answer: Option<&str>) -> AppResult<()> {
+        let (Some(id), Some(answer)) = (id, answer) else {
+            return Err(AppError::CaptchaFailed);
+        };
+        let stored = self.db.take_captcha(id, self.clock.now()).await?;
+        match stored {
+            Some(hash) if super::crypto::ct_eq(&hash, &captcha::answer_hash(answer)) => Ok(()),
+            _ => Err(AppError::CaptchaFailed),
+        }
+    }
+
+    // ---- usernames and passwords ----------------------------------------------------------
+
+    /// NFKC, 3–32 characters of letters or digits (any script), `_`, `-`, `.`; the lookup key
+    /// is the lower-cased form, so names differing only in case collide.
+    pub fn validate_username(raw: &str) -> AppResult<(String, String)> {
+        let name: String = raw.nfkc().collect();
+        let name = name.trim().to_owned();
+        let n = name.chars().count();
+        if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) {
+            return Err(AppError::validation(
+                "username",
+                format!("a username has {USERNAME_MIN} to {USERNAME_MAX} characters"),
+            ));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(AppError::validation(
+                "username",
+                "a username may contain letters, digits, '_', '-' and '.' only",
+            ));
+        }
+        let key = name.to_lowercase();
+        Ok((name, key))
+    }
+
+    fn context<'a>(&'a self, username: &'a str) -> Context<'a> {
+        Context {
+            username,
+            domain: &self.config.domain,
+        }
+    }
+
+    /// Every reason `password` is not acceptable, including the breach corpus (A3).
+    async fn password_rejections(&self, password: &str, username: &str) -> Vec<Rejection> {
+        let mut reasons: Vec<Rejection> =
+            password_policy::local_rejections(password, &self.context(username))
+                .into_iter()
+                .map(|r| Rejection {
+                    code: r.code,
+                    message: r.message,
+                })
+                .collect();
+        let too_short_or_long = reasons
+            .iter()
+            .any(|r| r.code == "too_short" || r.code == "too_long");
+        if !too_short_or_long && self.breach.enabled() {
+            match self.breach.check(password).await {
+                BreachResult::Found { count } => reasons.push(Rejection {
+                    code: "breached",
+                    message: format!(
+                        "This password has appeared in {count} known data breaches, so attackers \
+                         try it first. Please choose a different one."
+                    ),
+                }),
+                BreachResult::NotFound => {}
+                BreachResult::Unavailable(why) => {
+                    tracing::warn!(reason = %why, "breached-password API unavailable; \
+                        relying on the offline list");
+                }
+            }
+        }
+        reasons.dedup_by(|a, b| a.code == b.code);
+        reasons
+    }
+
+    /// Check a new password (and its confirmation); returns it normalized for hashing.
+    pub async fn check_new_password(
+        &self,
+        password: &str,
+        confirm: &str,
+        username: &str,
+    ) -> AppResult<String> {
+        let normalized = password_policy::normalize(password);
+        let mut reasons = self.password_rejections(&normalized, username).await;
+        if password_policy::normalize(confirm) != normalized {
+            reasons.push(Rejection {
+                code: "mismatch",
+                message: "The two passwords do not match.".into(),
+            });
+        }
+        if reasons.is_empty() {
+            Ok(normalized)
+        } else {
+            Err(AppError::PasswordRejected(reasons))
+        }
+    }
+
+    pub async fn password_feedback(
+        &self,
+        password: &str,
+        username: &str,
+        client: &Client,
+    ) -> AppResult<PasswordFeedback> {
+        self.limit(Action::PasswordCheck, client)?;
+        let normalized = password_policy::normalize(password);
+        let reasons = self.password_rejections(&normalized, username).await;
+        let s = password_policy::strength(&normalized, &self.context(username));
+        Ok(PasswordFeedback {
+            acceptable: reasons.is_empty(),
+            reasons,
+            score: s.score,
+            warning: s.warning,
+            suggestions: s.suggestions,
+            length: normalized.chars().count(),
+        })
+    }
+
+    // ---- registration (A1, A5, A8) --------------------------------------------------------
+
+    /// Step 1: validate everything, hash the password, make the TOTP secret. Nothing usable
+    /// exists yet; the returned token goes into the registration cookie of this browser only.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn register_start(
+        &self,
+        username: &str,
+        password: &str,
+        confirm: &str,
+        captcha_id: Option<&str>,
+        captcha_answer: Option<&str>,
+        client: &Client,
+    ) -> AppResult<(String, totp::Provisioning, i64, String)> {
+        self.limit(Action::Register, client)?;
+        self.check_captcha(captcha_id, captcha_answer).await?;
+        let (username, key) = Self::validate_username(username)?;
+        let normalized = self
+            .check_new_password(password, confirm, &username)
+            .await?;
+        if self.db.username_exists(&key).await? {
+            return Err(AppError::UsernameTaken);
+        }
+        let password_hash = self.hasher.hash(&normalized).await?;
+        let secret = totp::new_secret();
+        let token = random_token();
+        let id_hash = token_hash(&token);
+        let expires_at = self.clock.now() + REGISTRATION_SECS;
+        self.db
+            .insert_registration(&RegistrationRow {
+                id_hash: id_hash.clone(),
+                username: username.clone(),
+                username_key: key,
+                password_hash,
+                totp_secret_enc: self.keys.seal(&secret, id_hash.as_bytes()),
+                totp_last_step: 0,
+                stage: "totp".into(),
+                recovery_hashes: None,
+                failures: 0,
+                expires_at,
+            })
+            .await?;
+        Ok((
+            token,
+            totp::provisioning(&secret, &username),
+            expires_at,
+            username,
+        ))
+    }
+
+    pub async fn registration(&self, token: Option<&str>) -> AppResult<RegistrationRow> {
+        let token = token.ok_or(AppError::RegistrationExpired)?;
+        self.db
+            .registration(&token_hash(token), self.clock.now())
+            .await?
+            .ok_or(AppError::RegistrationExpired)
+    }
+
+    /// Step 2: the user proves the authenticator works; the recovery codes are made and shown.
+    pub async fn register_totp(&self, token: Option<&str>, code: &str) -> AppResult<Vec<String>> {
+        let reg = self.registration(token).await?;
+        if reg.stage != "totp" {
+            return Err(AppError::RegistrationExpired);
+        }
+        let secret = self
+            .keys
+            .open(&reg.totp_secret_enc, reg.id_hash.as_bytes())
+            .map_err(AppError::Internal)?;
+        let Some(step) = totp::verify(&secret, code, self.clock.now(), reg.totp_last_step) else {
+            if self.db.registration_failed(&reg.id_hash).await? >= REGISTRATION_MAX_FAILURES {
+                self.db.delete_registration(&reg.id_hash).await?;
+                return Err(AppError::RegistrationExpired);
+            }
+            return Err(AppError::InvalidCode);
+        };
+        let codes = recovery::generate();
+        let mut hashes = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let canonical = recovery::canonical(c).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("generated recovery code is not canonical"))
+            })?;
+            hashes.push(self.hasher.hash_code(&canonical).await?);
+        }
+        let json = serde_json::to_string(&hashes).map_err(|e| AppError::Internal(e.into()))?;
+        if !self
+            .db
+            .registration_totp_confirmed(&reg.id_hash, step, &json)
+            .await?
+        {
+            return Err(AppError::RegistrationExpired);
+        }
+        Ok(codes)
+    }
+
+    /// Step 3: the user has saved the codes; the account is created with all three
+    /// authenticators at once and a full session starts.
+    pub async fn register_finish(
+        &self,
+        token: Option<&str>,
+        client: &Client,
+    ) -> AppResult<(UserRow, NewSession)> {
+        let reg = self.registration(token).await?;
+        let Some(recovery_json) = reg
+            .recovery_hashes
+            .as_deref()
+            .filter(|_| reg.stage == "recovery")
+        else {
+            return Err(AppError::RegistrationExpired);
+        };
+        let hashes: Vec<String> =
+            serde_json::from_str(recovery_json).map_err(|e| AppError::Internal(e.into()))?;
+        let secret = self
+            .keys
+            .open(&reg.totp_secret_enc, reg.id_hash.as_bytes())
+            .map_err(AppError::Internal)?;
+        let user_id = random_id();
+        let now = self.clock.now();
+        let created = self
+            .db
+            .create_user(
+                &user_id,
+                &reg.username,
+                &reg.username_key,
+                &reg.password_hash,
+                &self.keys.seal(&secret, user_id.as_bytes()),
+                reg.totp_last_step,
+                &hashes,
+                now,
+                &client.ip_str(),
+                &client.user_agent,
+            )
+            .await?;
+        self.db.delete_registration(&reg.id_hash).await?;
+        if !created {
+            return Err(AppError::UsernameTaken);
+        }
+        self.event(&user_id, "registered", client, "").await?;
+        let session = sessions::create(
+            &self.db,
+            &self.clock,
+            &user_id,
+            Stage::Full,
+            &client.ip_str(),
+            &client.user_agent,
+        )
+        .await?;
+        let user = self
+            .db
+            .user_by_id(&user_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("user vanished")))?;
+        Ok((user, session))
+    }
+
+    // ---- sign-in ------------------------------------------------------------------------
+
+    /// Step 1: password (+ CAPTCHA) → a pending session that can only do step 2.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        captcha_id: Option<&str>,
+        captcha_answer: Option<&str>,
+        client: &Client,
+    ) -> AppResult<NewSession> {
+        self.limit(Action::Login, client)?;
+        let key = Self::validate_username(username).map(|(_, k)| k).ok();
+        let user = match &key {
+            Some(k) => self.db.user_by_key(k).await?,
+            None => None,
+        };
+        let captcha_needed = match self.config.login_captcha {
+            LoginCaptcha::Always => true,
+            LoginCaptcha::AfterFailure => match &user {
+                Some(u) => self.db.failure_state(&u.id, "password").await?.consecutive > 0,
+                None => false,
+            },
+        };
+        if captcha_needed {
+            self.check_captcha(captcha_id, captcha_answer).await?;
+        }
+        if let Some(u) = &user {
+            self.guard(&u.id, Factor::Password).await?;
+        }
+        let normalized = password_policy::normalize(password);
+        let verified = if normalized.len() > password_policy::MAX_BYTES {
+            // Do the same work as a real check, then refuse (never truncate).
+            let _ = self.hasher.verify("", None).await?;
+            Verified::Wrong
+        } else {
+            self.hasher
+                .verify(&normalized, user.as_ref().map(|u| u.password_hash.as_str()))
+                .await?
+        };
+        let (user, needs_rehash) = match (user, verified) {
+            (Some(u), Verified::Ok { needs_rehash }) => (u, needs_rehash),
+            (Some(u), Verified::Wrong) => {
+                self.failed(&u.id, Factor::Password, client).await?;
+                return Err(AppError::InvalidCredentials);
+            }
+            (None, _) => return Err(AppError::InvalidCredentials),
+        };
+        self.db.reset_failures(&user.id, "password").await?;
+        if needs_rehash {
+            let hash = self.hasher.hash(&normalized).await?;
+            self.db.set_password_hash(&user.id, &hash).await?;
+        }
+        self.event(&user.id, "login_password_ok", client, "")
+            .await?;
+        sessions::create(
+            &self.db,
+            &self.clock,
+            &user.id,
+            Stage::Pending,
+            &client.ip_str(),
+            &client.user_agent,
+        )
+        .await
+    }
+
+    /// Step 2 with a TOTP code: a **new** full session replaces the pending one.
+    pub async fn login_totp(
+        &self,
+        pending: &SessionRow,
+        code: &str,
+        client: &Client,
+    ) -> AppResult<(UserRow, NewSession)> {
+        self.limit(Action::SecondFactor, client)?;
+        let user = self.user(&pending.user_id).await?;
+        self.guard(&user.id, Factor::Totp).await?;
+        if !self.verify_totp(&user, code).await? {
+            self.failed(&user.id, Factor::Totp, client).await?;
+            return Err(AppError::InvalidCode);
+        }
+        self.succeeded(&user.id, Factor::Totp, client).await?;
+        self.finish_login(pending, user, client, "totp").await
+    }
+
+    /// Step 2 with a recovery code (single use).
+    pub async fn login_recovery(
+        &self,
+        pending: &SessionRow,
+        code: &str,
+        client: &Client,
+    ) -> AppResult<(UserRow, NewSession)> {
+        self.limit(Action::SecondFactor, client)?;
+        let user = self.user(&pending.user_id).await?;
+        self.guard(&user.id, Factor::Recovery).await?;
+        if !self.use_recovery_code(&user, code).await? {
+            self.failed(&user.id, Factor::Recovery, client).await?;
+            return Err(AppError::InvalidCode);
+        }
+        self.event(&user.id, "recovery_code_used", client, "")
+            .await?;
+        self.succeeded(&user.id, Factor::Recovery, client).await?;
+        self.finish_login(pending, user, client, "recovery code")
+            .await
+    }
+
+    async fn finish_login(
+        &self,
+        pending: &SessionRow,
+        user: UserRow,
+        client: &Client,
+        how: &str,
+    ) -> AppResult<(UserRow, NewSession)> {
+        self.db.delete_session(&pending.id_hash).await?;
+        let session = sessions::create(
+            &self.db,
+            &self.clock,
+            &user.id,
+            Stage::Full,
+            &client.ip_str(),
+            &client.user_agent,
+        )
+        .await?;
+        self.event(&user.id, "login_succeeded", client, &format!("with {how}"))
+            .await?;
+        Ok((user, session))
+    }
+
+    async fn verify_totp(&self, user: &UserRow, code: &str) -> AppResult<bool> {
+        let secret = self
+            .keys
+            .open(&user.totp_secret_enc, user.id.as_bytes())
+            .map_err(AppError::Internal)?;
+        match totp::verify(&secret, code, self.clock.now(), user.totp_last_step) {
+            // The step is claimed atomically: of two requests racing with one code, one wins.
+            Some(step) => Ok(self.db.advance_totp_step(&user.id, step).await?),
+            None => Ok(false),
+        }
+    }
+
+    async fn use_recovery_code(&self, user: &UserRow, code: &str) -> AppResult<bool> {
+        let Some(canonical) = recovery::canonical(code) else {
+            return Ok(false);
+        };
+        let stored = self.db.unused_recovery_codes(&user.id).await?;
+        match self.hasher.find_code(&canonical, stored).await? {
+            Some(id) => Ok(self.db.use_recovery_code(id, self.clock.now()).await?),
+            None => Ok(false),
+        }
+    }
+
+    pub async fn recovery_codes_remaining(&self, user_id: &str) -> AppResult<usize> {
+        Ok(self.db.unused_recovery_codes(user_id).await?.len())
+    }
+
+    // ---- throttling per account and factor (§5.2.2) --------------------------------------
+
+    async fn guard(&self, user_id: &str, factor: Factor) -> AppResult<()> {
+        let state = self.db.failure_state(user_id, factor.as_str()).await?;
+        if state.disabled {
+            return Err(AppError::FactorLocked {
+                factor: factor.as_str(),
+                message: locked_message(factor),
+            });
+        }
+        let now = self.clock.now();
+        if state.locked_until > now {
+            return Err(AppError::RateLimited {
+                retry_after_secs: (state.locked_until - now) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    async fn failed(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
+        let n = self.db.add_failure(user_id, factor.as_str()).await?;
+        let disabled = n >= MAX_FAILURES;
+        let delay = rate_limit::delay_after(n);
+        self.db
+            .set_lock(user_id, factor.as_str(), self.clock.now() + delay, disabled)
+            .await?;
+        let event = match factor {
+            Factor::Password => "login_password_failed",
+            Factor::Totp => "login_totp_failed",
+            Factor::Recovery => "login_recovery_failed",
+        };
+        self.event(user_id, event, client, &format!("{n} in a row"))
+            .await?;
+        if disabled {
+            self.event(user_id, "factor_locked", client, factor.as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A success resets that factor's count; the possession factors also unlock each other
+    /// ("unlock with another factor").
+    async fn succeeded(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
+        self.db.reset_failures(user_id, factor.as_str()).await?;
+        let other = match factor {
+            Factor::Totp => Some(Factor::Recovery),
+            Factor::Recovery => Some(Factor::Totp),
+            Factor::Password => None,
+        };
+        if let Some(other) = other
+            && self
+                .db
+                .failure_state(user_id, other.as_str())
+                .await?
+                .disabled
+        {
+            self.db.reset_failures(user_id, other.as_str()).await?;
+            self.event(user_id, "factor_unlocked", client, other.as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `parley admin unlock`: clear the failure state of one or all factors.
+    pub async fn admin_unlock(&self, username: &str, factor: Option<Factor>) -> AppResult<String> {
+        let (_, key) = Self::validate_username(username)?;
+        let user = self.db.user_by_key(&key).await?.ok_or(AppError::NotFound)?;
+        let factors = match factor {
+            Some(f) => vec![f],
+            None => vec![Factor::Password, Factor::Totp, Factor::Recovery],
+        };
+        for f in &factors {
+            self.db.reset_failures(&user.id, f.as_str()).await?;
+        }
+        let names: Vec<_> = factors.iter().map(|f| f.as_str()).collect();
+        self.db
+            .log_event(
+                &user.id,
+                self.clock.now(),
+                "factor_unlocked",
+                "",
+                "parley admin",
+                &names.join(","),
+            )
+            .await?;
+        Ok(user.username)
+    }
+
+    // ---- session-bound operations ------------------------------------------------------
+
+    pub async fn user(&self, id: &str) -> AppResult<UserRow> {
+        self.db.user_by_id(id).await?.ok_or(AppError::Unauthorized)
+    }
+
+    pub async fn event(
+        &self,
+        user_id: &str,
+        event: &str,
+        client: &Client,
+        detail: &str,
+    ) -> AppResult<()> {
+        let ua: String = client.user_agent.chars().take(300).collect();
+        self.db
+            .log_event(
+                user_id,
+                self.clock.now(),
+                event,
+                &client.ip_str(),
+                &ua,
+                detail,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Check the password of a signed-in user (re-authentication); failures count as usual.
+    pub async fn check_password(
+        &self,
+        user: &UserRow,
+        password: &str,
+        client: &Client,
+    ) -> AppResult<()> {
+        self.guard(&user.id, Factor::Password).await?;
+        let normalized = password_policy::normalize(password);
+        match self
+            .hasher
+            .verify(&normalized, Some(&user.password_hash))
+            .await?
+        {
+            Verified::Ok { .. } => {
+                self.db.reset_failures(&user.id, "password").await?;
+                Ok(())
+            }
+            Verified::Wrong => {
+                self.failed(&user.id, Factor::Password, client).await?;
+                Err(AppError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// A TOTP code or a recovery code, for sensitive changes.
+    pub async fn check_second_factor(
+        &self,
+        user: &UserRow,
+        f: &SecondFactor,
+        client: &Client,
+    ) -> AppResult<()> {
+        match (&f.totp_code, &f.recovery_code) {
+            (Some(code), _) if !code.trim().is_empty() => {
+                self.guard(&user.id, Factor::Totp).await?;
+                if self.verify_totp(user, code).await? {
+                    self.succeeded(&user.id, Factor::Totp, client).await
+                } else {
+                    self.failed(&user.id, Factor::Totp, client).await?;
+                    Err(AppError::InvalidCode)
+                }
+            }
+            (_, Some(code)) if !code.trim().is_empty() => {
+                self.guard(&user.id, Factor::Recovery).await?;
+                if self.use_recovery_code(user, code).await? {
+                    self.event(&user.id, "recovery_code_used", client, "")
+                        .await?;
+                    self.succeeded(&user.id, Factor::Recovery, client).await
+                } else {
+                    self.failed(&user.id, Factor::Recovery, client).await?;
+                    Err(AppError::InvalidCode)
+                }
+            }
+            _ => Err(AppError::validation(
+                "totp_code",
+                "enter a code from your authenticator app or a recovery code",
+            )),
+        }
+    }
+
+    pub async fn change_password(
+        &self,
+        user: &UserRow,
+        current: &str,
+        new: &str,
+        confirm: &str,
+        client: &Client,
+    ) -> AppResult<()> {
+        self.check_password(user, current, client).await?;
+        let normalized = self
+            .check_new_password(new, confirm, &user.username)
+            .await?;
+        let hash = self.hasher.hash(&normalized).await?;
+        self.db
+            .replace_password(
+                &user.id,
+                &hash,
+                self.clock.now(),
+                &client.ip_str(),
+                &client.user_agent,
+            )
+            .await?;
+        self.event(&user.id, "password_changed", client, "").await
+    }
+
+    /// Re-enrolment, step 1: a new secret, kept aside until confirmed; the old one still works.
+    pub async fn totp_start(&self, user: &UserRow) -> AppResult<totp::Provisioning> {
+        let secret = totp::new_secret();
+        let sealed = self
+            .keys
+            .seal(&secret, format!("enrol:{}", user.id).as_bytes());
+        self.db
+            .save_totp_enrolment(&user.id, &sealed, self.clock.now() + REGISTRATION_SECS)
+            .await?;
+        Ok(totp::provisioning(&secret, &user.username))
+    }
+
+    /// Re-enrolment, step 2: a valid code from the new authenticator replaces the old one.
+    pub async fn totp_confirm(&self, user: &UserRow, code: &str, client: &Client) -> AppResult<()> {
+        let sealed = self
+            .db
+            .totp_enrolment(&user.id, self.clock.now())
+            .await?
+            .ok_or_else(|| {
+                AppError::validation("code", "start the replacement again; it expired")
+            })?;
+        let secret = self
+            .keys
+            .open(&sealed, format!("enrol:{}", user.id).as_bytes())
+            .map_err(AppError::Internal)?;
+        let Some(step) = totp::verify(&secret, code, self.clock.now(), 0) else {
+            return Err(AppError::InvalidCode);
+        };
+        self.db
+            .replace_totp(
+                &user.id,
+                &self.keys.seal(&secret, user.id.as_bytes()),
+                step,
+                self.clock.now(),
+                &client.ip_str(),
+                &client.user_agent,
+            )
+            .await?;
+        self.db.reset_failures(&user.id, "totp").await?;
+        self.event(&user.id, "totp_reenrolled", client, "").await
+    }
+
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user: &UserRow,
+        client: &Client,
+    ) -> AppResult<Vec<String>> {
+        let codes = recovery::generate();
+        let mut hashes = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let canonical = recovery::canonical(c)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("non-canonical code")))?;
+            hashes.push(self.hasher.hash_code(&canonical).await?);
+        }
+        self.db
+            .replace_recovery_codes(
+                &user.id,
+                &hashes,
+                self.clock.now(),
+                &client.ip_str(),
+                &client.user_agent,
+            )
+            .await?;
+        self.db.reset_failures(&user.id, "recovery").await?;
+        self.event(&user.id, "recovery_codes_regenerated", client, "")
+            .await?;
+        Ok(codes)
+    }
+}
+
+fn locked_message(factor: Factor) -> String {
+    match factor {
+        Factor::Password => "Your password is disabled after too many failed attempts. Ask the \
+            operator to run `parley admin unlock <username>`."
+            .into(),
+        Factor::Totp => "Authenticator codes are disabled after too many failed attempts. Sign \
+            in with a recovery code to unlock them."
+            .into(),
+        Factor::Recovery => "Recovery codes are disabled after too many failed attempts. Sign \
+            in with your authenticator app to unlock them."
+            .into(),
+    }
+}

@@ -1,0 +1,1738 @@
+//! Accounts and multi-factor sign-in against the real server: one test (at least) per [API]
+//! row of ../shared/nist-800-63b.md, named by the row id (dots and dashes as underscores).
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{base_args, spawn_app, spawn_with};
+use crate::flows::*;
+
+const PW: &str = "violet lantern 42 orbit";
+
+// ---- §4.2 AAL2 ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn r4_identifier_stable() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let (a, _) = login(&app, &user).await;
+    let (b, _) = login(&app, &user).await;
+    let (_, ma) = me(&app, &a).await;
+    let (_, mb) = me(&app, &b).await;
+    assert_eq!(ma["user"]["id"], mb["user"]["id"]);
+    assert_eq!(ma["user"]["id"], user.id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_identifier_no_reuse_after_account_deletion() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/delete",
+        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert_eq!(
+        me(&app, &user.client).await.0,
+        401,
+        "the deleted account's session is gone"
+    );
+    let again = register(&app, "alice", PW).await;
+    assert_ne!(again.id, user.id, "a new subject gets a new identifier");
+    let (_, log) = body(
+        again
+            .client
+            .get(app.url("/api/account/security-log"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        log["events"].as_array().unwrap().len(),
+        1,
+        "nothing of the old account: {log}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    // A recovery code (or a TOTP code) without the password step: no session at all.
+    let fresh = browser(&app);
+    assert_error(
+        &second_factor(&app, &fresh, "recovery", &user.codes[0]).await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &second_factor(&app, &fresh, "totp", &code(&app, &user.secret, 1)).await,
+        401,
+        "unauthorized",
+    );
+    // The password alone: a pending state that can do nothing else (7.1-no-higher-aal).
+    let (s, b) = login_password(&app, &fresh, "alice", PW, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["stage"], "second_factor");
+    for path in [
+        "/api/me",
+        "/api/sessions",
+        "/api/account/security-log",
+        "/api/account/authenticators",
+    ] {
+        assert_error(
+            &body(fresh.get(app.url(path)).send().await.unwrap()).await,
+            403,
+            "second_factor_required",
+        );
+    }
+    assert_error(
+        &post(&app, &fresh, "", "/api/logout", json!({})).await,
+        403,
+        "second_factor_required",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_2_2_replay_a_captured_totp_code_is_rejected() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    next_step(&app);
+    let c = code(&app, &user.secret, 0);
+    let a = browser(&app);
+    login_password(&app, &a, "alice", PW, None).await;
+    assert_eq!(second_factor(&app, &a, "totp", &c).await.0, 200);
+    let b = browser(&app);
+    login_password(&app, &b, "alice", PW, None).await;
+    assert_error(
+        &second_factor(&app, &b, "totp", &c).await,
+        401,
+        "invalid_code",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_4_1_once_per_nonce_parallel_race_has_one_winner() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    next_step(&app);
+    let c = code(&app, &user.secret, 0);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let cl = browser(&app);
+        assert_eq!(login_password(&app, &cl, "alice", PW, None).await.0, 200);
+        clients.push(cl);
+    }
+    let results = futures_util::future::join_all(
+        clients.iter().map(|cl| second_factor(&app, cl, "totp", &c)),
+    )
+    .await;
+    let wins = results.iter().filter(|r| r.0 == 200).count();
+    assert_eq!(wins, 1, "{results:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    // Registration used the current step; move far on so earlier steps are not "used".
+    for _ in 0..10 {
+        next_step(&app);
+    }
+    let cl = browser(&app);
+    for d in [-3i64, 3, -2, 2] {
+        login_password(&app, &cl, "alice", PW, None).await;
+        assert_error(
+            &second_factor(&app, &cl, "totp", &code(&app, &user.secret, d)).await,
+            401,
+            "invalid_code",
+        );
+    }
+    // -1, 0, +1 each accepted once, in increasing order.
+    for d in [-1i64, 0, 1] {
+        let cl = browser(&app);
+        login_password(&app, &cl, "alice", PW, None).await;
+        let r = second_factor(&app, &cl, "totp", &code(&app, &user.secret, d)).await;
+        assert_eq!(r.0, 200, "step {d}: {}", r.1);
+    }
+    app.stop().await;
+}
+
+// ---- §4.2.3 reauthentication and §7 sessions ------------------------------------------------
+
+#[tokio::test]
+async fn r4_2_3_idle_30m_and_keepalives_do_not_count() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let clock = &app.state().clock;
+    clock.advance(29 * 60);
+    // Reading /api/me and background requests are not user activity.
+    assert_eq!(
+        me(&app, &user.client).await.0,
+        200,
+        "29 minutes idle is fine"
+    );
+    let bg = user
+        .client
+        .get(app.url("/api/sessions"))
+        .header("x-parley-background", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bg.status(), 200);
+    clock.advance(60 + 1);
+    let r = me(&app, &user.client).await;
+    assert_error(&r, 401, "session_expired");
+    assert_eq!(r.1["reason"], "idle");
+    // 4.2.3-terminate: the old cookie stays refused.
+    assert_error(&me(&app, &user.client).await, 401, "unauthorized");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_2_3_user_actions_reset_the_idle_timer() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let clock = &app.state().clock;
+    for _ in 0..3 {
+        clock.advance(20 * 60);
+        let r = body(
+            user.client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_2_3_overall_12h_regardless_of_activity() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let clock = &app.state().clock;
+    let mut t = 0;
+    while t < 12 * 3600 - 600 {
+        clock.advance(600);
+        t += 600;
+        let r = body(
+            user.client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.0, 200, "at {t} s: {}", r.1);
+    }
+    clock.advance(600);
+    let r = body(
+        user.client
+            .get(app.url("/api/sessions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "session_expired");
+    assert_eq!(r.1["reason"], "absolute");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_does_not() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let clock = &app.state().clock;
+    clock.advance(25 * 60);
+    let bad = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/session/reauth",
+        json!({"password": "wrong password here"}),
+    )
+    .await;
+    assert_error(&bad, 401, "invalid_credentials");
+    // the failed attempt was still a request of this session and touched it; measure from a
+    // fresh reference: a correct password moves the idle deadline 30 minutes past now.
+    let ok = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/session/reauth",
+        json!({"password": PW}),
+    )
+    .await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let deadline = ok.1["session"]["idle_expires_at"].as_i64().unwrap();
+    assert!(
+        (deadline - (clock.now() + 30 * 60)).abs() <= 2,
+        "{deadline}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_2_no_extension_by_secret_me_polling_does_not_keep_a_session_alive() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    for _ in 0..3 {
+        app.state().clock.advance(8 * 60);
+        assert_eq!(me(&app, &user.client).await.0, 200);
+    }
+    app.state().clock.advance(8 * 60);
+    assert_error(&me(&app, &user.client).await, 401, "session_expired");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_host_generated_session_fixation_is_impossible() {
+    let app = spawn_app().await;
+    register(&app, "alice", PW).await;
+    // An attacker plants a session cookie of their choosing before the victim signs in.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url: reqwest::Url = app.url("/").parse().unwrap();
+    jar.add_cookie_str(
+        "__Host-parley_session=attacker-chosen-value; Secure; Path=/",
+        &url,
+    );
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(crate::common::tls_config_trusting(
+            &app.tls_dir().join("ca.pem"),
+        ))
+        .resolve(&app.domain, app.addr)
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    assert_error(&me(&app, &client).await, 401, "unauthorized");
+    let res = client.get(app.url("/api/captcha")).send().await.unwrap();
+    let c: serde_json::Value = res.json().await.unwrap();
+    let res = client
+        .post(app.url("/api/login"))
+        .json(&json!({"username": "alice", "password": PW, "captcha_id": c["id"], "captcha_answer": crate::common::CAPTCHA}))
+        .send()
+        .await
+        .unwrap();
+    let pending = set_cookie_value(&res);
+    assert!(
+        pending.len() >= 43 && pending != "attacker-chosen-value",
+        "new value at the password step"
+    );
+    app.stop().await;
+}
+
+fn set_cookie_value(res: &reqwest::Response) -> String {
+    let sc = res
+        .headers()
+        .get("set-cookie")
+        .expect("a cookie is set")
+        .to_str()
+        .unwrap();
+    sc.split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string()
+}
+
+#[tokio::test]
+async fn r7_1_host_generated_new_value_at_the_second_factor() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let client = browser(&app);
+    let id = captcha(&app, &client).await;
+    let res = client.post(app.url("/api/login"))
+        .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
+        .send().await.unwrap();
+    let pending = set_cookie_value(&res);
+    next_step(&app);
+    let res = client
+        .post(app.url("/api/login/totp"))
+        .json(&json!({"code": code(&app, &user.secret, 0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let full = set_cookie_value(&res);
+    assert_ne!(
+        pending, full,
+        "a new session secret when the second factor completes"
+    );
+    // The pending value is no longer valid at all.
+    let other = browser(&app);
+    let r = other
+        .get(app.url("/api/me"))
+        .header("cookie", format!("__Host-parley_session={pending}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_secret_2_rbg_64_session_values_are_long_and_distinct() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let client = browser(&app);
+        let id = captcha(&app, &client).await;
+        let res = client.post(app.url("/api/login"))
+            .json(&json!({"username": user.username, "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
+            .send().await.unwrap();
+        let v = set_cookie_value(&res);
+        assert_eq!(v.len(), 43, "256 bits in base64url");
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert!(seen.insert(v), "distinct");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let client = browser(&app);
+    let id = captcha(&app, &client).await;
+    let res = client.post(app.url("/api/login"))
+        .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
+        .send().await.unwrap();
+    let sc = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(sc.starts_with("__Host-parley_session="), "{sc}");
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(sc.contains(attr), "{attr} in {sc}");
+    }
+    for forbidden in ["Domain=", "Expires=", "Max-Age="] {
+        assert!(!sc.contains(forbidden), "{forbidden} in {sc}");
+    }
+    // 7.1-secret-3/4: logout invalidates it server-side and clears it in the browser.
+    let (full, csrf) = login(&app, &user).await;
+    let res = full
+        .post(app.url("/api/logout"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let sc = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(sc.contains("Max-Age=0"), "{sc}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let cookie = {
+        let (c, csrf) = login(&app, &user).await;
+        let (_, m) = me(&app, &c).await;
+        assert_eq!(m["csrf_token"], csrf.as_str());
+        (c, csrf)
+    };
+    // Replay the cookie by hand after logout: refused.
+    let r = post(&app, &cookie.0, &cookie.1, "/api/logout", json!({})).await;
+    assert_eq!(r.0, 204);
+    assert_error(&me(&app, &cookie.0).await, 401, "unauthorized");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    // no token
+    assert_error(
+        &body(
+            alice
+                .client
+                .post(app.url("/api/logout"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        403,
+        "csrf_failed",
+    );
+    // another session's token
+    assert_error(
+        &post(&app, &alice.client, &bob.csrf, "/api/logout", json!({})).await,
+        403,
+        "csrf_failed",
+    );
+    // a cross-site request, even with the right token
+    let r = alice
+        .client
+        .post(app.url("/api/logout"))
+        .header("x-csrf-token", &alice.csrf)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_error(&body(r).await, 403, "cross_site");
+    let r = alice
+        .client
+        .post(app.url("/api/logout"))
+        .header("x-csrf-token", &alice.csrf)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_error(&body(r).await, 403, "cross_site");
+    // login CSRF: a cross-site sign-in attempt is refused before anything is checked
+    let r = browser(&app)
+        .post(app.url("/api/login"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"username": "alice", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(&body(r).await, 403, "cross_site");
+    // the same request from the site itself works
+    let origin = format!("https://localhost:{}", app.addr.port());
+    let r = alice
+        .client
+        .post(app.url("/api/logout"))
+        .header("x-csrf-token", &alice.csrf)
+        .header("origin", origin)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_list_and_revoke_one_or_all() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let (other, _) = login(&app, &user).await;
+    let (_, list) = body(
+        user.client
+            .get(app.url("/api/sessions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{list}");
+    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let r = body(
+        user.client
+            .delete(app.url(&format!("/api/sessions/{other_id}")))
+            .header("x-csrf-token", &user.csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert_eq!(me(&app, &other).await.0, 401);
+    assert_eq!(me(&app, &user.client).await.0, 200);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/sessions/revoke-all",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.0, 204);
+    assert_eq!(me(&app, &user.client).await.0, 401);
+    app.stop().await;
+}
+
+// ---- registration ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
+    let app = spawn_app().await;
+    let client = browser(&app);
+    let (s, b) = register_start(&app, &client, "alice", PW).await;
+    assert_eq!(s, 201, "{b}");
+    // The half-finished registration holds no usable account.
+    assert_error(
+        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        401,
+        "invalid_credentials",
+    );
+    // Another browser cannot continue it.
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let r = body(
+        browser(&app)
+            .post(app.url("/api/register/totp"))
+            .json(&json!({"code": code(&app, &secret, 0)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "registration_expired");
+    // Finishing before the TOTP step is refused.
+    let r = body(
+        client
+            .post(app.url("/api/register/finish"))
+            .json(&json!({"saved": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "registration_expired");
+    // A wrong code is refused; the state endpoint shows no secret.
+    let r = body(
+        client
+            .post(app.url("/api/register/totp"))
+            .json(&json!({"code": "000000"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_code");
+    let (_, st) = body(client.get(app.url("/api/register")).send().await.unwrap()).await;
+    assert_eq!(st["stage"], "totp");
+    assert!(
+        !st.to_string()
+            .contains(b["totp"]["secret"].as_str().unwrap())
+    );
+    // It expires after 15 minutes.
+    app.state().clock.advance(15 * 60 + 1);
+    let r = body(
+        client
+            .post(app.url("/api/register/totp"))
+            .json(&json!({"code": code(&app, &secret, 0)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "registration_expired");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let b32 = data_encoding::BASE32_NOPAD.encode(&user.secret);
+    for path in [
+        "/api/me",
+        "/api/sessions",
+        "/api/account/security-log",
+        "/api/account/authenticators",
+        "/api/register",
+    ] {
+        let text = user
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains(&b32), "{path} shows the TOTP secret");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_4_1_key_112_otpauth_uri_parameters() {
+    let app = spawn_app().await;
+    let (s, b) = register_start(&app, &browser(&app), "Álice", PW).await;
+    assert_eq!(s, 201, "{b}");
+    let t = &b["totp"];
+    let secret = t["secret"].as_str().unwrap();
+    assert!(secret.len() >= 32, "≥ 160 bits");
+    let uri = t["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/Parley%3A%C3%81lice?"),
+        "{uri}"
+    );
+    for p in [
+        format!("secret={secret}"),
+        "issuer=Parley".into(),
+        "algorithm=SHA1".into(),
+        "digits=6".into(),
+        "period=30".into(),
+    ] {
+        assert!(uri.contains(&p), "{p} in {uri}");
+    }
+    assert!(
+        t["qr"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/svg+xml;base64,"),
+        "QR rendered locally"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn username_rules_and_case_insensitive_uniqueness() {
+    let app = spawn_app().await;
+    register(&app, "Alice", PW).await;
+    let c = browser(&app);
+    assert_error(
+        &register_start(&app, &c, "alice", PW).await,
+        409,
+        "username_taken",
+    );
+    assert_error(
+        &register_start(&app, &c, "ALICE", PW).await,
+        409,
+        "username_taken",
+    );
+    for bad in ["ab", "a b c", "x<script>", &"a".repeat(33), "semi;colon"] {
+        let r = register_start(&app, &c, bad, PW).await;
+        assert_error(&r, 422, "validation_failed");
+        assert_eq!(r.1["field"], "username");
+    }
+    app.stop().await;
+}
+
+// ---- §5.1.1 passwords ------------------------------------------------------------------------
+
+async fn accepted(app: &crate::common::TestApp, username: &str, password: &str) {
+    let user = register(app, username, password).await;
+    let (c, _) = login(app, &user).await;
+    assert_eq!(me(app, &c).await.0, 200, "login with {password:?}");
+}
+
+async fn rejected(app: &crate::common::TestApp, password: &str, reason: &str) {
+    let r = register_start(app, &browser(app), "carol", password).await;
+    assert_error(&r, 422, "password_rejected");
+    let reasons = r.1["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|x| x["code"] == reason),
+        "{password:?}: {}",
+        r.1
+    );
+    let msg = r.1["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        msg.contains("choose a different"),
+        "5.1.1.2-blocklist-advise: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn r5_1_1_1_min_length_and_r5_1_1_2_codepoint_length() {
+    let app = spawn_app().await;
+    rejected(&app, "zq8!Lw3", "too_short").await;
+    rejected(&app, "😀😀😀😀", "too_short").await;
+    accepted(&app, "alice", "zq8!Lw3k").await;
+    accepted(&app, "bobby", "😀🎉🔒🌍🚀🐢🍀🎈").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_max_length_64_and_128_and_too_long() {
+    let app = spawn_app().await;
+    let p64: String = "mqz7 vNt2 kpW9 ".repeat(5).chars().take(64).collect();
+    let p128: String = "Jx4r!tQ8 wZm3@pL ".repeat(8).chars().take(128).collect();
+    accepted(&app, "alice", &p64).await;
+    accepted(&app, "bobby", &p128).await;
+    rejected(&app, &"xk9Q".repeat(300), "too_long").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_ascii_space_and_unicode_are_accepted() {
+    let app = spawn_app().await;
+    accepted(&app, "alice", " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ Aq ").await;
+    accepted(&app, "bobby", "pässwörd-пароль-密码-😀").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_no_truncation() {
+    let app = spawn_app().await;
+    let p = "Tr7#kLm2 pQ9!xWv4 hu3$ZeN8 bY6&cRo1 mK5*wTs0 gV2%dAx7 qJ4^fPl9 iH8(nBe3 oU1)kCy6 rE5+tMz wQ3-nLx8 jF"
+        .to_string();
+    assert_eq!(p.chars().count(), 100);
+    let user = register(&app, "alice", &p).await;
+    let tail_changed = format!("{}{}", &p[..72], "Z".repeat(28));
+    for wrong in [tail_changed.as_str(), &p[..64], &p[..99]] {
+        assert_error(
+            &login_password(&app, &browser(&app), "alice", wrong, None).await,
+            401,
+            "invalid_credentials",
+        );
+    }
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", &p, None)
+            .await
+            .0,
+        200
+    );
+    // multi-byte: byte 72 falls inside a code point
+    let m = "жизнь密码😀a桥梁🌉волна海风🚲книга山川🎻ветер雨滴🍵звезда花园🐝".repeat(2);
+    let bob = register(&app, "bobby", &m).await;
+    let prefix: String = m.chars().take(30).collect();
+    assert_error(
+        &login_password(&app, &browser(&app), "bobby", &format!("{prefix}xyz"), None).await,
+        401,
+        "invalid_credentials",
+    );
+    assert_eq!(
+        login_password(&app, &browser(&app), "bobby", &bob.password, None)
+            .await
+            .0,
+        200
+    );
+    let _ = user;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_normalize_nfkc() {
+    let app = spawn_app().await;
+    register(&app, "alice", "caf\u{e9} au lait 7zq").await;
+    assert_eq!(
+        login_password(
+            &app,
+            &browser(&app),
+            "alice",
+            "cafe\u{301} au lait 7zq",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    register(&app, "bobby", "\u{fb01}ve kites 9qx").await;
+    assert_eq!(
+        login_password(&app, &browser(&app), "bobby", "five kites 9qx", None)
+            .await
+            .0,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_blocklist_check_rejects_common_dictionary_repetitive_sequential_context() {
+    let app = spawn_app().await;
+    for (p, why) in [
+        ("password", "common"),
+        ("12345678", "sequential"),
+        ("qwertyuiop", "sequential"),
+        ("iloveyou1", "common"),
+        ("aaaaaaaa", "repetitive"),
+        ("abcd1234", "sequential"),
+        ("1234abcd", "sequential"),
+        ("password1", "common"),
+        ("parley123", "context_specific"),
+        ("carol2024", "context_specific"),
+    ] {
+        let r = register_start(&app, &browser(&app), "carol", p).await;
+        assert_error(&r, 422, "password_rejected");
+        let codes: Vec<&str> = r.1["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap())
+            .collect();
+        assert!(!codes.is_empty(), "{p}");
+        // 5.1.1.2-blocklist-reason: every reason has a message that says why
+        for reason in r.1["reasons"].as_array().unwrap() {
+            assert!(
+                reason["message"].as_str().unwrap().len() > 20,
+                "{p}: {reason}"
+            );
+        }
+        let _ = why;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_no_composition_rules() {
+    let app = spawn_app().await;
+    accepted(&app, "alice", "correct horse battery staple").await;
+    accepted(&app, "bobby", "bookkeeper committee").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_blocklist_require_new_on_change_keeps_the_old_password() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": "password1", "new_password_confirm": "password1"}),
+    )
+    .await;
+    assert_error(&r, 422, "password_rejected");
+    assert_error(
+        &login_password(&app, &browser(&app), "alice", "password1", None).await,
+        401,
+        "invalid_credentials",
+    );
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", PW, None)
+            .await
+            .0,
+        200
+    );
+    // a good new password works, the old stops working
+    let new = "amber falcon 77 drift";
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert_error(
+        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        401,
+        "invalid_credentials",
+    );
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", new, None)
+            .await
+            .0,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_no_hint_extra_fields_are_ignored_and_never_echoed() {
+    let app = spawn_app().await;
+    let client = browser(&app);
+    let id = captcha(&app, &client).await;
+    let r = body(
+        client
+            .post(app.url("/api/register"))
+            .json(&json!({
+                "username": "alice", "password": PW, "password_confirm": PW, "captcha_id": id,
+                "captcha_answer": crate::common::CAPTCHA, "hint": "my cat", "passwordHint": "my cat"
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.0, 201);
+    assert!(!r.1.to_string().contains("my cat"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
+    let app = spawn_app().await;
+    let a = register(&app, "alice", PW).await;
+    let b = register(&app, "bobby", PW).await;
+    let db = &app.state().db;
+    let ha = db.user_by_id(&a.id).await.unwrap().unwrap().password_hash;
+    let hb = db.user_by_id(&b.id).await.unwrap().unwrap().password_hash;
+    assert_ne!(ha, hb, "per-password salt");
+    assert!(
+        ha.starts_with("hp1$$argon2id$v=19$m=19456,t=2,p=1$"),
+        "scheme and parameters recorded: {ha}"
+    );
+    let salt_b64 = ha.split('$').nth(5).unwrap();
+    assert!(salt_b64.len() >= 22, "≥ 128-bit salt");
+    // The pepper lives outside the database, 0600, 256 bits.
+    use std::os::unix::fs::PermissionsExt;
+    let pepper = app.data_dir.join("secrets/pepper.key");
+    assert_eq!(
+        std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read_to_string(&pepper).unwrap().trim(),
+    )
+    .unwrap();
+    assert_eq!(bytes.len(), 32);
+    // No plaintext password anywhere in the database file.
+    let dir = app.stop().await;
+    let db_bytes = std::fs::read(dir.path().join("parley.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("parley.db-wal")).unwrap_or_default();
+    for hay in [&db_bytes, &wal] {
+        assert!(!hay.windows(PW.len()).any(|w| w == PW.as_bytes()));
+    }
+    // The database alone is not enough: with another pepper the same hash does not verify.
+    std::fs::remove_file(dir.path().join("secrets/pepper.key")).unwrap();
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |_| {}).await;
+    assert_error(
+        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        401,
+        "invalid_credentials",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let dir = app.stop().await;
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", PW, None)
+            .await
+            .0,
+        200
+    );
+    let h = app
+        .state()
+        .db
+        .user_by_id(&user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(h.contains("m=32768,t=2,p=1"), "rehashed: {h}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_force_change_on_compromise() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    app.state()
+        .db
+        .set_must_change_password(&user.id)
+        .await
+        .unwrap();
+    let (c, csrf) = login(&app, &user).await;
+    let (_, m) = me(&app, &c).await;
+    assert_eq!(m["must_change_password"], true);
+    assert_error(
+        &body(c.get(app.url("/api/sessions")).send().await.unwrap()).await,
+        403,
+        "password_change_required",
+    );
+    let new = "amber falcon 77 drift";
+    let r = post(
+        &app,
+        &c,
+        &csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert_eq!(
+        body(c.get(app.url("/api/sessions")).send().await.unwrap())
+            .await
+            .0,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_1_2_no_periodic_change_after_a_year() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    app.state().clock.advance(400 * 86_400);
+    let (c, _) = login(&app, &user).await;
+    let (_, m) = me(&app, &c).await;
+    assert_eq!(m["must_change_password"], false);
+    app.stop().await;
+}
+
+// ---- §5.1.2 recovery codes ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn r5_1_2_2_single_use_and_remaining_count() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    assert_eq!(user.codes.len(), 10);
+    for c in &user.codes {
+        assert!(parley::service::recovery::canonical(c).is_some(), "{c}");
+    }
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, None).await;
+    // typed in upper case with spaces: still accepted
+    let typed = user.codes[0].to_uppercase().replace('-', " ");
+    let r = second_factor(&app, &cl, "recovery", &typed).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["recovery_codes_remaining"], 9);
+    assert!(r.1["warning"].as_str().unwrap().contains("9 remain"));
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, None).await;
+    assert_error(
+        &second_factor(&app, &cl, "recovery", &user.codes[0]).await,
+        401,
+        "invalid_code",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_2_2_single_use_parallel_race() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let cl = browser(&app);
+        login_password(&app, &cl, "alice", PW, None).await;
+        clients.push(cl);
+    }
+    let results = futures_util::future::join_all(
+        clients
+            .iter()
+            .map(|cl| second_factor(&app, cl, "recovery", &user.codes[1])),
+    )
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.0 == 200).count(),
+        1,
+        "{results:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_2_2_offline_resistant_and_r5_1_2_1_secure_delivery() {
+    let app = spawn_app().await;
+    let client = browser(&app);
+    let (_, b) = register_start(&app, &client, "alice", PW).await;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let res = client
+        .post(app.url("/api/register/totp"))
+        .json(&json!({"code": code(&app, &secret, 0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let codes: Vec<String> = serde_json::from_value(
+        res.json::<serde_json::Value>().await.unwrap()["recovery_codes"].clone(),
+    )
+    .unwrap();
+    client
+        .post(app.url("/api/register/finish"))
+        .json(&json!({"saved": true}))
+        .send()
+        .await
+        .unwrap();
+    let dir = app.stop().await;
+    let db = std::fs::read(dir.path().join("parley.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("parley.db-wal")).unwrap_or_default();
+    for c in &codes {
+        let canon = parley::service::recovery::canonical(c).unwrap();
+        for hay in [&db, &wal] {
+            assert!(
+                !hay.windows(16).any(|w| w == canon.as_bytes()),
+                "plaintext recovery code in the DB"
+            );
+        }
+    }
+    // nor the TOTP secret (5.1.4.2-key-protect)
+    for hay in [&db, &wal] {
+        assert!(
+            !hay.windows(20).any(|w| w == secret.as_slice()),
+            "plaintext TOTP secret in the DB"
+        );
+    }
+}
+
+// ---- §5.2.2 throttling -------------------------------------------------------------------------
+
+/// A server that believes X-Forwarded-For from 127.0.0.1, so a test can come from many addresses.
+async fn spawn_behind_proxy() -> crate::common::TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await
+}
+
+fn ip(i: usize) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+}
+
+/// Fail `n` times with a wrong password from `n` different addresses, waiting out each delay.
+async fn fail_passwords(app: &crate::common::TestApp, user: &str, n: usize, start: usize) {
+    for i in 0..n {
+        let r = login_password(
+            app,
+            &browser(app),
+            user,
+            "wrong password entirely",
+            Some(&ip(start + i)),
+        )
+        .await;
+        assert_error(&r, 401, "invalid_credentials");
+        app.state().clock.advance(3601);
+    }
+}
+
+#[tokio::test]
+async fn r5_2_2_limit_100_password_then_admin_unlock() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    fail_passwords(&app, "alice", 100, 0).await;
+    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.1")).await;
+    assert_error(&r, 403, "factor_locked");
+    assert_eq!(r.1["factor"], "password");
+    // still locked much later: no timer unlocks it
+    app.state().clock.advance(30 * 86_400);
+    assert_error(
+        &login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.2")).await,
+        403,
+        "factor_locked",
+    );
+    app.state()
+        .accounts
+        .admin_unlock("alice", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.3"))
+            .await
+            .0,
+        200
+    );
+    let _ = user;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_code() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    for i in 0..100 {
+        let cl = browser(&app);
+        let r = login_password(&app, &cl, "alice", PW, Some(&ip(i))).await;
+        assert_eq!(r.0, 200, "{i}: {}", r.1);
+        let mut req = cl
+            .post(app.url("/api/login/totp"))
+            .json(&json!({"code": "000000"}));
+        req = req.header("x-forwarded-for", ip(i));
+        let r = body(req.send().await.unwrap()).await;
+        assert!(
+            r.1["error"] == "invalid_code" || r.1["error"] == "factor_locked",
+            "{i}: {}",
+            r.1
+        );
+        app.state().clock.advance(3601);
+    }
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, Some("10.201.0.1")).await;
+    next_step(&app);
+    let r = second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0)).await;
+    assert_error(&r, 403, "factor_locked");
+    assert_eq!(r.1["factor"], "totp");
+    // "unlock it with another factor": a recovery code signs in and re-enables the TOTP
+    let r = second_factor(&app, &cl, "recovery", &user.codes[0]).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, Some("10.201.0.2")).await;
+    next_step(&app);
+    assert_eq!(
+        second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0))
+            .await
+            .0,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_1_2_2_rate_limit_100_wrong_recovery_codes() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    for i in 0..100 {
+        let cl = browser(&app);
+        login_password(&app, &cl, "alice", PW, Some(&ip(i))).await;
+        let r = body(
+            cl.post(app.url("/api/login/recovery"))
+                .header("x-forwarded-for", ip(i))
+                .json(&json!({"code": "aaaa-bbbb-cccc-dddd"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(r.1["error"] == "invalid_code", "{i}: {}", r.1);
+        app.state().clock.advance(3601);
+    }
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, Some("10.202.0.1")).await;
+    assert_error(
+        &second_factor(&app, &cl, "recovery", &user.codes[0]).await,
+        403,
+        "factor_locked",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_2_2_backoff_429_with_growing_retry_after() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    for i in 0..5 {
+        let r = login_password(
+            &app,
+            &browser(&app),
+            "alice",
+            "wrong password entirely",
+            Some(&ip(i)),
+        )
+        .await;
+        assert_error(&r, 401, "invalid_credentials");
+    }
+    let cl = browser(&app);
+    let id = captcha(&app, &cl).await;
+    let res = cl.post(app.url("/api/login")).header("x-forwarded-for", "10.9.9.9")
+        .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
+        .send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "even the right password waits out the delay"
+    );
+    let first: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((25..=30).contains(&first), "{first}");
+    app.state().clock.advance(31);
+    let r = login_password(
+        &app,
+        &browser(&app),
+        "alice",
+        "wrong password entirely",
+        Some("10.9.9.8"),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_credentials");
+    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.9.9.7")).await;
+    assert_error(&r, 429, "rate_limited");
+    assert!(
+        r.1["retry_after_secs"].as_u64().unwrap() > first,
+        "the delay grows: {}",
+        r.1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r5_2_2_reset_on_success() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    fail_passwords(&app, "alice", 50, 0).await;
+    assert_eq!(
+        login_password(&app, &browser(&app), "alice", PW, Some("10.77.0.1"))
+            .await
+            .0,
+        200
+    );
+    fail_passwords(&app, "alice", 60, 1000).await;
+    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.77.0.2")).await;
+    assert_eq!(
+        r.0, 200,
+        "60 failures after a success do not trip the limit: {}",
+        r.1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r6_1_throttle_state_survives_a_restart() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    for i in 0..4 {
+        let r = login_password(
+            &app,
+            &browser(&app),
+            "alice",
+            "wrong password entirely",
+            Some(&ip(i)),
+        )
+        .await;
+        assert_error(&r, 401, "invalid_credentials");
+    }
+    let dir = app.stop().await;
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    // The 5th failure, after a restart, is counted on top of the 4 before it: the first delay.
+    let r = login_password(
+        &app,
+        &browser(&app),
+        "alice",
+        "wrong password entirely",
+        Some("10.1.1.1"),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_credentials");
+    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.1.1.2")).await;
+    assert_error(&r, 429, "rate_limited");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a4_per_ip_buckets_answer_429_with_retry_after() {
+    let app = spawn_app().await;
+    let cl = browser(&app);
+    let mut limited = None;
+    for _ in 0..40 {
+        let res = cl.get(app.url("/api/captcha")).send().await.unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("the CAPTCHA endpoint is rate limited per IP");
+    assert!(res.headers().contains_key("retry-after"));
+    app.stop().await;
+}
+
+// ---- CAPTCHA (A4) -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.test_captcha_answer = Some("AbCdEf".into())).await;
+    let cl = browser(&app);
+    let res = cl.get(app.url("/api/captcha")).send().await.unwrap();
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "never in a cookie"
+    );
+    let c: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        c.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["expires_in", "id", "image"]
+    );
+    assert!(c["expires_in"].as_i64().unwrap() <= 300);
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        c["image"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("data:image/png;base64,")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a real PNG");
+    let attempt = |id: serde_json::Value, answer: &'static str| {
+        let cl = cl.clone();
+        let url = app.url("/api/login");
+        async move {
+            body(cl.post(url).json(&json!({"username": "nobody", "password": "whatever pass", "captcha_id": id, "captcha_answer": answer})).send().await.unwrap()).await
+        }
+    };
+    // wrong answer, then the same challenge again (now used up) with the right answer
+    assert_error(
+        &attempt(c["id"].clone(), "nope").await,
+        422,
+        "captcha_failed",
+    );
+    assert_error(
+        &attempt(c["id"].clone(), "abcdef").await,
+        422,
+        "captcha_failed",
+    );
+    // right answer in another case passes the CAPTCHA (then fails on the credentials)
+    let c2: serde_json::Value = cl
+        .get(app.url("/api/captcha"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_error(
+        &attempt(c2["id"].clone(), "abcdef").await,
+        401,
+        "invalid_credentials",
+    );
+    // expired after 5 minutes
+    let c3: serde_json::Value = cl
+        .get(app.url("/api/captcha"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.state().clock.advance(301);
+    assert_error(
+        &attempt(c3["id"].clone(), "abcdef").await,
+        422,
+        "captcha_failed",
+    );
+    // missing
+    assert_error(
+        &body(
+            cl.post(app.url("/api/login"))
+                .json(&json!({"username": "x", "password": "y"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        422,
+        "captcha_failed",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a4_real_captcha_images_differ_and_hold_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.test_captcha_answer = None).await;
+    let cl = browser(&app);
+    let a: serde_json::Value = cl
+        .get(app.url("/api/captcha"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: serde_json::Value = cl
+        .get(app.url("/api/captcha"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(a["image"], b["image"]);
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(a["id"].as_str().unwrap().len(), 32);
+    app.stop().await;
+}
+
+// ---- managing authenticators (A6, §6.1) ----------------------------------------------------------
+
+#[tokio::test]
+async fn r6_1_2_1_auth_first_changes_need_password_and_second_factor() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/recovery-codes",
+        json!({"password": "not my password at all"}),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_credentials");
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/recovery-codes",
+        json!({"password": PW}),
+    )
+    .await;
+    assert_error(&r, 422, "validation_failed");
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/start",
+        json!({"password": PW, "totp_code": "000000"}),
+    )
+    .await;
+    assert_error(&r, 401, "invalid_code");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r6_4_revoke_on_request_regenerated_codes_replace_the_old_set() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/recovery-codes",
+        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let new: Vec<String> = serde_json::from_value(r.1["recovery_codes"].clone()).unwrap();
+    assert_eq!(new.len(), 10);
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, None).await;
+    assert_error(
+        &second_factor(&app, &cl, "recovery", &user.codes[3]).await,
+        401,
+        "invalid_code",
+    );
+    assert_eq!(second_factor(&app, &cl, "recovery", &new[3]).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/start",
+        json!({"password": PW, "recovery_code": user.codes[0]}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let new_b32 = r.1["totp"]["secret"].as_str().unwrap().to_string();
+    let new_secret = data_encoding::BASE32_NOPAD
+        .decode(new_b32.as_bytes())
+        .unwrap();
+    assert_ne!(new_secret, user.secret, "a new secret");
+    // until confirmed, the old authenticator still works
+    let (_c, _) = login(&app, &user).await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/confirm",
+        json!({"code": code(&app, &new_secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    let cl = browser(&app);
+    login_password(&app, &cl, "alice", PW, None).await;
+    next_step(&app);
+    assert_error(
+        &second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0)).await,
+        401,
+        "invalid_code",
+    );
+    assert_eq!(
+        second_factor(&app, &cl, "totp", &code(&app, &new_secret, 0))
+            .await
+            .0,
+        200
+    );
+    // §6.1-record-all: the old TOTP is on record as replaced
+    let (_, a) = body(
+        user.client
+            .get(app.url("/api/account/authenticators"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let totps: Vec<_> = a["authenticators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "totp")
+        .collect();
+    assert_eq!(totps.len(), 2, "{a}");
+    assert!(totps.iter().any(|t| t["status"] == "replaced"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn security_log_records_sign_ins_failures_and_changes() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    login_password(
+        &app,
+        &browser(&app),
+        "alice",
+        "wrong password entirely",
+        None,
+    )
+    .await;
+    login(&app, &user).await;
+    let (_, log) = body(
+        user.client
+            .get(app.url("/api/account/security-log"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let events: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for e in [
+        "registered",
+        "login_password_failed",
+        "login_password_ok",
+        "login_succeeded",
+    ] {
+        assert!(events.contains(&e), "{e} in {events:?}");
+    }
+    assert!(log["events"][0]["ip"].as_str().unwrap().starts_with("127."));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn password_check_endpoint_explains_and_scores() {
+    let app = spawn_app().await;
+    let cl = browser(&app);
+    let (s, b) = body(
+        cl.post(app.url("/api/password/check"))
+            .json(&json!({"password": "password1"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["acceptable"], false);
+    assert!(b["score"].as_u64().unwrap() <= 1);
+    let (_, b) = body(
+        cl.post(app.url("/api/password/check"))
+            .json(&json!({"password": "violet lantern 42 orbit"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(b["acceptable"], true, "{b}");
+    assert!(b["score"].as_u64().unwrap() >= 3, "{b}");
+    assert_eq!(b["length"], 23);
+    app.stop().await;
+}
