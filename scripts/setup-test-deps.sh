@@ -10,7 +10,8 @@ readonly REPO_ROOT
 
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
 # openssl for TLS probes, CA certificates, and the venv module for Python tools.
-readonly APT_PACKAGES=(chromium fonts-noto-color-emoji openssl ca-certificates python3-venv)
+readonly APT_PACKAGES=(chromium fonts-noto-color-emoji openssl ca-certificates python3-venv
+  postgresql postgresql-client)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
 # Python tools, pinned exactly: name==version.
@@ -99,8 +100,35 @@ ensure_python_tools() {
   done
 }
 
+# PostgreSQL for the second run of the integration tests (X2): a local server on
+# 127.0.0.1:5432 where the role postgres/postgres may create databases. Started if it is down.
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    log "postgres: accepting connections on 127.0.0.1:5432"
+  else
+    local version
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "${version}" ]] || die "postgres: no cluster found under /etc/postgresql"
+    log "postgres: starting cluster ${version}/main"
+    pg_ctlcluster --skip-systemctl-redirect "${version}" main start
+    local i
+    for i in $(seq 1 30); do
+      pg_isready -q -h 127.0.0.1 -p 5432 && break
+      sleep 1
+    done
+    pg_isready -q -h 127.0.0.1 -p 5432 || die "postgres: did not start"
+  fi
+  # The tests log in as postgres/postgres over TCP (works with trust and with md5/scram).
+  if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+    log "postgres: setting the postgres role's password for the tests"
+    su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" \
+      || die "postgres: cannot set the test password"
+  fi
+}
+
 main() {
   ensure_apt_packages
+  ensure_postgres
   ensure_node
   ensure_node_modules
   ensure_python_tools

@@ -83,7 +83,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let resolver = Arc::new(ReloadableCert::new(&cert)?);
     let acceptor = TlsAcceptor::from(Arc::new(policy::server_config(resolver.clone())?));
 
-    let state = AppState::new(config.clone(), db)?;
+    let state = AppState::new(config.clone(), db).await?;
     if config.test_clock || config.test_captcha_answer.is_some() {
         tracing::warn!(
             "TEST SETTINGS ARE ON (test_clock / test_captcha_answer): never use them in production"

@@ -3,6 +3,7 @@
 //! and portable types only (integers for times, TEXT, BLOB/BYTEA), so each query is written once.
 
 pub mod auth_state;
+pub mod messages;
 pub mod sessions;
 pub mod users;
 

@@ -316,8 +316,15 @@ pub async fn reauth(
 /// Invalidate a session server-side and tell its WebSockets to close.
 pub async fn end_session(state: &AppState, id_hash: &str) -> AppResult<()> {
     state.db.delete_session(id_hash).await?;
-    let _ = state.sessions_ended.send(id_hash.to_owned());
+    session_ended(state, id_hash.to_owned()).await;
     Ok(())
+}
+
+async fn session_ended(state: &AppState, session: String) {
+    state
+        .events
+        .publish(crate::service::realtime::Event::SessionEnded { session })
+        .await;
 }
 
 pub async fn logout(
@@ -383,7 +390,7 @@ pub async fn revoke_session(
         .delete_session_by_public_id(&auth.user.id, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let _ = state.sessions_ended.send(hash);
+    session_ended(&state, hash).await;
     state
         .accounts
         .event(&auth.user.id, "session_revoked", &client, &id)
@@ -397,7 +404,7 @@ pub async fn revoke_all(
     auth: AuthSession,
 ) -> AppResult<Response> {
     for hash in state.db.delete_sessions_of(&auth.user.id).await? {
-        let _ = state.sessions_ended.send(hash);
+        session_ended(&state, hash).await;
     }
     state
         .accounts
@@ -510,7 +517,7 @@ pub async fn delete_account(
     let hashes = state.db.delete_sessions_of(&auth.user.id).await?;
     state.db.delete_user(&auth.user.id).await?;
     for h in hashes {
-        let _ = state.sessions_ended.send(h);
+        session_ended(&state, h).await;
     }
     tracing::info!("an account was deleted");
     Ok(with_cookies(

@@ -6,18 +6,19 @@ pub mod auth;
 pub mod health;
 pub mod json;
 pub mod layers;
+pub mod messaging;
 pub mod static_files;
+pub mod ws;
 
 use std::sync::Arc;
-
-use axum::Router;
-use axum::middleware;
-use axum::routing::{delete, get, post};
-use tokio::sync::broadcast;
 
 use crate::core::{AppError, Clock, Config};
 use crate::db::Db;
 use crate::service::accounts::Accounts;
+use crate::service::realtime::Events;
+use axum::Router;
+use axum::middleware;
+use axum::routing::{delete, get, post};
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]
@@ -26,20 +27,21 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub accounts: Arc<Accounts>,
-    /// The hash of every session that ends (logout, revocation, deletion): its WebSockets close.
-    pub sessions_ended: broadcast::Sender<String>,
+    /// Real-time events to every instance's WebSockets (messages, receipts, ended sessions).
+    pub events: Events,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, db: Db) -> anyhow::Result<AppState> {
+    pub async fn new(config: Arc<Config>, db: Db) -> anyhow::Result<AppState> {
         let clock = Clock::default();
         let accounts = Arc::new(Accounts::new(config.clone(), db.clone(), clock.clone())?);
+        let events = Events::start(db.clone(), config.database_url().expose()).await?;
         Ok(AppState {
             config,
             db,
             clock,
             accounts,
-            sessions_ended: broadcast::channel(1024).0,
+            events,
         })
     }
 }
@@ -68,7 +70,17 @@ pub fn router(state: AppState) -> Router {
         .route("/account/recovery-codes", post(a::recovery_codes))
         .route("/account/delete", post(a::delete_account))
         .route("/account/security-log", get(a::security_log))
-        .route("/account/authenticators", get(a::authenticators));
+        .route("/account/authenticators", get(a::authenticators))
+        .route("/keys", post(messaging::publish_key))
+        .route("/users", get(messaging::find_user))
+        .route("/users/{id}/keys", get(messaging::user_keys))
+        .route("/conversations", get(messaging::conversations))
+        .route(
+            "/conversations/{peer}/messages",
+            post(messaging::send).get(messaging::history),
+        )
+        .route("/conversations/{peer}/read", post(messaging::mark_read))
+        .route("/ws", get(ws::connect));
     if state.config.test_clock {
         api = api.route("/test/clock", post(a::advance_clock));
     }

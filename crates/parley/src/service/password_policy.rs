@@ -301,7 +301,7 @@ impl Weakness {
     fn of(lower: &str) -> Weakness {
         let mut weak = Weakness::whole(lower);
         if let Some(core) = core_without_affix(lower) {
-            let inner = Weakness::whole(core);
+            let inner = Weakness::core(core);
             weak.common_affixed = inner.common_exact;
             weak.dictionary |= inner.dictionary;
             weak.repetitive |= inner.repetitive;
@@ -311,13 +311,27 @@ impl Weakness {
     }
 
     fn whole(lower: &str) -> Weakness {
-        let (dictionary, walk) = zxcvbn_shape(lower);
+        let shape = Shape::of(lower);
         Weakness {
             common_exact: is_common(lower),
             common_affixed: false,
-            dictionary,
+            dictionary: shape.dictionary,
             repetitive: is_repetitive(lower),
-            sequential: walk || is_sequential(lower),
+            sequential: shape.keyboard_walk || is_sequential(lower),
+        }
+    }
+
+    /// The checks applied to what is left after removing a small addition. Short strings match
+    /// loose patterns by chance (a random `th@d` reads as l33t "thad"), so only the strict ones
+    /// count here: exact list entries, plain (non-l33t) dictionary words, short repeated units and
+    /// runs — measured on random passwords, the looser checks refused a few per thousand.
+    fn core(lower: &str) -> Weakness {
+        Weakness {
+            common_exact: is_common(lower),
+            common_affixed: false,
+            dictionary: Shape::of(lower).plain_dictionary,
+            repetitive: periodic_unit(lower).is_some_and(|unit| unit <= SHORT_UNIT_CHARS),
+            sequential: is_sequential(lower),
         }
     }
 
@@ -337,36 +351,52 @@ fn is_affix_char(c: char) -> bool {
 }
 
 /// `s` without a leading and trailing run of affix characters, if together they are at most
-/// [`MAX_AFFIX_CHARS`] long and what remains has at least [`MIN_CORE_CHARS`] code points.
+/// [`MAX_AFFIX_CHARS`] long and what remains is the larger part, with at least
+/// [`MIN_CORE_CHARS`] code points.
 fn core_without_affix(s: &str) -> Option<&str> {
     let core = s.trim_matches(is_affix_char);
     let core_chars = core.chars().count();
     let removed = s.chars().count() - core_chars;
-    (removed > 0 && removed <= MAX_AFFIX_CHARS && core_chars >= MIN_CORE_CHARS).then_some(core)
+    let small_addition = removed > 0 && removed <= MAX_AFFIX_CHARS && removed < core_chars;
+    (small_addition && core_chars >= MIN_CORE_CHARS).then_some(core)
 }
 
-/// What zxcvbn's best match sequence says about the whole string: `(dictionary, walk)` where
-/// `dictionary` means one dictionary match covers it all (including l33t and reversed forms, e.g.
-/// `p@ssw0rd`, `drowssap`) and `walk` means it is made of at most three keyboard-walk or sequence
-/// matches and nothing else (e.g. `qazwsxedc`).
-fn zxcvbn_shape(lower: &str) -> (bool, bool) {
-    if lower.is_empty() || lower.chars().count() > ZXCVBN_PATTERN_MAX_CHARS {
-        return (false, false);
+/// What zxcvbn's best match sequence says about a whole string.
+#[derive(Debug, Default, Clone, Copy)]
+struct Shape {
+    /// One dictionary match covers it all, including l33t and reversed forms (`p@ssw0rd`,
+    /// `drowssap`).
+    dictionary: bool,
+    /// The same without l33t substitutions.
+    plain_dictionary: bool,
+    /// One keyboard-walk match on a full keyboard covers it all (`wsxcderfv`). Keypad walks are
+    /// left out: nearly every digit neighbours every other on a keypad, so random PINs would match.
+    keyboard_walk: bool,
+}
+
+impl Shape {
+    fn of(lower: &str) -> Shape {
+        if lower.is_empty() || lower.chars().count() > ZXCVBN_PATTERN_MAX_CHARS {
+            return Shape::default();
+        }
+        // No user inputs here: context words are judged by `context_rejection`.
+        let entropy = zxcvbn::zxcvbn(lower, &[]);
+        match entropy.sequence() {
+            [only] => match &only.pattern {
+                MatchPattern::Dictionary(d) => Shape {
+                    dictionary: true,
+                    plain_dictionary: !d.l33t,
+                    keyboard_walk: false,
+                },
+                MatchPattern::Spatial(s) => Shape {
+                    keyboard_walk: !s.graph.contains("keypad"),
+                    ..Shape::default()
+                },
+                _ => Shape::default(),
+            },
+            _ => Shape::default(),
+        }
     }
-    // No user inputs here: context words are judged by `context_rejection`.
-    let entropy = zxcvbn::zxcvbn(lower, &[]);
-    let sequence = entropy.sequence();
-    let dictionary =
-        matches!(sequence, [only] if matches!(only.pattern, MatchPattern::Dictionary(_)));
-    let walk = !sequence.is_empty()
-        && sequence.len() <= 3
-        && sequence.iter().all(|m| {
-            matches!(
-                m.pattern,
-                MatchPattern::Spatial(_) | MatchPattern::Sequence(_)
-            )
-        });
-    (dictionary, walk)
 }
 
 /// One character or a short group repeated (`aaaaaaaa`, `abababab`, `123123123`, also a trailing
@@ -385,8 +415,7 @@ fn is_repetitive(lower: &str) -> bool {
     if distinct.len() <= 2 && n >= 3 {
         return true;
     }
-    // The smallest period p with at least two full repeats; its unit is then primitive.
-    let Some(period) = (1..=n / 2).find(|&p| (p..n).all(|i| chars[i] == chars[i - p])) else {
+    let Some(period) = periodic_unit(lower) else {
         return false;
     };
     if period <= SHORT_UNIT_CHARS {
@@ -395,6 +424,13 @@ fn is_repetitive(lower: &str) -> bool {
     let unit: String = chars[..period].iter().collect();
     let weak = Weakness::whole(&unit);
     weak.common_exact || weak.dictionary || weak.sequential
+}
+
+/// The smallest period of `s` that repeats at least twice (`abcabcab` → 3), if any.
+fn periodic_unit(s: &str) -> Option<usize> {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    (1..=n / 2).find(|&p| (p..n).all(|i| chars[i] == chars[i - p]))
 }
 
 /// Keyboard rows (lower-case, unshifted and shifted) for QWERTY, QWERTZ, AZERTY and Russian
@@ -476,17 +512,24 @@ fn run_lengths(chars: &[char]) -> Vec<usize> {
     lengths
 }
 
-/// Almost entirely made of one to three runs of at least three consecutive characters or keys
-/// (`12345678`, `87654321`, `abcd1234`, `qwertyuiop`, `asdfghjkl`, `abc123xyz`), with at most
-/// two other characters.
+/// Made of one to three runs of at least three consecutive characters or keys — entirely
+/// (`12345678`, `87654321`, `abcd1234`, `qwertyuiop`, `abc123xyz`), or but for at most two other
+/// characters when the runs are substantial (`abcdefg1`, `qwerty12`): at least six characters in
+/// runs, one of them at least four long. (Two three-key runs plus two stray characters, as in
+/// `akdsawer`, turn up in random strings too often to refuse.)
 fn is_sequential(lower: &str) -> bool {
     let chars: Vec<char> = lower.chars().collect();
     let runs: Vec<usize> = run_lengths(&chars)
         .into_iter()
         .filter(|&len| len >= 3)
         .collect();
+    if !(1..=3).contains(&runs.len()) {
+        return false;
+    }
     let covered: usize = runs.iter().sum();
-    (1..=3).contains(&runs.len()) && chars.len() - covered <= 2
+    let others = chars.len() - covered;
+    let longest = runs.iter().copied().max().unwrap_or(0);
+    others == 0 || (others <= 2 && covered >= 6 && longest >= 4)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,6 +752,17 @@ mod tests {
              Hq8Tb1Wm5Rx0Nz3Pc7Ly2Vk6Fs9Dj4Ga1Ue8Io5Yt2Mw7Qb0Kh3Xn6Zr9Cp4Sf1J"
                 .to_string(),
             every_ascii,
+            // Random strings that looser pattern rules used to refuse (see `Weakness::core`,
+            // `Shape::keyboard_walk`, `is_sequential`).
+            "4{73fTFf".to_string(),
+            "(TH@d3'4".to_string(),
+            "zIL7A6^&".to_string(),
+            "-opQz'=`".to_string(),
+            "%]-ablLi".to_string(),
+            "@ 5hgFRF".to_string(),
+            "akdsawer".to_string(),
+            "2414833856".to_string(),
+            "758628649626".to_string(),
         ];
         for password in &accepted {
             let found = codes(password, &CTX);

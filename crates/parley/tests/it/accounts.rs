@@ -984,11 +984,11 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
     assert_eq!(bytes.len(), 32);
     // No plaintext password anywhere in the database file.
     let dir = app.stop().await;
-    let db_bytes = std::fs::read(dir.path().join("parley.db")).unwrap();
-    let wal = std::fs::read(dir.path().join("parley.db-wal")).unwrap_or_default();
-    for hay in [&db_bytes, &wal] {
-        assert!(!hay.windows(PW.len()).any(|w| w == PW.as_bytes()));
-    }
+    let all = crate::common::dump_database(dir.path()).await;
+    assert!(
+        !all.windows(PW.len()).any(|w| w == PW.as_bytes()),
+        "plaintext password stored"
+    );
     // The database alone is not enough: with another pepper the same hash does not verify.
     std::fs::remove_file(dir.path().join("secrets/pepper.key")).unwrap();
     let args = base_args(dir.path());
@@ -1151,24 +1151,22 @@ async fn r5_1_2_2_offline_resistant_and_r5_1_2_1_secure_delivery() {
         .await
         .unwrap();
     let dir = app.stop().await;
-    let db = std::fs::read(dir.path().join("parley.db")).unwrap();
-    let wal = std::fs::read(dir.path().join("parley.db-wal")).unwrap_or_default();
+    let all = crate::common::dump_database(dir.path()).await;
+    let contains = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
     for c in &codes {
         let canon = parley::service::recovery::canonical(c).unwrap();
-        for hay in [&db, &wal] {
-            assert!(
-                !hay.windows(16).any(|w| w == canon.as_bytes()),
-                "plaintext recovery code in the DB"
-            );
-        }
-    }
-    // nor the TOTP secret (5.1.4.2-key-protect)
-    for hay in [&db, &wal] {
         assert!(
-            !hay.windows(20).any(|w| w == secret.as_slice()),
-            "plaintext TOTP secret in the DB"
+            !contains(canon.as_bytes()) && !contains(c.as_bytes()),
+            "plaintext recovery code in the DB"
         );
     }
+    // nor the TOTP secret (5.1.4.2-key-protect), raw, hex or base32
+    let hex = data_encoding::HEXLOWER.encode(&secret);
+    let b32 = data_encoding::BASE32_NOPAD.encode(&secret);
+    assert!(
+        !contains(&secret) && !contains(hex.as_bytes()) && !contains(b32.as_bytes()),
+        "plaintext TOTP secret in the DB"
+    );
 }
 
 // ---- §5.2.2 throttling -------------------------------------------------------------------------

@@ -74,6 +74,11 @@ pub const CAPTCHA: &str = "testcaptcha";
 pub async fn spawn_with(dir: TempDir, args: ServeArgs, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::load(None, &args).expect("valid test configuration");
     test_defaults(&mut config);
+    if config.database_url.is_none()
+        && let Some(url) = postgres_for(&config.data_dir).await
+    {
+        config.database_url = Some(parley::core::secret::Secret::new(url));
+    }
     tweak(&mut config);
     config.validate().expect("valid test configuration");
     let domain = config.domain.clone();
@@ -94,6 +99,45 @@ pub async fn spawn_with(dir: TempDir, args: ServeArgs, tweak: impl FnOnce(&mut C
         server: Some(server),
         client,
     }
+}
+
+/// With `PARLEY_TEST_DATABASE_URL` set (a PostgreSQL server URL, e.g.
+/// `postgres://postgres:postgres@127.0.0.1:5432`), every test server gets its own fresh
+/// database there — the same database again when a test restarts a server on the same data
+/// directory. Without it, tests use the embedded SQLite default.
+async fn postgres_for(data_dir: &Path) -> Option<String> {
+    use sqlx::Connection;
+    let base = std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let base = base.trim_end_matches('/');
+    let marker = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    let name = format!("parley_test_{}", parley::service::crypto::random_id());
+    let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("PARLEY_TEST_DATABASE_URL reaches a PostgreSQL server");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let url = format!("{base}/{name}");
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(&marker, &url).unwrap();
+    Some(url)
+}
+
+/// Everything the database holds, as bytes to search (white-box checks): the SQLite files, or
+/// a `pg_dump` of the test's PostgreSQL database (where BYTEA appears as hex).
+pub async fn dump_database(data_dir: &Path) -> Vec<u8> {
+    if let Ok(url) = std::fs::read_to_string(data_dir.join("test-database-url")) {
+        let (ok, out) = run("pg_dump", &["--data-only", &url]).await;
+        assert!(ok, "pg_dump failed: {out}");
+        return out.into_bytes();
+    }
+    let mut all = std::fs::read(data_dir.join("parley.db")).unwrap();
+    all.extend(std::fs::read(data_dir.join("parley.db-wal")).unwrap_or_default());
+    all
 }
 
 /// A TLS client config that trusts only `ca` (any provider — the server enforces the policy).

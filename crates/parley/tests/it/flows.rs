@@ -21,6 +21,8 @@ pub struct User {
     pub codes: Vec<String>,
     pub client: Client,
     pub csrf: String,
+    /// The session cookie's value (for WebSocket tests, which need it by hand).
+    pub cookie: String,
 }
 
 pub async fn body(res: Response) -> (StatusCode, Value) {
@@ -86,15 +88,14 @@ pub async fn register(app: &TestApp, username: &str, password: &str) -> User {
     .await;
     assert_eq!(status, 200, "register/totp: {b}");
     let codes: Vec<String> = serde_json::from_value(b["recovery_codes"].clone()).unwrap();
-    let (status, b) = body(
-        client
-            .post(app.url("/api/register/finish"))
-            .json(&json!({"saved": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let res = client
+        .post(app.url("/api/register/finish"))
+        .json(&json!({"saved": true}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res);
+    let (status, b) = body(res).await;
     assert_eq!(status, 201, "register/finish: {b}");
     User {
         id: b["user"]["id"].as_str().unwrap().into(),
@@ -104,7 +105,20 @@ pub async fn register(app: &TestApp, username: &str, password: &str) -> User {
         codes,
         client,
         csrf: b["csrf_token"].as_str().unwrap().into(),
+        cookie,
     }
+}
+
+/// The value of the session cookie a response sets.
+pub fn session_cookie(res: &Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("__Host-parley_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
 }
 
 /// Step 1 of sign-in, with a fresh CAPTCHA, optionally from a given client address (sent as

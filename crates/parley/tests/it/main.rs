@@ -9,4 +9,5 @@ mod cli;
 mod common;
 mod flows;
 mod hardening;
+mod messaging;
 mod tls_matrix;

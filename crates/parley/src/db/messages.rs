@@ -1,0 +1,284 @@
+//! Public keys and messages. Payloads are opaque to these queries.
+
+use sqlx::Row;
+
+use super::Db;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub sender_id: String,
+    pub recipient_id: String,
+    pub kind: String,
+    /// The client's JSON, verbatim (served as a JSON value, not a string).
+    #[serde(serialize_with = "raw_json")]
+    pub payload: String,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+}
+
+fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(v) => v.serialize(s),
+        Err(_) => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConversationRow {
+    pub peer_id: String,
+    pub peer_username: String,
+    pub last_activity: i64,
+    pub last_id: i64,
+    pub unread: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublicKeyRow {
+    pub public_key: String,
+    pub created_at: i64,
+}
+
+/// The conversation of two users, independent of who asks.
+pub fn pair_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, sender_id, recipient_id, kind, payload, created_at, delivered_at, read_at"
+    };
+}
+
+fn message(r: sqlx::any::AnyRow) -> Result<MessageRow, sqlx::Error> {
+    Ok(MessageRow {
+        id: r.try_get("id")?,
+        sender_id: r.try_get("sender_id")?,
+        recipient_id: r.try_get("recipient_id")?,
+        kind: r.try_get("kind")?,
+        payload: r.try_get("payload")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+        read_at: r.try_get("read_at")?,
+    })
+}
+
+impl Db {
+    /// Publish a key (idempotent); returns whether it is new.
+    pub async fn publish_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(
+            "INSERT INTO public_keys (user_id, public_key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, public_key) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Every key the user published, oldest first.
+    pub async fn keys_of(&self, user_id: &str) -> Result<Vec<PublicKeyRow>, sqlx::Error> {
+        sqlx::query("SELECT public_key, created_at FROM public_keys WHERE user_id = $1 ORDER BY id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(PublicKeyRow {
+                    public_key: r.try_get("public_key")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_message(
+        &self,
+        sender: &str,
+        recipient: &str,
+        kind: &str,
+        payload: &str,
+        now: i64,
+    ) -> Result<MessageRow, sqlx::Error> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+            message_columns!()
+        ))
+        .bind(sender)
+        .bind(recipient)
+        .bind(pair_key(sender, recipient))
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        message(row)
+    }
+
+    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(message)
+        .transpose()
+    }
+
+    /// A page of the conversation of `me` and `peer`: ids after `after` (ascending) or before
+    /// `before` (the latest `limit` of them, returned ascending).
+    pub async fn conversation_page(
+        &self,
+        me: &str,
+        peer: &str,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        let key = pair_key(me, peer);
+        let rows = if let Some(after) = after {
+            sqlx::query(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE pair_key = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+            ))
+            .bind(&key)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            let mut rows = sqlx::query(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE pair_key = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+            ))
+            .bind(&key)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.reverse();
+            rows
+        };
+        rows.into_iter().map(message).collect()
+    }
+
+    /// Messages to `user` that no client of theirs has acknowledged yet.
+    pub async fn undelivered(
+        &self,
+        user: &str,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE recipient_id = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2"
+        ))
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(message)
+        .collect()
+    }
+
+    /// The recipient acknowledged a message; `Some(sender)` the first time.
+    pub async fn mark_delivered(
+        &self,
+        recipient: &str,
+        id: i64,
+        now: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query(
+            "UPDATE messages SET delivered_at = $1 WHERE id = $2 AND recipient_id = $3 \
+             AND delivered_at IS NULL RETURNING sender_id",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(recipient)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("sender_id"))
+        .transpose()
+    }
+
+    pub async fn mark_read(
+        &self,
+        me: &str,
+        peer: &str,
+        up_to: i64,
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE messages SET read_at = $1, delivered_at = COALESCE(delivered_at, $1) \
+             WHERE pair_key = $2 AND recipient_id = $3 AND id <= $4 AND read_at IS NULL",
+        )
+        .bind(now)
+        .bind(pair_key(me, peer))
+        .bind(me)
+        .bind(up_to)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn conversations(&self, me: &str) -> Result<Vec<ConversationRow>, sqlx::Error> {
+        sqlx::query(
+            "SELECT c.peer_id, u.username, c.last_activity, c.last_id, c.unread FROM ( \
+               SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
+                      MAX(created_at) AS last_activity, MAX(id) AS last_id, \
+                      COUNT(*) FILTER (WHERE recipient_id = $1 AND read_at IS NULL AND kind = 'msg') AS unread \
+               FROM messages WHERE sender_id = $1 OR recipient_id = $1 \
+               GROUP BY CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END \
+             ) c JOIN users u ON u.id = c.peer_id ORDER BY c.last_id DESC",
+        )
+        .bind(me)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(ConversationRow {
+                peer_id: r.try_get("peer_id")?,
+                peer_username: r.try_get("username")?,
+                last_activity: r.try_get("last_activity")?,
+                last_id: r.try_get("last_id")?,
+                unread: r.try_get("unread")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Users who share a conversation with `user` (to tell them about a new key).
+    pub async fn contacts_of(&self, user: &str) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query(
+            "SELECT DISTINCT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer \
+             FROM messages WHERE sender_id = $1 OR recipient_id = $1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| r.try_get("peer"))
+        .collect()
+    }
+}

@@ -1,0 +1,194 @@
+//! Routes for keys, contacts and conversations. The sender is always the session's user; a
+//! conversation is addressed by the peer's id, so a user can only ever reach their own.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::core::{AppError, AppResult};
+use crate::http::AppState;
+use crate::http::auth::AuthSession;
+use crate::http::json::Json;
+use crate::service::accounts::Accounts;
+use crate::service::messaging::{self, PAGE_DEFAULT, PAGE_MAX};
+use crate::service::realtime::Event;
+
+#[derive(Deserialize)]
+pub struct PublishKey {
+    public_key: String,
+}
+
+pub async fn publish_key(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Json(b): Json<PublishKey>,
+) -> AppResult<Response> {
+    messaging::validate_public_key(&b.public_key)?;
+    let now = state.clock.now();
+    let new = state
+        .db
+        .publish_key(&auth.user.id, &b.public_key, now)
+        .await?;
+    if new {
+        let mut to = state.db.contacts_of(&auth.user.id).await?;
+        to.push(auth.user.id.clone());
+        state
+            .events
+            .publish(Event::Key {
+                user_id: auth.user.id.clone(),
+                to,
+            })
+            .await;
+    }
+    Ok((
+        if new {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(json!({"published": new})),
+    )
+        .into_response())
+}
+
+async fn keys_json(state: &AppState, user_id: &str) -> AppResult<Value> {
+    let history = state.db.keys_of(user_id).await?;
+    Ok(json!({"current": history.last(), "history": history}))
+}
+
+pub async fn user_keys(
+    State(state): State<AppState>,
+    _auth: AuthSession,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    state.db.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
+    Ok(Json(keys_json(&state, &id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FindUser {
+    username: String,
+}
+
+/// Exact username (case-insensitive), never a search: no directory to harvest.
+pub async fn find_user(
+    State(state): State<AppState>,
+    _auth: AuthSession,
+    Query(q): Query<FindUser>,
+) -> AppResult<Response> {
+    let (_, key) = Accounts::validate_username(&q.username).map_err(|_| AppError::NotFound)?;
+    let user = state
+        .db
+        .user_by_key(&key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let keys = keys_json(&state, &user.id).await?;
+    Ok(Json(json!({"id": user.id, "username": user.username, "keys": keys})).into_response())
+}
+
+pub async fn conversations(
+    State(state): State<AppState>,
+    auth: AuthSession,
+) -> AppResult<Response> {
+    let list = state.db.conversations(&auth.user.id).await?;
+    Ok(Json(json!({"conversations": list})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Send {
+    payload: Value,
+}
+
+async fn peer(state: &AppState, me: &str, peer: &str) -> AppResult<()> {
+    if peer == me {
+        return Err(AppError::validation(
+            "peer",
+            "you cannot send messages to yourself",
+        ));
+    }
+    state.db.user_by_id(peer).await?.ok_or(AppError::NotFound)?;
+    Ok(())
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Path(peer_id): Path<String>,
+    Json(b): Json<Send>,
+) -> AppResult<Response> {
+    peer(&state, &auth.user.id, &peer_id).await?;
+    let (kind, text) = messaging::validate_payload(&b.payload)?;
+    let m = state
+        .db
+        .insert_message(&auth.user.id, &peer_id, kind, &text, state.clock.now())
+        .await?;
+    state
+        .events
+        .publish(Event::Message {
+            id: m.id,
+            to: vec![peer_id, auth.user.id.clone()],
+        })
+        .await;
+    Ok((StatusCode::CREATED, Json(json!({"message": m}))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Path(peer_id): Path<String>,
+    Query(p): Query<Page>,
+) -> AppResult<Response> {
+    peer(&state, &auth.user.id, &peer_id).await?;
+    if p.after.is_some() && p.before.is_some() {
+        return Err(AppError::validation(
+            "after",
+            "give `after` or `before`, not both",
+        ));
+    }
+    let limit = p.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+    let messages = state
+        .db
+        .conversation_page(&auth.user.id, &peer_id, p.after, p.before, limit)
+        .await?;
+    Ok(Json(json!({"messages": messages, "limit": limit})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Read {
+    up_to: i64,
+}
+
+pub async fn mark_read(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Path(peer_id): Path<String>,
+    Json(b): Json<Read>,
+) -> AppResult<Response> {
+    peer(&state, &auth.user.id, &peer_id).await?;
+    let now = state.clock.now();
+    let n = state
+        .db
+        .mark_read(&auth.user.id, &peer_id, b.up_to, now)
+        .await?;
+    if n > 0 {
+        state
+            .events
+            .publish(Event::Read {
+                reader: auth.user.id.clone(),
+                up_to: b.up_to,
+                at: now,
+                to: vec![peer_id, auth.user.id.clone()],
+            })
+            .await;
+    }
+    Ok(Json(json!({"marked": n})).into_response())
+}

@@ -1,0 +1,241 @@
+//! Real-time delivery (X1, X2): the WebSocket connections of this instance (`Hub`) and the
+//! events that reach them (`Events`). On SQLite, events go straight to the local hub; on
+//! PostgreSQL they travel through `NOTIFY parley_events` so every instance hears them, and each
+//! instance delivers to its own sockets. Notifications carry only ids (NOTIFY payloads are
+//! limited to 8000 bytes); the listener reads the message itself from the database. Anything
+//! lost while a listener was disconnected is recovered by clients, which resync on
+//! `{"type":"resync"}` and on every reconnect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::core::config::DbKind;
+use crate::db::Db;
+
+/// Frames queued per connection; a client that falls this far behind is disconnected and
+/// catches up from the database when it reconnects.
+pub const QUEUE: usize = 256;
+const CHANNEL: &str = "parley_events";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A new message for these users (its sender's other tabs and its recipient).
+    Message { id: i64, to: Vec<String> },
+    /// The recipient's client acknowledged a message.
+    Delivered { id: i64, at: i64, to: Vec<String> },
+    /// `reader` read the conversation with `to[0]` up to `up_to`.
+    Read {
+        reader: String,
+        up_to: i64,
+        at: i64,
+        to: Vec<String>,
+    },
+    /// `user_id` published a new identity key.
+    Key { user_id: String, to: Vec<String> },
+    /// A session ended (logout, revocation, deletion): its sockets close.
+    SessionEnded { session: String },
+}
+
+/// What a connection task is told to do.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    Text(Arc<str>),
+    Close(u16, &'static str),
+}
+
+struct Conn {
+    id: u64,
+    session: String,
+    tx: mpsc::Sender<Frame>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    next: AtomicU64,
+    conns: Mutex<HashMap<String, Vec<Conn>>>,
+}
+
+/// Unregisters its connection when dropped (the RAII guard of STYLE.md).
+pub struct Registration {
+    hub: Arc<Hub>,
+    user: String,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut conns = self.hub.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = conns.get_mut(&self.user) {
+            list.retain(|c| c.id != self.id);
+            if list.is_empty() {
+                conns.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn register(
+        self: &Arc<Self>,
+        user: &str,
+        session: &str,
+    ) -> (Registration, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user.to_owned())
+            .or_default()
+            .push(Conn {
+                id,
+                session: session.to_owned(),
+                tx,
+            });
+        (
+            Registration {
+                hub: self.clone(),
+                user: user.to_owned(),
+                id,
+            },
+            rx,
+        )
+    }
+
+    /// Queue a frame for every connection of `user`; a full queue drops that connection.
+    pub fn send_to(&self, user: &str, frame: Frame) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = conns.get_mut(user) {
+            list.retain(|c| match c.tx.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!("a WebSocket client fell behind; disconnecting it");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        }
+    }
+
+    pub fn close_session(&self, session: &str) {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        for c in conns.values().flatten().filter(|c| c.session == session) {
+            let _ = c.tx.try_send(Frame::Close(4001, "session ended"));
+        }
+    }
+
+    pub fn broadcast(&self, frame: Frame) {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        for c in conns.values().flatten() {
+            let _ = c.tx.try_send(frame.clone());
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns
+            .lock()
+            .map(|c| c.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+}
+
+/// Publishes events to every instance.
+#[derive(Clone)]
+pub struct Events {
+    pub hub: Arc<Hub>,
+    db: Db,
+}
+
+impl Events {
+    /// On PostgreSQL also start the listener that feeds this instance's hub.
+    pub async fn start(db: Db, database_url: &str) -> anyhow::Result<Events> {
+        let events = Events {
+            hub: Arc::new(Hub::default()),
+            db,
+        };
+        if events.db.kind == DbKind::Postgres {
+            let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
+            listener.listen(CHANNEL).await?;
+            let this = events.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => match serde_json::from_str::<Event>(n.payload()) {
+                            Ok(e) => this.dispatch(e).await,
+                            Err(e) => tracing::warn!(error = %e, "unreadable notification"),
+                        },
+                        Ok(None) => {
+                            // The connection dropped and was re-established: anything sent
+                            // meanwhile is lost here, so every client fetches what it missed.
+                            tracing::warn!("event listener reconnected; asking clients to resync");
+                            this.hub
+                                .broadcast(Frame::Text(Arc::from(r#"{"type":"resync"}"#)));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event listener failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(events)
+    }
+
+    pub async fn publish(&self, event: Event) {
+        if self.db.kind == DbKind::Postgres {
+            let payload = match serde_json::to_string(&event) {
+                Ok(p) => p,
+                Err(e) => return tracing::error!(error = %e, "cannot encode event"),
+            };
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&self.db.pool)
+                .await;
+            if let Err(e) = sent {
+                // Clients still catch up from the database on their next reconnect/resync.
+                tracing::error!(error = %e, "cannot publish event; delivering locally only");
+                self.dispatch(event).await;
+            }
+        } else {
+            self.dispatch(event).await;
+        }
+    }
+
+    /// Deliver an event to this instance's sockets.
+    async fn dispatch(&self, event: Event) {
+        use serde_json::json;
+        let (to, frame) = match event {
+            Event::Message { id, to } => match self.db.message(id).await {
+                Ok(Some(m)) => (to, json!({"type": "message", "message": m})),
+                Ok(None) => return,
+                Err(e) => return tracing::warn!(error = %e, "cannot load message for push"),
+            },
+            Event::Delivered { id, at, to } => {
+                (to, json!({"type": "delivered", "id": id, "at": at}))
+            }
+            Event::Read {
+                reader,
+                up_to,
+                at,
+                to,
+            } => (
+                to,
+                json!({"type": "read", "reader": reader, "up_to": up_to, "at": at}),
+            ),
+            Event::Key { user_id, to } => (to, json!({"type": "key", "user_id": user_id})),
+            Event::SessionEnded { session } => return self.hub.close_session(&session),
+        };
+        let text: Arc<str> = Arc::from(frame.to_string());
+        for user in to {
+            self.hub.send_to(&user, Frame::Text(text.clone()));
+        }
+    }
+}

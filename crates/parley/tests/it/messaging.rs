@@ -1,0 +1,587 @@
+//! The relay (E1–E10 server side, X1): authorization, shape limits, real-time WebSocket
+//! delivery with acknowledgements, catch-up after reconnecting, and hostile input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+use crate::common::{TestApp, spawn_app};
+use crate::flows::*;
+
+const PW: &str = "violet lantern 42 orbit";
+
+fn b64(n: usize, fill: u8) -> String {
+    STANDARD.encode(vec![fill; n])
+}
+
+/// A well-formed (opaque to the server) encrypted-message payload.
+fn msg(n: u8) -> Value {
+    json!({"v": 1, "type": "msg", "key_set": "ks1", "iv": b64(12, n), "ciphertext": b64(40, n), "mac": b64(32, n)})
+}
+
+async fn send(
+    app: &TestApp,
+    from: &User,
+    to: &User,
+    payload: Value,
+) -> (reqwest::StatusCode, Value) {
+    post(
+        app,
+        &from.client,
+        &from.csrf,
+        &format!("/api/conversations/{}/messages", to.id),
+        json!({"payload": payload}),
+    )
+    .await
+}
+
+async fn history(app: &TestApp, me: &User, peer: &str, query: &str) -> Value {
+    let (s, b) = body(
+        me.client
+            .get(app.url(&format!("/api/conversations/{peer}/messages{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect_with(
+    app: &TestApp,
+    cookie: &str,
+    origin: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let config = Arc::new(crate::common::tls_config_trusting(
+        &app.tls_dir().join("ca.pem"),
+    ));
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut req = format!("wss://localhost:{}/api/ws", app.addr.port())
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "cookie",
+        format!("__Host-parley_session={cookie}").parse().unwrap(),
+    );
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::client_async(req, tls)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+async fn ws_connect(app: &TestApp, user: &User) -> Ws {
+    ws_connect_with(
+        app,
+        &user.cookie,
+        &format!("https://localhost:{}", app.addr.port()),
+    )
+    .await
+    .unwrap()
+}
+
+/// The next JSON frame (skipping pings), or panic after 5 s.
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("open")
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(&t).unwrap();
+        }
+        if let Message::Close(c) = m {
+            return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))});
+        }
+    }
+}
+
+/// Frames up to and including `backlog_done`.
+async fn backlog(ws: &mut Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let f = next_json(ws).await;
+        if f["type"] == "backlog_done" {
+            return out;
+        }
+        out.push(f);
+    }
+}
+
+#[tokio::test]
+async fn e_sender_comes_from_the_session_and_only_members_read() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let carol = register(&app, "carol", PW).await;
+    // A payload that claims another sender changes nothing.
+    let mut p = msg(1);
+    p["sender_id"] = json!(bob.id);
+    let (s, b) = send(&app, &alice, &bob, p).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["message"]["sender_id"], alice.id.as_str());
+    assert_eq!(b["message"]["recipient_id"], bob.id.as_str());
+    // Bob sees it; Carol, asking about either of them, sees only her own (empty) conversations.
+    assert_eq!(
+        history(&app, &bob, &alice.id, "").await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        history(&app, &carol, &alice.id, "").await["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        history(&app, &carol, &bob.id, "").await["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Unknown peers and oneself are refused.
+    let r = post(
+        &app,
+        &carol.client,
+        &carol.csrf,
+        &format!("/api/conversations/{}/messages", "0".repeat(32)),
+        json!({"payload": msg(1)}),
+    )
+    .await;
+    assert_error(&r, 404, "not_found");
+    let r = send(&app, &carol, &carol, msg(1)).await;
+    assert_error(&r, 422, "validation_failed");
+    // Without a session or a CSRF token nothing is sent.
+    let r = body(
+        browser(&app)
+            .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
+            .json(&json!({"payload": msg(1)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 401, "unauthorized");
+    let r = body(
+        alice
+            .client
+            .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
+            .json(&json!({"payload": msg(1)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 403, "csrf_failed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn e_payload_shape_and_size_limits_get_clear_errors() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let cases = [
+        (json!("just a string"), "payload"),
+        (
+            json!({"v": 1, "type": "msg", "key_set": "ks", "iv": "not base64!", "ciphertext": b64(40, 1), "mac": b64(32, 1)}),
+            "iv",
+        ),
+        (
+            json!({"v": 1, "type": "msg", "key_set": "ks", "iv": b64(16, 1), "ciphertext": b64(40, 1), "mac": b64(32, 1)}),
+            "iv",
+        ),
+        (
+            json!({"v": 1, "type": "msg", "key_set": "ks", "iv": b64(12, 1), "ciphertext": b64(40, 1)}),
+            "mac",
+        ),
+        (
+            json!({"v": 1, "type": "msg", "key_set": "ks", "iv": b64(12, 1), "ciphertext": b64(49 * 1024, 1), "mac": b64(32, 1)}),
+            "payload",
+        ),
+        (json!({"v": 1, "type": "shout", "key_set": "ks"}), "type"),
+        (json!({"v": 9, "type": "msg", "key_set": "ks"}), "v"),
+        (
+            json!({"v": 1, "type": "ecdh", "key_set": "ks", "salt": 1, "keys": {"a": "b"}}),
+            "keys",
+        ),
+    ];
+    for (payload, field) in cases {
+        let r = send(&app, &alice, &bob, payload.clone()).await;
+        assert_error(&r, 422, "validation_failed");
+        assert_eq!(r.1["field"], field, "{payload}: {}", r.1);
+    }
+    let r = post(
+        &app,
+        &alice.client,
+        &alice.csrf,
+        &format!("/api/conversations/{}/messages", bob.id),
+        json!({"nothing": 1}),
+    )
+    .await;
+    assert_error(&r, 422, "invalid_body");
+    assert!(
+        history(&app, &bob, &alice.id, "").await["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn e10_sql_injection_strings_are_stored_and_returned_verbatim() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let evil = "'); DROP TABLE messages; -- \" OR 1=1 <script>alert(1)</script>";
+    let mut p = msg(3);
+    p["note"] = json!(evil);
+    assert_eq!(send(&app, &alice, &bob, p).await.0, 201);
+    let h = history(&app, &bob, &alice.id, "").await;
+    assert_eq!(h["messages"][0]["payload"]["note"], evil);
+    let r = body(
+        alice
+            .client
+            .get(app.url("/api/users"))
+            .query(&[("username", "' OR '1'='1")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&r, 404, "not_found");
+    let r = body(
+        alice
+            .client
+            .get(app.url("/api/users"))
+            .query(&[("username", "bobby")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.1["id"], bob.id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_are_published_kept_with_history_and_validated() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let k1 = STANDARD.encode([vec![4u8], vec![1u8; 96]].concat());
+    let k2 = STANDARD.encode([vec![4u8], vec![2u8; 96]].concat());
+    assert_eq!(
+        post(
+            &app,
+            &alice.client,
+            &alice.csrf,
+            "/api/keys",
+            json!({"public_key": k1})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        post(
+            &app,
+            &alice.client,
+            &alice.csrf,
+            "/api/keys",
+            json!({"public_key": k1})
+        )
+        .await
+        .0,
+        200,
+        "idempotent"
+    );
+    assert_eq!(
+        post(
+            &app,
+            &alice.client,
+            &alice.csrf,
+            "/api/keys",
+            json!({"public_key": k2})
+        )
+        .await
+        .0,
+        201
+    );
+    let r = post(
+        &app,
+        &alice.client,
+        &alice.csrf,
+        "/api/keys",
+        json!({"public_key": b64(65, 4)}),
+    )
+    .await;
+    assert_error(&r, 422, "validation_failed");
+    let (_, keys) = body(
+        bob.client
+            .get(app.url(&format!("/api/users/{}/keys", alice.id)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(keys["current"]["public_key"], k2.as_str());
+    assert_eq!(
+        keys["history"].as_array().unwrap().len(),
+        2,
+        "every key ever published: {keys}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let mut bob_ws = ws_connect(&app, &bob).await;
+    assert!(backlog(&mut bob_ws).await.is_empty());
+    let mut alice_ws = ws_connect(&app, &alice).await;
+    backlog(&mut alice_ws).await;
+
+    let (_, sent) = send(&app, &alice, &bob, msg(7)).await;
+    let id = sent["message"]["id"].as_i64().unwrap();
+    let pushed = next_json(&mut bob_ws).await;
+    assert_eq!(pushed["type"], "message");
+    assert_eq!(pushed["message"]["id"], id);
+    assert_eq!(pushed["message"]["payload"], msg(7));
+    // Alice's own tab sees her message too (other tabs stay in sync).
+    assert_eq!(next_json(&mut alice_ws).await["message"]["id"], id);
+    // Bob acknowledges; Alice hears it was delivered.
+    bob_ws
+        .send(Message::Text(
+            json!({"type": "ack", "id": id}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let d = next_json(&mut alice_ws).await;
+    assert_eq!(d["type"], "delivered", "{d}");
+    assert_eq!(d["id"], id);
+    let h = history(&app, &alice, &bob.id, "").await;
+    assert!(h["messages"][0]["delivered_at"].is_i64());
+    // A read receipt reaches Alice too, and the unread count drops.
+    let (_, conv) = body(
+        bob.client
+            .get(app.url("/api/conversations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(conv["conversations"][0]["unread"], 1);
+    assert_eq!(conv["conversations"][0]["peer_username"], "alice");
+    post(
+        &app,
+        &bob.client,
+        &bob.csrf,
+        &format!("/api/conversations/{}/read", alice.id),
+        json!({"up_to": id}),
+    )
+    .await;
+    assert_eq!(next_json(&mut alice_ws).await["type"], "read");
+    let (_, conv) = body(
+        bob.client
+            .get(app.url("/api/conversations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(conv["conversations"][0]["unread"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn x1_reconnect_catches_up_with_nothing_lost() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    // Bob is offline while Alice sends five messages.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            send(&app, &alice, &bob, msg(i)).await.1["message"]["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let mut ws = ws_connect(&app, &bob).await;
+    let got: Vec<i64> = backlog(&mut ws)
+        .await
+        .iter()
+        .map(|f| f["message"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, ids, "the backlog, in order");
+    // He acknowledges three, then the socket drops.
+    for id in &ids[..3] {
+        ws.send(Message::Text(
+            json!({"type": "ack", "id": id}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(ws);
+    ids.push(
+        send(&app, &alice, &bob, msg(9)).await.1["message"]["id"]
+            .as_i64()
+            .unwrap(),
+    );
+    let mut ws = ws_connect(&app, &bob).await;
+    let got: Vec<i64> = backlog(&mut ws)
+        .await
+        .iter()
+        .map(|f| f["message"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, ids[3..].to_vec(), "exactly the unacknowledged ones");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn x1_websocket_needs_a_full_session_and_this_origin() {
+    let app = spawn_app().await;
+    let bob = register(&app, "bobby", PW).await;
+    let origin = format!("https://localhost:{}", app.addr.port());
+    assert!(
+        ws_connect_with(&app, &bob.cookie, "https://evil.example")
+            .await
+            .is_err(),
+        "cross-site"
+    );
+    assert!(
+        ws_connect_with(&app, "forged", &origin).await.is_err(),
+        "no session"
+    );
+    // A session that passed only the password step cannot open one (7.1-no-higher-aal).
+    let client = browser(&app);
+    let id = captcha(&app, &client).await;
+    let res = client.post(app.url("/api/login")).json(&json!({"username": "bobby", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA})).send().await.unwrap();
+    let pending = session_cookie(&res);
+    assert!(
+        ws_connect_with(&app, &pending, &origin).await.is_err(),
+        "pending session"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
+    let app = spawn_app().await;
+    let bob = register(&app, "bobby", PW).await;
+    let mut ws = ws_connect(&app, &bob).await;
+    backlog(&mut ws).await;
+    assert_eq!(
+        post(&app, &bob.client, &bob.csrf, "/api/logout", json!({}))
+            .await
+            .0,
+        204
+    );
+    let f = next_json(&mut ws).await;
+    assert_eq!(f["type"], "closed");
+    assert_eq!(f["code"], 4001);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn r4_2_3_terminate_an_idle_timeout_closes_open_websockets() {
+    let app = spawn_app().await;
+    let bob = register(&app, "bobby", PW).await;
+    let mut ws = ws_connect(&app, &bob).await;
+    backlog(&mut ws).await;
+    app.state().clock.advance(31 * 60);
+    // The socket re-checks its session every 20 s.
+    let f = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let f = next_json_patient(&mut ws).await;
+            if f["type"] == "closed" {
+                return f;
+            }
+        }
+    })
+    .await
+    .expect("closed within 30 s");
+    assert_eq!(f["code"], 4001);
+    app.stop().await;
+}
+
+async fn next_json_patient(ws: &mut Ws) -> Value {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(c))) => {
+                return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))});
+            }
+            Some(Ok(_)) => continue,
+            _ => return json!({"type": "closed", "code": null}),
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_pages_in_both_directions_with_a_bounded_size() {
+    let app = spawn_app().await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    let mut ids = Vec::new();
+    for i in 0..120u32 {
+        ids.push(
+            send(&app, &alice, &bob, msg((i % 250) as u8)).await.1["message"]["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let latest = history(&app, &bob, &alice.id, "").await;
+    let page: Vec<i64> = latest["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(page, ids[70..].to_vec(), "the latest 50, ascending");
+    let older = history(
+        &app,
+        &bob,
+        &alice.id,
+        &format!("?before={}&limit=30", page[0]),
+    )
+    .await;
+    let older: Vec<i64> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(older, ids[40..70].to_vec());
+    let newer = history(
+        &app,
+        &bob,
+        &alice.id,
+        &format!("?after={}&limit=1000", ids[10]),
+    )
+    .await;
+    assert_eq!(newer["messages"].as_array().unwrap().len(), 109, "all 109 newer ones fit in one clamped page");
+    assert_eq!(newer["limit"], 200, "clamped");
+    app.stop().await;
+}
