@@ -107,7 +107,9 @@ pub async fn spawn_with(dir: TempDir, args: ServeArgs, tweak: impl FnOnce(&mut C
 /// directory. Without it, tests use the embedded SQLite default.
 async fn postgres_for(data_dir: &Path) -> Option<String> {
     use sqlx::Connection;
-    let base = std::env::var("PARLEY_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let base = std::env::var("PARLEY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let base = base.trim_end_matches('/');
     let marker = data_dir.join("test-database-url");
     if let Ok(url) = std::fs::read_to_string(&marker) {

@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod breach;
 mod certificate;
 mod cli;
 mod common;
+mod fake_hibp;
 mod flows;
 mod hardening;
 mod messaging;
+mod scale;
 mod tls_matrix;

@@ -20,11 +20,11 @@ fn b64(n: usize, fill: u8) -> String {
 }
 
 /// A well-formed (opaque to the server) encrypted-message payload.
-fn msg(n: u8) -> Value {
+pub fn msg(n: u8) -> Value {
     json!({"v": 1, "type": "msg", "key_set": "ks1", "iv": b64(12, n), "ciphertext": b64(40, n), "mac": b64(32, n)})
 }
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     from: &User,
     to: &User,
@@ -53,7 +53,7 @@ async fn history(app: &TestApp, me: &User, peer: &str, query: &str) -> Value {
     b
 }
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect_with(
@@ -82,7 +82,7 @@ async fn ws_connect_with(
         .map(|(ws, _)| ws)
 }
 
-async fn ws_connect(app: &TestApp, user: &User) -> Ws {
+pub async fn ws_connect(app: &TestApp, user: &User) -> Ws {
     ws_connect_with(
         app,
         &user.cookie,
@@ -93,7 +93,7 @@ async fn ws_connect(app: &TestApp, user: &User) -> Ws {
 }
 
 /// The next JSON frame (skipping pings), or panic after 5 s.
-async fn next_json(ws: &mut Ws) -> Value {
+pub async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
@@ -110,7 +110,7 @@ async fn next_json(ws: &mut Ws) -> Value {
 }
 
 /// Frames up to and including `backlog_done`.
-async fn backlog(ws: &mut Ws) -> Vec<Value> {
+pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
         let f = next_json(ws).await;
@@ -581,7 +581,11 @@ async fn history_pages_in_both_directions_with_a_bounded_size() {
         &format!("?after={}&limit=1000", ids[10]),
     )
     .await;
-    assert_eq!(newer["messages"].as_array().unwrap().len(), 109, "all 109 newer ones fit in one clamped page");
+    assert_eq!(
+        newer["messages"].as_array().unwrap().len(),
+        109,
+        "all 109 newer ones fit in one clamped page"
+    );
     assert_eq!(newer["limit"], 200, "clamped");
     app.stop().await;
 }
