@@ -24,7 +24,9 @@ readonly STEPS=(
   "integration tests on PostgreSQL|PARLEY_TEST_DATABASE_URL=${PARLEY_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432} cargo test --test it"
   "typecheck web client|npx --no-install tsc -p tsconfig.json"
   "typecheck browser tests|npx --no-install tsc -p tests/tsconfig.json"
+  "protocol tests (node:test)|node --test tests/protocol/*.test.mjs"
   "browser tests|node --test --test-concurrency=1 tests/browser/*.test.mjs"
+  "container tests|scripts/container-test.sh"
 )
 
 SUMMARY=()

@@ -8,10 +8,14 @@
  *   (by SPKI pin), so pages are genuine secure contexts; certificate checks stay on.
  * - `openPage(browser)` gives an isolated user (own context: cookies, localStorage) whose console
  *   messages, page errors, failed requests and CSP violations are collected from the start.
+ * - `serverRequest(server, …)` talks to the API from Node (no browser, no cookies), trusting only
+ *   the server's own CA — e.g. for the test clock.
  */
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -217,6 +221,8 @@ export function launchBrowser(pin, { extraArgs = [] } = {}) {
       '--disable-component-update',
       '--disable-sync',
       `--ignore-certificate-errors-spki-list=${pin}`,
+      // Diagnostics only: PARLEY_TEST_HTTP1=1 makes Chromium speak HTTP/1.1 instead of HTTP/2.
+      ...(process.env.PARLEY_TEST_HTTP1 ? ['--disable-http2'] : []),
       ...extraArgs,
     ],
   });
@@ -234,7 +240,8 @@ export function launchBrowser(pin, { extraArgs = [] } = {}) {
  * @typedef {object} PageHandle
  * @property {import('playwright-core').BrowserContext} context an isolated user
  * @property {import('playwright-core').Page} page
- * @property {{ type: string, text: string }[]} console every console message
+ * @property {{ type: string, text: string, url: string }[]} console every console message (with
+ *   the URL it is about, e.g. the resource that failed to load)
  * @property {Error[]} pageErrors uncaught exceptions and unhandled rejections
  * @property {string[]} failedRequests requests that failed or got a 4xx/5xx answer
  * @property {() => Promise<CspViolation[]>} cspViolations all CSP/Trusted Types violations so far
@@ -249,6 +256,8 @@ export function launchBrowser(pin, { extraArgs = [] } = {}) {
  */
 export async function openPage(browser, contextOptions = {}) {
   const context = await browser.newContext(contextOptions);
+  // Every step of these tests takes well under a second; fail fast and say where.
+  context.setDefaultTimeout(10_000);
   /** @type {CspViolation[]} */
   const reported = [];
   // Reported from the page through a binding, so violations on earlier documents survive
@@ -290,7 +299,7 @@ export async function openPage(browser, contextOptions = {}) {
 
   page.on('console', (message) => {
     const text = message.text();
-    consoleMessages.push({ type: message.type(), text });
+    consoleMessages.push({ type: message.type(), text, url: message.location().url ?? '' });
     if (/Content Security Policy|Trusted Type/i.test(text)) {
       consoleViolations.push({ directive: 'console', blockedURI: '', sample: '', source: text });
     }
@@ -327,4 +336,68 @@ export async function screenshot(page, name) {
   const file = path.join(OUTPUT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
   return file;
+}
+
+/**
+ * One HTTPS request from Node to the server, trusting exactly its CA. No cookies are sent, so
+ * this never counts as anybody's activity.
+ * @param {Server} server
+ * @param {string} method
+ * @param {string} path e.g. `/api/test/clock`
+ * @param {unknown} [body] sent as JSON
+ * @returns {Promise<{ status: number, headers: import('node:http').IncomingHttpHeaders, body: any }>}
+ */
+export async function serverRequest(server, method, path, body) {
+  const ca = await readFile(server.caPem, 'utf8');
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(path, server.url),
+      {
+        method,
+        ca,
+        servername: 'localhost',
+        headers: {
+          Accept: 'application/json',
+          ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          let parsed = null;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            parsed = text;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/**
+ * Asserts that nothing went wrong on the page: no CSP or Trusted Types violations, no page
+ * errors, no console errors, no failed requests — except those matching `allow` (e.g. the
+ * expected `401` of `GET /api/me` while signed out, which Chromium also logs to the console).
+ * @param {PageHandle} handle
+ * @param {{ allow?: RegExp[] }} [options]
+ */
+export async function assertClean(handle, { allow = [] } = {}) {
+  const allowed = (/** @type {string} */ text) => allow.some((re) => re.test(text));
+  assert.deepEqual(await handle.cspViolations(), [], 'CSP violations');
+  assert.deepEqual(handle.pageErrors.map(String), [], 'page errors');
+  assert.deepEqual(handle.failedRequests.filter((r) => !allowed(r)), [], 'failed requests');
+  const errors = handle.console.filter(
+    (message) => message.type === 'error' && !allowed(`${message.text} ${message.url}`),
+  );
+  assert.deepEqual(errors, [], 'console errors');
 }

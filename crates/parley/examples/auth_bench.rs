@@ -35,11 +35,16 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 }
 
 fn argon2_times(m_kib: u32, t: u32, n: usize) -> Vec<Duration> {
-    let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(m_kib, t, 1, Some(32)).unwrap());
+    let a = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(m_kib, t, 1, Some(32)).unwrap(),
+    );
     (0..n)
         .map(|_| {
             let started = Instant::now();
-            a.hash_password(b"0123456789abcdef0123456789abcdef").unwrap();
+            a.hash_password(b"0123456789abcdef0123456789abcdef")
+                .unwrap();
             started.elapsed()
         })
         .collect()
@@ -52,7 +57,10 @@ async fn json_of(res: reqwest::Response) -> Value {
 #[tokio::main]
 async fn main() {
     println!("== Argon2id, one hash at a time (p = 1) ==");
-    report("m=19456 KiB t=2 (Parley's default)", argon2_times(19_456, 2, 30));
+    report(
+        "m=19456 KiB t=2 (Parley's default)",
+        argon2_times(19_456, 2, 30),
+    );
     report("m=65536 KiB t=2", argon2_times(65_536, 2, 15));
     report("m=19456 KiB t=3", argon2_times(19_456, 3, 15));
 
@@ -77,7 +85,9 @@ async fn main() {
     for c in rustls_pki_types::pem::PemObject::pem_file_iter(&ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let client = move || {
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls.clone())
@@ -93,18 +103,34 @@ async fn main() {
     let cap = json_of(c.get(url("/api/captcha")).send().await.unwrap()).await;
     let r = json_of(
         c.post(url("/api/register"))
-            .json(&json!({"username": "bench", "password": PW, "password_confirm": PW,
-                          "captcha_id": cap["id"], "captcha_answer": "bench"}))
+            .json(
+                &json!({"username": "bench", "password": PW, "password_confirm": PW,
+                          "captcha_id": cap["id"], "captcha_answer": "bench"}),
+            )
             .send()
             .await
             .unwrap(),
     )
     .await;
-    let secret = data_encoding::BASE32_NOPAD.decode(r["totp"]["secret"].as_str().unwrap().as_bytes()).unwrap();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(r["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let code = format!("{:06}", parley::service::totp::code_at_step(&secret, parley::service::totp::step_at(now)));
-    c.post(url("/api/register/totp")).json(&json!({"code": code})).send().await.unwrap();
-    let fin = c.post(url("/api/register/finish")).json(&json!({"saved": true})).send().await.unwrap();
+    let code = format!(
+        "{:06}",
+        parley::service::totp::code_at_step(&secret, parley::service::totp::step_at(now))
+    );
+    c.post(url("/api/register/totp"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    let fin = c
+        .post(url("/api/register/finish"))
+        .json(&json!({"saved": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fin.status(), 201);
     let chat = Arc::new(c);
 
@@ -113,7 +139,14 @@ async fn main() {
         async move {
             let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
             let started = Instant::now();
-            let cap = json_of(c.get(url("/api/captcha")).header("x-forwarded-for", &ip).send().await.unwrap()).await;
+            let cap = json_of(
+                c.get(url("/api/captcha"))
+                    .header("x-forwarded-for", &ip)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
             let res = c
                 .post(url("/api/login"))
                 .header("x-forwarded-for", &ip)
@@ -141,13 +174,19 @@ async fn main() {
     for i in 0..20 {
         seq.push(login(i).await);
     }
-    println!("sequential: 20 sign-ins in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "sequential: 20 sign-ins in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     report("one sign-in at a time", seq);
 
     // 100 sign-ins at once, while a chat client keeps asking for its conversations.
     let started = Instant::now();
     let flood_login = login.clone();
-    let flood = tokio::spawn(async move { futures_util::future::join_all((1000..1100).map(flood_login)).await });
+    let flood =
+        tokio::spawn(
+            async move { futures_util::future::join_all((1000..1100).map(flood_login)).await },
+        );
     let mut busy = Vec::new();
     while !flood.is_finished() {
         let t = Instant::now();

@@ -171,13 +171,38 @@ impl FromRequestParts<AppState> for PendingSession {
 /// a browser's `Sec-Fetch-Site` must be `same-origin` (or `none`, typed by the user), and an
 /// `Origin` must name this site exactly as the browser reached it (`https://<Host>`).
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Err(e) = check_same_origin(&state.config, req.method(), req.headers()) {
+    let host = request_host(req.headers(), req.uri());
+    if let Err(e) = check_same_origin(&state.config, req.method(), req.headers(), host.as_deref()) {
         return e.into_response();
     }
     next.run(req).await
 }
 
-fn check_same_origin(config: &Config, method: &Method, h: &HeaderMap) -> Result<(), AppError> {
+/// The host (and port) the client addressed: the `Host` header on HTTP/1.1, the request URI's
+/// authority on HTTP/2 (which has no `Host` header).
+pub fn request_host(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
+/// `origin` must be `https://<host>` exactly, and the host's name this site's domain.
+pub fn origin_matches(config: &Config, origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    let host_name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+    origin == format!("https://{host}") && host_name == config.domain
+}
+
+fn check_same_origin(
+    config: &Config,
+    method: &Method,
+    h: &HeaderMap,
+    host: Option<&str>,
+) -> Result<(), AppError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -189,13 +214,7 @@ fn check_same_origin(config: &Config, method: &Method, h: &HeaderMap) -> Result<
     }
     if let Some(origin) = h.get(header::ORIGIN) {
         let origin = origin.to_str().map_err(|_| AppError::CrossSite)?;
-        let host = h
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| config.domain.clone());
-        let host_name = host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n);
-        if origin != format!("https://{host}") || host_name != config.domain {
+        if !origin_matches(config, origin, host) {
             return Err(AppError::CrossSite);
         }
     }
@@ -238,23 +257,25 @@ mod tests {
     fn origin_checks() {
         let c = config();
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "localhost:8443".parse().unwrap());
-        assert!(
-            check_same_origin(&c, &Method::POST, &h).is_ok(),
-            "non-browser client"
-        );
+        let host = Some("localhost:8443");
+        let post = |h: &HeaderMap, host| check_same_origin(&c, &Method::POST, h, host);
+        assert!(post(&h, host).is_ok(), "non-browser client");
         h.insert(header::ORIGIN, "https://localhost:8443".parse().unwrap());
-        assert!(check_same_origin(&c, &Method::POST, &h).is_ok());
+        assert!(post(&h, host).is_ok());
+        assert!(post(&h, None).is_err(), "no host known");
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(check_same_origin(&c, &Method::POST, &h).is_err());
+        assert!(post(&h, host).is_err());
         h.insert(header::ORIGIN, "http://localhost:8443".parse().unwrap());
-        assert!(
-            check_same_origin(&c, &Method::POST, &h).is_err(),
-            "http origin"
-        );
+        assert!(post(&h, host).is_err(), "http origin");
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", "cross-site".parse().unwrap());
-        assert!(check_same_origin(&c, &Method::POST, &h).is_err());
-        assert!(check_same_origin(&c, &Method::GET, &h).is_ok());
+        assert!(post(&h, host).is_err());
+        assert!(check_same_origin(&c, &Method::GET, &h, host).is_ok());
+        // HTTP/2 has no Host header: the URI's authority stands in.
+        let uri: axum::http::Uri = "https://localhost:8443/api/login".parse().unwrap();
+        assert_eq!(
+            request_host(&HeaderMap::new(), &uri).as_deref(),
+            Some("localhost:8443")
+        );
     }
 }

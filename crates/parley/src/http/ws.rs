@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::core::AppError;
 use crate::db::sessions::SessionRow;
 use crate::http::AppState;
-use crate::http::auth::{PassiveSession, cookie};
+use crate::http::auth::{PassiveSession, cookie, origin_matches, request_host};
 use crate::service::realtime::{Event, Frame};
 use crate::service::sessions::{self, COOKIE};
 
@@ -27,17 +27,13 @@ const REVALIDATE_EVERY: Duration = Duration::from_secs(20);
 const BACKLOG_MAX: i64 = 1000;
 
 /// Browsers always send `Origin` on WebSocket handshakes; it must be this site.
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .ok_or(AppError::CrossSite)?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let host_name = host.rsplit_once(':').map_or(host, |(n, _)| n);
-    if origin != format!("https://{host}") || host_name != state.config.domain {
+    let host = request_host(headers, uri);
+    if !origin_matches(&state.config, origin, host.as_deref()) {
         return Err(AppError::CrossSite);
     }
     Ok(())
@@ -47,9 +43,10 @@ pub async fn connect(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
     headers: HeaderMap,
+    uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    check_origin(&state, &headers)?;
+    check_origin(&state, &headers, &uri)?;
     let token = cookie(&headers, COOKIE).unwrap_or_default().to_owned();
     Ok(ws
         .max_message_size(16 * 1024)

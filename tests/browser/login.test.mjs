@@ -1,0 +1,120 @@
+// @ts-check
+/**
+ * Sign-in in real Chromium: password + authenticator code, password + recovery code (warning,
+ * remaining count, link to regenerate), a used recovery code refused, wrong password.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  EXPECTED_ME_401,
+  newUsername,
+  registerViaApi,
+  signInPassword,
+  signOut,
+  startAccountServer,
+} from './flows.mjs';
+import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+
+/** @type {import('./harness.mjs').Server} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+describe('sign-in', { timeout: 60_000 }, () => {
+  before(async () => {
+    server = await startAccountServer();
+    browser = await launchBrowser(server.pin);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('with password + authenticator code, then with a recovery code (once only)', async () => {
+    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const { page } = handle;
+    try {
+      await page.goto(server.url);
+      const account = await registerViaApi(page, { username: newUsername('carol') });
+      await signOut(page);
+      assert.equal(new URL(page.url()).hash, '#/');
+      await screenshot(page, 'login-0-signed-out');
+
+      // Wrong password: said clearly, without telling which of the two was wrong.
+      await page.getByRole('link', { name: 'Sign in' }).click();
+      await signInPasswordExpectingError(page, { ...account, password: 'not the password at all' });
+      assert.match(await page.locator('.message[data-kind="error"]').innerText(), /Wrong username or password/);
+      await screenshot(page, 'login-1-wrong-password');
+
+      // Password + TOTP (the next time step if the current one was used at enrolment).
+      await signInPassword(page, account);
+      const codeField = page.getByLabel('Enter the 6-digit code from your authenticator app');
+      assert.equal(await codeField.getAttribute('autocomplete'), 'one-time-code');
+      assert.equal(await codeField.getAttribute('inputmode'), 'numeric');
+      assert.equal(await page.locator('input[name="password"]').count(), 0, 'the password is not kept on screen');
+      await screenshot(page, 'login-2-totp');
+      await codeField.fill(await account.authenticator.next());
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      assert.equal(await page.locator('.topbar-user').innerText(), account.username);
+
+      // Password + recovery code: warning, 9 left, link to the account page.
+      await signOut(page);
+      await signInPassword(page, account);
+      await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+      const recoveryField = page.getByLabel('Enter one of your recovery codes');
+      await recoveryField.waitFor();
+      await screenshot(page, 'login-3-recovery-code');
+      const used = /** @type {string} */ (account.recoveryCodes[0]);
+      await recoveryField.fill(used);
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      const warning = page.locator('.message[data-kind="warn"]');
+      const warningText = await warning.innerText();
+      assert.match(warningText, /recovery code/i);
+      assert.match(warningText, /Recovery codes left: 9\b/);
+      assert.equal(await warning.getByRole('link').getAttribute('href'), '#/account');
+      await screenshot(page, 'login-4-after-recovery-code');
+
+      // The same recovery code again: refused.
+      await signOut(page);
+      await signInPassword(page, account);
+      await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+      await page.getByLabel('Enter one of your recovery codes').fill(used);
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.getByText('That recovery code is not valid or has already been used.').waitFor();
+      assert.equal(new URL(page.url()).hash, '#/login');
+      await screenshot(page, 'login-5-recovery-code-reused');
+
+      // A fresh code still works after the failure.
+      await page.getByLabel('Enter one of your recovery codes').fill(/** @type {string} */ (account.recoveryCodes[1]));
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      assert.match(await page.locator('.message[data-kind="warn"]').innerText(), /Recovery codes left: 8\b/);
+
+      await assertClean(handle, {
+        allow: [EXPECTED_ME_401, /\/api\/login\b.*HTTP 401|\/api\/login\/recovery\b.*HTTP 401|status of 401/],
+      });
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+/**
+ * Submits the password step and waits for an error.
+ * @param {import('playwright-core').Page} page
+ * @param {import('./flows.mjs').Account} account
+ */
+async function signInPasswordExpectingError(page, account) {
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/"]').waitFor();
+  await page.getByLabel('Username').fill(account.username);
+  await page.locator('input[name="password"]').fill(account.password);
+  await page.getByLabel('Type the characters in the image').fill('testcaptcha');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.message[data-kind="error"]').waitFor();
+}

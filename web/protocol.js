@@ -1,0 +1,50 @@
+// @ts-check
+/**
+ * Parley's end-to-end encryption protocol for the browser (E1–E9, X3, X4): the specification is
+ * docs/protocol.md. Pure: no DOM, no fetch, no global localStorage — callers pass a Storage-like
+ * object, a logger, a clock, a lock and a `post` function. Runs unchanged in Node 20 and browsers.
+ *
+ * The implementation is split by concern under web/protocol/:
+ *   bytes.js         encodings (base64, hex, UTF-8, big-endian counters)
+ *   crypto.js        identity keys, key schedule, payloads, verification (stateless)
+ *   store.js         localStorage layout, identity, key sets, IV counters, locks
+ *   log.js           the E9 console lines
+ *   state.js         stored conversation state, events, the exchange chain (pure rules)
+ *   conversation.js  the per-conversation state machine
+ */
+
+export {
+  MAX_COUNTER, fromB64, fromHex, ivCounter, ivHex, toB64, toHex, u64be, u96be, utf8,
+} from './protocol/bytes.js';
+export {
+  FRESH_SECONDS, MAX_PLAINTEXT_BYTES, PUBLIC_KEY_BYTES, ProtocolError, changeLabel, changeMacInput, decrypt,
+  deriveKeySet, encrypt, encryptDetailed, exportPublicKey, generateIdentityKeyPair, hkdf, importKeySet,
+  importPrivateJwk, importPublicKey, keyInfo, keySetId, keySetIdInput, macInfo, makeChange, makeExchange,
+  msgLabel, msgMacInput, pairId, pairInput, parseChange, parseExchange, parseMsg, publicKeyBytes,
+  publicKeyFromJwk, safetyNumber, sharedSecret, verifyChange,
+} from './protocol/crypto.js';
+export {
+  classifyIv, createIdentity, defaultLock, forgetAll, loadIdentity, loadKeySet, loadOrCreateIdentity, lockNames, memoryLock,
+  readCounter, reserveIv, storageKeys, unixNow,
+} from './protocol/store.js';
+export { CryptoLog } from './protocol/log.js';
+export { Conversation } from './protocol/conversation.js';
+export { walkChain } from './protocol/state.js';
+
+/** @typedef {import('./protocol/crypto.js').FailureReason} FailureReason */
+/** @typedef {import('./protocol/crypto.js').KeySet} KeySet */
+/** @typedef {import('./protocol/crypto.js').KeySetData} KeySetData */
+/** @typedef {import('./protocol/crypto.js').Payload} Payload */
+/** @typedef {import('./protocol/crypto.js').EcdhPayload} EcdhPayload */
+/** @typedef {import('./protocol/crypto.js').MsgPayload} MsgPayload */
+/** @typedef {import('./protocol/crypto.js').ChangePayload} ChangePayload */
+/** @typedef {import('./protocol/crypto.js').DecryptResult} DecryptResult */
+/** @typedef {import('./protocol/store.js').StorageLike} StorageLike */
+/** @typedef {import('./protocol/store.js').LockFn} LockFn */
+/** @typedef {import('./protocol/store.js').Logger} Logger */
+/** @typedef {import('./protocol/store.js').Identity} Identity */
+/** @typedef {import('./protocol/state.js').StoredMessage} StoredMessage */
+/** @typedef {import('./protocol/state.js').PostFn} PostFn */
+/** @typedef {import('./protocol/state.js').ProtocolEvent} ProtocolEvent */
+/** @typedef {import('./protocol/conversation.js').ExchangeReason} ExchangeReason */
+/** @typedef {import('./protocol/conversation.js').ConversationOptions} ConversationOptions */

@@ -1,0 +1,364 @@
+// @ts-check
+/**
+ * The account page's forms that change authenticators (docs/api.md "Managing
+ * authenticators"): change password, replace the authenticator app, new recovery codes, delete
+ * the account. Each asks again for the password and, except the password change, a second
+ * factor (authenticator code or a recovery code).
+ */
+
+import { ApiError, post, rejectionReasons } from '../api.js';
+import { recoveryCodes, totpEnrolment } from '../codes.js';
+import { h, replace } from '../dom.js';
+import { newPasswordHelp, passwordField } from '../password-field.js';
+import { secondFactorField } from '../second-factor.js';
+import {
+  busy,
+  cleanCode,
+  describeError,
+  factorLockedMessage,
+  field,
+  messageArea,
+  rateLimitCountdown,
+  section,
+  totpInput,
+  usernameHint,
+} from '../ui.js';
+
+/**
+ * @typedef {{ password: string } & ({ totp_code: string } | { recovery_code: string })} Credentials
+ */
+
+/**
+ * A form asking for the password and a second factor, with the common error handling.
+ * @param {object} options
+ * @param {import('../app.js').App} options.app
+ * @param {import('../ui.js').Scope} options.scope
+ * @param {string} options.submitLabel
+ * @param {string} options.busyLabel
+ * @param {boolean} [options.danger]
+ * @param {import('../dom.js').Child} [options.extra] more fields (e.g. a confirmation checkbox)
+ * @param {() => string | null} [options.validate] a problem to show instead of submitting
+ * @param {(credentials: Credentials) => Promise<void>} options.onSubmit
+ */
+function reauthForm({ app, scope, submitLabel, busyLabel, danger = false, extra, validate, onSubmit }) {
+  const password = passwordField({ label: 'Your password', autocomplete: 'current-password' });
+  const factor = secondFactorField({
+    totpLabel: 'Code from your authenticator app',
+    recoveryLabel: 'One of your recovery codes',
+  });
+  const message = messageArea();
+  const submit = h('button', { type: 'submit', class: danger ? 'button danger' : 'button primary' }, submitLabel);
+  const form = h(
+    'form',
+    { class: 'form', noValidate: true },
+    usernameHint(app.me()?.user.username ?? ''),
+    password.element,
+    factor.element,
+    extra,
+    message.element,
+    h('div', { class: 'actions' }, submit),
+  );
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    message.clear();
+    password.setError(null);
+    factor.setError(null);
+    if (!password.input.value) {
+      password.setError('Enter your password.');
+      password.input.focus();
+      return;
+    }
+    const code = factor.code();
+    if (factor.mode() === 'totp' ? !/^\d{6}$/.test(code) : !code) {
+      factor.setError(factor.mode() === 'totp' ? 'Enter the 6 digits from your authenticator app.' : 'Enter one of your recovery codes.');
+      factor.focus();
+      return;
+    }
+    const problem = validate?.();
+    if (problem) {
+      message.show('error', problem);
+      return;
+    }
+    void busy(submit, busyLabel, async () => {
+      try {
+        await onSubmit({ password: password.input.value, ...factor.value() });
+        password.clear();
+        factor.clear();
+      } catch (error) {
+        if (!scope.alive()) {
+          return;
+        }
+        showReauthError(error, { password, factor, message, scope, submit, username: app.me()?.user.username ?? '' });
+      }
+    });
+  });
+
+  return { form, message, reset: () => (password.clear(), factor.clear(), message.clear()) };
+}
+
+/**
+ * @param {unknown} error
+ * @param {{
+ *   password: import('../password-field.js').PasswordField,
+ *   factor?: import('../second-factor.js').SecondFactorField,
+ *   message: ReturnType<typeof messageArea>, scope: import('../ui.js').Scope,
+ *   submit: HTMLButtonElement, username: string,
+ * }} parts
+ */
+function showReauthError(error, { password, factor, message, scope, submit, username }) {
+  if (!(error instanceof ApiError)) {
+    message.show('error', describeError(error));
+    return;
+  }
+  switch (error.code) {
+    case 'invalid_credentials':
+      password.setError('That is not your current password.');
+      password.input.focus();
+      break;
+    case 'invalid_code':
+      if (factor) {
+        factor.setError('That code is not valid: it may be mistyped, expired or already used.');
+        factor.focus();
+      } else {
+        message.show('error', describeError(error));
+      }
+      break;
+    case 'rate_limited':
+      rateLimitCountdown(scope, message, error.retryAfter, 'Too many attempts.', submit);
+      break;
+    case 'factor_locked':
+      message.show('error', factorLockedMessage(error.extra.factor, username));
+      break;
+    default:
+      message.show('error', describeError(error));
+  }
+}
+
+/**
+ * "Change password": current, new (with meter), confirmation.
+ * @param {import('../app.js').App} app
+ * @param {import('../ui.js').Scope} scope
+ * @param {() => void} reload
+ * @returns {HTMLElement}
+ */
+export function changePasswordSection(app, scope, reload) {
+  const current = passwordField({ label: 'Current password', autocomplete: 'current-password' });
+  const next = passwordField({
+    label: 'New password',
+    name: 'new_password',
+    autocomplete: 'new-password',
+    help: newPasswordHelp(),
+    meter: true,
+    username: () => app.me()?.user.username ?? '',
+    scope,
+  });
+  const confirm = passwordField({ label: 'Confirm new password', name: 'new_password_confirm', autocomplete: 'new-password' });
+  const message = messageArea();
+  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Change password');
+  const form = h(
+    'form',
+    { class: 'form', noValidate: true, attrs: { 'aria-label': 'Change password' } },
+    usernameHint(app.me()?.user.username ?? ''),
+    current.element,
+    next.element,
+    confirm.element,
+    message.element,
+    h('div', { class: 'actions' }, submit),
+  );
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    message.clear();
+    for (const f of [current, next, confirm]) {
+      f.setError(null);
+    }
+    if (!current.input.value) {
+      current.setError('Enter your current password.');
+      current.input.focus();
+      return;
+    }
+    if (next.input.value !== confirm.input.value) {
+      confirm.setError('The two new passwords don’t match.');
+      confirm.input.focus();
+      return;
+    }
+    void busy(submit, 'Changing…', async () => {
+      try {
+        await post('/api/account/password', {
+          password: current.input.value,
+          new_password: next.input.value,
+          new_password_confirm: confirm.input.value,
+        });
+        current.clear();
+        next.clear();
+        confirm.clear();
+        message.show('ok', 'Your password has been changed. Use the new one next time you sign in.');
+        reload();
+      } catch (error) {
+        if (!scope.alive()) {
+          return;
+        }
+        if (error instanceof ApiError && error.code === 'password_rejected') {
+          const reasons = rejectionReasons(error);
+          next.showRejected(reasons.length ? reasons : [{ code: 'rejected', message: error.message }]);
+          next.input.focus();
+        } else if (error instanceof ApiError && error.code === 'validation_failed' && String(error.extra.field).startsWith('new_password')) {
+          next.setError(error.message);
+          next.input.focus();
+        } else {
+          showReauthError(error, { password: current, message, scope, submit, username: app.me()?.user.username ?? '' });
+        }
+      }
+    });
+  });
+
+  return section('account-password', 'Change password', form);
+}
+
+/**
+ * "Replace authenticator app": re-authenticate, scan the new QR, confirm with a code.
+ * @param {import('../app.js').App} app
+ * @param {import('../ui.js').Scope} scope
+ * @param {() => void} reload
+ * @returns {HTMLElement}
+ */
+export function replaceTotpSection(app, scope, reload) {
+  const body = h('div', {});
+  const intro = h(
+    'p',
+    { class: 'help' },
+    'Moving to a new phone or app? Confirm it’s you, then scan the new QR code. The old app stops working once the new one is confirmed.',
+  );
+
+  function start(/** @type {import('../dom.js').Child} */ note = null) {
+    const { form } = reauthForm({
+      app,
+      scope,
+      submitLabel: 'Set up a new app',
+      busyLabel: 'Checking…',
+      onSubmit: async (credentials) => {
+        /** @type {{ totp: import('../api.js').TotpEnrolment }} */
+        const answer = await post('/api/account/totp/start', credentials);
+        confirmStep(answer.totp);
+      },
+    });
+    replace(body, note, intro, form);
+  }
+
+  /** @param {import('../api.js').TotpEnrolment} totp */
+  function confirmStep(totp) {
+    const code = field({ label: 'Enter the 6-digit code the new app shows', input: totpInput() });
+    const message = messageArea();
+    const submit = h('button', { type: 'submit', class: 'button primary' }, 'Activate new app');
+    const cancel = h('button', { type: 'button', class: 'button secondary', onclick: () => start() }, 'Cancel');
+    const form = h('form', { class: 'form', noValidate: true }, code.element, message.element, h('div', { class: 'actions' }, submit, cancel));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      message.clear();
+      code.setError(null);
+      const value = cleanCode(code.input.value);
+      if (!/^\d{6}$/.test(value)) {
+        code.setError('Enter the 6 digits shown in your new authenticator app.');
+        code.input.focus();
+        return;
+      }
+      void busy(submit, 'Verifying…', async () => {
+        try {
+          await post('/api/account/totp/confirm', { code: value });
+          start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work.'));
+          reload();
+        } catch (error) {
+          if (error instanceof ApiError && error.code === 'invalid_code') {
+            code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
+            code.input.focus();
+          } else if (error instanceof ApiError && error.code === 'rate_limited') {
+            rateLimitCountdown(scope, message, error.retryAfter, 'Too many attempts.', submit);
+          } else {
+            message.show('error', describeError(error));
+          }
+        }
+      });
+    });
+    replace(body, totpEnrolment(totp), form);
+    code.input.focus();
+  }
+
+  start();
+  return section('account-totp', 'Replace authenticator app', body);
+}
+
+/**
+ * "New recovery codes": re-authenticate, show ten new codes; the old ones die.
+ * @param {import('../app.js').App} app
+ * @param {import('../ui.js').Scope} scope
+ * @param {() => void} reload
+ * @returns {HTMLElement}
+ */
+export function recoveryCodesSection(app, scope, reload) {
+  const body = h('div', {});
+
+  function start() {
+    const { form } = reauthForm({
+      app,
+      scope,
+      submitLabel: 'Create new recovery codes',
+      busyLabel: 'Creating…',
+      onSubmit: async (credentials) => {
+        /** @type {{ recovery_codes: string[] }} */
+        const answer = await post('/api/account/recovery-codes', credentials);
+        reload();
+        const done = h('button', { type: 'button', class: 'button primary', onclick: () => start() }, 'I have saved them');
+        replace(
+          body,
+          h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Here are your new recovery codes. Your old codes no longer work. These are shown only now.'),
+          recoveryCodes(answer.recovery_codes, app.me()?.user.username ?? ''),
+          h('div', { class: 'actions' }, done),
+        );
+        done.focus();
+      },
+    });
+    replace(
+      body,
+      h('p', { class: 'help' }, 'Lost your codes or used some? Create a fresh set of ten. Your current codes stop working at once.'),
+      form,
+    );
+  }
+
+  start();
+  return section('account-recovery', 'New recovery codes', body);
+}
+
+/**
+ * "Delete account": re-authenticate and confirm; then the account is gone.
+ * @param {import('../app.js').App} app
+ * @param {import('../ui.js').Scope} scope
+ * @returns {HTMLElement}
+ */
+export function deleteAccountSection(app, scope) {
+  const understood = h('input', { type: 'checkbox', id: 'confirm-delete', name: 'confirm' });
+  const { form } = reauthForm({
+    app,
+    scope,
+    danger: true,
+    submitLabel: 'Delete my account',
+    busyLabel: 'Deleting…',
+    extra: h(
+      'div',
+      { class: 'checkbox' },
+      understood,
+      h('label', { attrs: { for: understood.id } }, 'I understand that my account, my sessions and my data will be deleted permanently.'),
+    ),
+    validate: () => (understood.checked ? null : 'Tick the box to confirm that you want to delete your account.'),
+    onSubmit: async (credentials) => {
+      await post('/api/account/delete', credentials);
+      app.forgetSession({ kind: 'ok', content: ['Your account has been deleted. Goodbye!'] }, '/');
+    },
+  });
+  return section(
+    'account-delete',
+    'Delete account',
+    h('p', { class: 'help' }, 'This cannot be undone. Your username may later be taken by someone else.'),
+    form,
+  );
+}
