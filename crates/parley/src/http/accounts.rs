@@ -297,14 +297,19 @@ pub struct PasswordBody {
 pub async fn reauth(
     State(state): State<AppState>,
     client: Client,
-    auth: AuthSession,
+    PassiveSession(auth): PassiveSession,
     Json(b): Json<PasswordBody>,
 ) -> AppResult<Response> {
+    // Only a correct password extends the session (7.2-extend-by-prompt): the request itself
+    // is passive, so a wrong one leaves the idle deadline where it was.
     state
         .accounts
         .check_password(&auth.user, &b.password, &client)
         .await?;
-    // The extractor already reset the idle timer; read the session back for the new deadline.
+    state
+        .db
+        .touch_session(&auth.session.id_hash, state.clock.now())
+        .await?;
     let s = state
         .db
         .session_by_hash(&auth.session.id_hash)

@@ -17,10 +17,12 @@ use crate::core::Config;
 use crate::core::secret::Secret;
 use crate::tls::store::{create_private_dir, write_file};
 
-/// `n` bytes from the OS CSPRNG.
+/// `N` bytes straight from the operating system's CSPRNG (`getrandom(2)` on Linux), with no
+/// user-space generator in between: every secret Parley makes (session ids, TOTP secrets,
+/// recovery codes, salts for tokens, CAPTCHA ids, server keys) comes from here.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    rand::fill(&mut b);
+    getrandom::fill(&mut b).expect("the operating system's random source is available");
     b
 }
 

@@ -258,6 +258,8 @@ async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_doe
     let app = spawn_app().await;
     let user = register(&app, "alice", PW).await;
     let clock = &app.state().clock;
+    let (_, m) = me(&app, &user.client).await;
+    let deadline = m["session"]["idle_expires_at"].as_i64().unwrap();
     clock.advance(25 * 60);
     let bad = post(
         &app,
@@ -268,8 +270,12 @@ async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_doe
     )
     .await;
     assert_error(&bad, 401, "invalid_credentials");
-    // the failed attempt was still a request of this session and touched it; measure from a
-    // fresh reference: a correct password moves the idle deadline 30 minutes past now.
+    let (_, m) = me(&app, &user.client).await;
+    assert_eq!(
+        m["session"]["idle_expires_at"].as_i64().unwrap(),
+        deadline,
+        "a wrong password extends nothing"
+    );
     let ok = post(
         &app,
         &user.client,
@@ -279,11 +285,14 @@ async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_doe
     )
     .await;
     assert_eq!(ok.0, 200, "{}", ok.1);
-    let deadline = ok.1["session"]["idle_expires_at"].as_i64().unwrap();
+    let extended = ok.1["session"]["idle_expires_at"].as_i64().unwrap();
     assert!(
-        (deadline - (clock.now() + 30 * 60)).abs() <= 2,
-        "{deadline}"
+        (extended - (clock.now() + 30 * 60)).abs() <= 2,
+        "{extended}"
     );
+    // and the session now outlives the old deadline
+    clock.advance(10 * 60);
+    assert_eq!(me(&app, &user.client).await.0, 200);
     app.stop().await;
 }
 
@@ -444,16 +453,16 @@ async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
 async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
     let app = spawn_app().await;
     let user = register(&app, "alice", PW).await;
-    let cookie = {
-        let (c, csrf) = login(&app, &user).await;
-        let (_, m) = me(&app, &c).await;
-        assert_eq!(m["csrf_token"], csrf.as_str());
-        (c, csrf)
-    };
-    // Replay the cookie by hand after logout: refused.
-    let r = post(&app, &cookie.0, &cookie.1, "/api/logout", json!({})).await;
+    let r = post(&app, &user.client, &user.csrf, "/api/logout", json!({})).await;
     assert_eq!(r.0, 204);
-    assert_error(&me(&app, &cookie.0).await, 401, "unauthorized");
+    // Replay the old cookie by hand (the client's own jar was cleared by Max-Age=0).
+    let replay = browser(&app)
+        .get(app.url("/api/me"))
+        .header("cookie", format!("__Host-parley_session={}", user.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401, "the server forgot the session");
     app.stop().await;
 }
 

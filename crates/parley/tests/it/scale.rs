@@ -157,3 +157,30 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn r6_1_throttle_state_is_shared_across_instances() {
+    let url = fresh_database().await;
+    let key = |b: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b; 32]);
+    let (pepper, totp_key) = (key(3), key(4));
+    let one = instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
+    let two = instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
+    register(&one, "alice", PW).await;
+    // Five failures on instance 1 ...
+    for _ in 0..5 {
+        let r = login_password(
+            &one,
+            &browser(&one),
+            "alice",
+            "wrong password entirely",
+            None,
+        )
+        .await;
+        assert_error(&r, 401, "invalid_credentials");
+    }
+    // ... count on instance 2: even the right password must wait out the delay there.
+    let r = login_password(&two, &browser(&two), "alice", PW, None).await;
+    assert_error(&r, 429, "rate_limited");
+    one.stop().await;
+    two.stop().await;
+}
