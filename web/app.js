@@ -259,6 +259,7 @@ function render() {
     topbar.element.remove();
   }
   document.getElementById('main')?.classList.toggle('wide', path === '/account');
+  document.getElementById('main')?.classList.toggle('chat-page', path === '/chat');
 
   const view = route.view.render(app, currentScope);
   const flash = pendingFlash;

@@ -88,7 +88,7 @@ export async function registerViaUi(page, { username, password = GOOD_PASSWORD, 
   assert.equal(await finish.isDisabled(), true, 'Finish waits for the checkbox');
   await page.getByLabel('I have saved my recovery codes').check();
   await finish.click();
-  await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+  await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
   return { username, password, authenticator, recoveryCodes };
 }
 
@@ -156,7 +156,7 @@ export async function registerViaApi(page, { username, password = GOOD_PASSWORD,
   }, code);
   assert.equal(finish.status, 201, `registration ${finish.step}: ${JSON.stringify(finish.body)}`);
   await page.reload();
-  await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+  await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
   return { username, password, authenticator, recoveryCodes: /** @type {string[]} */ (finish.codes) };
 }
 
@@ -187,7 +187,7 @@ export async function signInTotp(page, account) {
   await signInPassword(page, account);
   await page.getByLabel('Enter the 6-digit code from your authenticator app').fill(await account.authenticator.next());
   await page.getByRole('button', { name: 'Verify' }).click();
-  await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+  await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
 }
 
 /**

@@ -287,6 +287,8 @@ export async function openPage(browser, contextOptions = {}) {
     );
   });
 
+  await serveWebFromDisk(context);
+
   const page = await context.newPage();
   /** @type {PageHandle['console']} */
   const consoleMessages = [];
@@ -323,6 +325,45 @@ export async function openPage(browser, contextOptions = {}) {
     cspViolations: async () => [...reported, ...consoleViolations],
     close: () => context.close(),
   };
+}
+
+/**
+ * Development aid: with `PARLEY_TEST_WEB_DIR=web`, the client's scripts and styles are served
+ * from that directory instead of the copy embedded in the binary, so the client can be iterated
+ * on without rebuilding the server. Documents still come from the server (with its CSP and
+ * other headers). Unset in CI: the tests then run the embedded client.
+ * @param {import('playwright-core').BrowserContext} context
+ */
+async function serveWebFromDisk(context) {
+  const dir = process.env.PARLEY_TEST_WEB_DIR;
+  if (!dir) {
+    return;
+  }
+  const root = path.resolve(REPO_ROOT, dir);
+  /** @type {Record<string, string>} */
+  const types = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+  await context.route(
+    (url) => !url.pathname.startsWith('/api/') && path.extname(url.pathname) in types,
+    async (route) => {
+      const { pathname } = new URL(route.request().url());
+      const file = path.join(root, pathname);
+      const body = file.startsWith(root + path.sep) ? await readFile(file).catch(() => null) : null;
+      if (body === null) {
+        await route.continue();
+        return;
+      }
+      await route.fulfill({
+        status: 200,
+        body,
+        headers: {
+          'content-type': types[path.extname(pathname)] ?? 'application/octet-stream',
+          'cache-control': 'no-cache',
+          'x-content-type-options': 'nosniff',
+          'cross-origin-resource-policy': 'same-origin',
+        },
+      });
+    },
+  );
 }
 
 /**

@@ -58,7 +58,7 @@ describe('sign-in', { timeout: 60_000 }, () => {
       await screenshot(page, 'login-2-totp');
       await codeField.fill(await account.authenticator.next());
       await page.getByRole('button', { name: 'Verify' }).click();
-      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
       assert.equal(await page.locator('.topbar-user').innerText(), account.username);
 
       // Password + recovery code: warning, 9 left, link to the account page.
@@ -71,7 +71,7 @@ describe('sign-in', { timeout: 60_000 }, () => {
       const used = /** @type {string} */ (account.recoveryCodes[0]);
       await recoveryField.fill(used);
       await page.getByRole('button', { name: 'Verify' }).click();
-      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
       const warning = page.locator('.message[data-kind="warn"]');
       const warningText = await warning.innerText();
       assert.match(warningText, /recovery code/i);
@@ -92,7 +92,7 @@ describe('sign-in', { timeout: 60_000 }, () => {
       // A fresh code still works after the failure.
       await page.getByLabel('Enter one of your recovery codes').fill(/** @type {string} */ (account.recoveryCodes[1]));
       await page.getByRole('button', { name: 'Verify' }).click();
-      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
       assert.match(await page.locator('.message[data-kind="warn"]').innerText(), /Recovery codes left: 8\b/);
 
       await assertClean(handle, {

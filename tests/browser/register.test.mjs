@@ -96,9 +96,8 @@ describe('registration', { timeout: 60_000 }, () => {
       assert.equal(await finish.isDisabled(), true);
       await page.getByLabel('I have saved my recovery codes').check();
       await finish.click();
-      await page.getByRole('heading', { name: 'Chat arrives soon' }).waitFor();
+      await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
       assert.equal(new URL(page.url()).hash, '#/chat');
-      assert.equal(await page.locator('.view.chat .username').innerText(), username);
       assert.equal(await page.locator('.topbar-user').innerText(), username);
       await screenshot(page, 'register-4-signed-in');
 
@@ -113,14 +112,17 @@ describe('registration', { timeout: 60_000 }, () => {
       assert.equal(session.path, '/');
       assert.equal(cookies.find((c) => c.name === '__Host-parley_registration'), undefined, 'registration cookie cleared');
 
-      // Nothing readable by scripts, nothing in web storage.
+      // Nothing readable by scripts, no session data in web storage: localStorage holds only the
+      // end-to-end encryption keys of the chat (E4), under `parley:v1:<user id>:`.
       const stored = await page.evaluate(() => ({
         cookie: document.cookie,
-        local: Object.keys(localStorage).length,
+        local: Object.entries(localStorage),
         session: Object.keys(sessionStorage).length,
       }));
+      const csrf = await page.evaluate(async () => (await (await fetch('/api/me')).json()).csrf_token);
       assert.ok(!stored.cookie.includes('parley'), `document.cookie shows nothing: ${stored.cookie}`);
-      assert.equal(stored.local, 0, 'localStorage is empty');
+      assert.deepEqual(stored.local.map(([k]) => k).filter((k) => !/^parley:v1:[0-9a-f]{32}:/.test(k)), [], 'only protocol keys in localStorage');
+      assert.ok(stored.local.every(([, v]) => !v.includes(csrf)), 'no session data in localStorage');
       assert.equal(stored.session, 0, 'sessionStorage is empty');
       const databases = await page.evaluate(async () => (await indexedDB.databases()).length);
       assert.equal(databases, 0, 'no IndexedDB');

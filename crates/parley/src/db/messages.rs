@@ -70,24 +70,32 @@ fn message(r: sqlx::any::AnyRow) -> Result<MessageRow, sqlx::Error> {
 }
 
 impl Db {
-    /// Publish a key (idempotent); returns whether it is new.
+    /// Publish a key; returns whether it is new. Publishing a known key again makes it the
+    /// current one again (a user back in an earlier browser) and keeps its first time.
     pub async fn publish_key(
         &self,
         user_id: &str,
         key: &str,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
-            "INSERT INTO public_keys (user_id, public_key, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id, public_key) DO NOTHING",
+        let existed =
+            sqlx::query("SELECT 1 FROM public_keys WHERE user_id = $1 AND public_key = $2")
+                .bind(user_id)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+        sqlx::query(
+            "INSERT INTO public_keys (user_id, public_key, created_at, last_published_at) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, public_key) \
+             DO UPDATE SET last_published_at = excluded.last_published_at",
         )
         .bind(user_id)
         .bind(key)
         .bind(now)
         .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        .await?;
+        Ok(!existed)
     }
 
     /// Every key the user published, oldest first.
@@ -104,6 +112,24 @@ impl Db {
                 })
             })
             .collect()
+    }
+
+    /// The key most recently published (or published again).
+    pub async fn current_key(&self, user_id: &str) -> Result<Option<PublicKeyRow>, sqlx::Error> {
+        sqlx::query(
+            "SELECT public_key, created_at FROM public_keys WHERE user_id = $1 \
+             ORDER BY last_published_at DESC, id DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| {
+            Ok(PublicKeyRow {
+                public_key: r.try_get("public_key")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn insert_message(

@@ -27,11 +27,13 @@ pub async fn publish_key(
 ) -> AppResult<Response> {
     messaging::validate_public_key(&b.public_key)?;
     let now = state.clock.now();
+    let before = state.db.current_key(&auth.user.id).await?;
     let new = state
         .db
         .publish_key(&auth.user.id, &b.public_key, now)
         .await?;
-    if new {
+    // A new key, or an older one made current again: contacts must look again.
+    if before.is_none_or(|k| k.public_key != b.public_key) {
         let mut to = state.db.contacts_of(&auth.user.id).await?;
         to.push(auth.user.id.clone());
         state
@@ -55,7 +57,8 @@ pub async fn publish_key(
 
 async fn keys_json(state: &AppState, user_id: &str) -> AppResult<Value> {
     let history = state.db.keys_of(user_id).await?;
-    Ok(json!({"current": history.last(), "history": history}))
+    let current = state.db.current_key(user_id).await?;
+    Ok(json!({"current": current, "history": history}))
 }
 
 pub async fn user_keys(
@@ -184,6 +187,7 @@ pub async fn mark_read(
             .events
             .publish(Event::Read {
                 reader: auth.user.id.clone(),
+                peer: peer_id.clone(),
                 up_to: b.up_to,
                 at: now,
                 to: vec![peer_id, auth.user.id.clone()],

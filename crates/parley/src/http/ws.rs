@@ -133,9 +133,23 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
             },
             _ = revalidate.tick() => {
                 // Idle and absolute limits apply to open sockets too (4.2.3-terminate).
-                if sessions::validate(&state.db, &state.clock, &token).await.is_err() {
-                    let _ = sink.send(close(4001, "session ended")).await;
-                    break;
+                // The close reason says why, since the session is gone for later requests.
+                match sessions::validate(&state.db, &state.clock, &token).await {
+                    Ok(_) => {}
+                    Err(AppError::SessionExpired { reason: "absolute" }) => {
+                        let _ = sink.send(close(4001, "session ended: absolute")).await;
+                        break;
+                    }
+                    Err(AppError::SessionExpired { .. }) => {
+                        let _ = sink.send(close(4001, "session ended: idle")).await;
+                        break;
+                    }
+                    Err(AppError::Unauthorized) => {
+                        let _ = sink.send(close(4001, "session ended")).await;
+                        break;
+                    }
+                    // A database hiccup signs nobody out; the next check decides.
+                    Err(e) => tracing::warn!(error = %e, "cannot re-check a WebSocket's session"),
                 }
             }
         }

@@ -29,9 +29,10 @@ pub enum Event {
     Message { id: i64, to: Vec<String> },
     /// The recipient's client acknowledged a message.
     Delivered { id: i64, at: i64, to: Vec<String> },
-    /// `reader` read the conversation with `to[0]` up to `up_to`.
+    /// `reader` read their conversation with `peer` up to message `up_to`.
     Read {
         reader: String,
+        peer: String,
         up_to: i64,
         at: i64,
         to: Vec<String>,
@@ -223,12 +224,13 @@ impl Events {
             }
             Event::Read {
                 reader,
+                peer,
                 up_to,
                 at,
                 to,
             } => (
                 to,
-                json!({"type": "read", "reader": reader, "up_to": up_to, "at": at}),
+                json!({"type": "read", "reader": reader, "peer": peer, "up_to": up_to, "at": at}),
             ),
             Event::Key { user_id, to } => (to, json!({"type": "key", "user_id": user_id})),
             Event::SessionEnded { session } => return self.hub.close_session(&session),

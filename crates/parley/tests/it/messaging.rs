@@ -400,7 +400,14 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
         json!({"up_to": id}),
     )
     .await;
-    assert_eq!(next_json(&mut alice_ws).await["type"], "read");
+    let read = next_json(&mut alice_ws).await;
+    assert_eq!(read["type"], "read");
+    assert_eq!(
+        read["peer"],
+        alice.id.as_str(),
+        "names the conversation: {read}"
+    );
+    assert_eq!(read["reader"], bob.id.as_str());
     let (_, conv) = body(
         bob.client
             .get(app.url("/api/conversations"))

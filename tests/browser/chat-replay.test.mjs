@@ -1,0 +1,97 @@
+// @ts-check
+/**
+ * E3 in real Chromium: a stored ciphertext posted again through the API (as its real sender,
+ * with the session's CSRF token) is shown to the receiver as a rejected replay — never as a
+ * message, neither live nor after a reload — and a tampered ciphertext as a message that could
+ * not be verified. Nothing crashes and nothing is silently dropped.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady } from './chat-flows.mjs';
+import { startAccountServer } from './flows.mjs';
+import { assertClean, launchBrowser } from './harness.mjs';
+
+/** @type {import('./harness.mjs').Server} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+/**
+ * Posts `mutate(payload of the latest msg)` into the conversation from the page's own session.
+ * @param {import('playwright-core').Page} page
+ * @param {string} peerName
+ * @param {'same' | 'flip'} how `same` replays it verbatim; `flip` changes one ciphertext byte
+ * @returns {Promise<{ status: number, id: number }>}
+ */
+function repost(page, peerName, how) {
+  return page.evaluate(
+    async ({ peerName, how }) => {
+      const me = await (await fetch('/api/me')).json();
+      const peer = await (await fetch(`/api/users?username=${encodeURIComponent(peerName)}`)).json();
+      const page = await (await fetch(`/api/conversations/${peer.id}/messages?limit=200`)).json();
+      const original = page.messages.filter((/** @type {any} */ m) => m.kind === 'msg' && m.sender_id === me.user.id).at(-1);
+      const payload = structuredClone(original.payload);
+      if (how === 'flip') {
+        const bytes = Uint8Array.from(atob(payload.ciphertext), (c) => c.charCodeAt(0));
+        bytes[0] = /** @type {number} */ (bytes[0]) ^ 0x01;
+        payload.ciphertext = btoa(String.fromCharCode(...bytes));
+      }
+      const r = await fetch(`/api/conversations/${peer.id}/messages`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token },
+        body: JSON.stringify({ payload }),
+      });
+      return { status: r.status, id: (await r.json()).message?.id ?? 0 };
+    },
+    { peerName, how },
+  );
+}
+
+describe('replayed and tampered ciphertexts', { timeout: 60_000 }, () => {
+  before(async () => {
+    server = await startAccountServer();
+    browser = await launchBrowser(server.pin);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('a replay is rejected, a tampered message is not verified, live and after a reload', async () => {
+    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const a = alice.handle.page;
+    const b = bob.handle.page;
+    await openChat(a, bob.account.username);
+    await openChat(b, alice.account.username);
+    await sendMessage(a, 'pay Bob 10 euros');
+    await bubble(b, 'pay Bob 10 euros', 'theirs').waitFor();
+
+    const replay = await repost(a, bob.account.username, 'same');
+    assert.equal(replay.status, 201, 'the server stores it (it cannot tell)');
+    await b.locator(`.timeline-list .sys[data-id="${replay.id}"]`, { hasText: 'Rejected replay' }).waitFor();
+    const tampered = await repost(a, bob.account.username, 'flip');
+    assert.equal(tampered.status, 201);
+    await b.locator(`.timeline-list .sys[data-id="${tampered.id}"]`, { hasText: 'Message could not be verified — not shown' }).waitFor();
+    await sendMessage(a, 'a real message after the attack');
+    await bubble(b, 'a real message after the attack', 'theirs').waitFor();
+    assert.deepEqual(await bubbleTexts(b), ['pay Bob 10 euros', 'a real message after the attack'], 'the replay is not shown as a message');
+    assert.ok(bob.handle.console.some((m) => /^\[parley\] reject .* replay \(last=0+1\) → rejected/.test(m.text)), 'E9 logs the rejected replay');
+    assert.ok(bob.handle.console.some((m) => /^\[parley\] reject .*mac=FAILED → rejected/.test(m.text)), 'E9 logs the failed MAC');
+    await shot(b, 'replay-live');
+
+    // The same verdicts from history after a reload.
+    await b.reload();
+    await waitForChatReady(b);
+    await openFromList(b, alice.account.username);
+    await b.locator(`.timeline-list .sys[data-id="${replay.id}"]`, { hasText: 'Rejected replay' }).waitFor();
+    await b.locator(`.timeline-list .sys[data-id="${tampered.id}"]`, { hasText: 'could not be verified' }).waitFor();
+    assert.deepEqual(await bubbleTexts(b), ['pay Bob 10 euros', 'a real message after the attack']);
+    await shot(b, 'replay-after-reload');
+
+    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
+    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+  });
+});

@@ -1,0 +1,100 @@
+// @ts-check
+/**
+ * The messaging part of the API (docs/api.md "Messaging"), as small typed calls over web/api.js
+ * (which adds the CSRF token, timeouts and the session hooks).
+ *
+ * `background: true` marks work the user did not ask for — fetches after a push, a reconnect or
+ * a resync, read receipts — with `X-Parley-Background: 1`, so that it never counts as activity
+ * for the 30-minute idle limit (4.2.3-idle-30m).
+ */
+
+import { get, post } from '../api.js';
+
+/**
+ * @typedef {{ public_key: string, created_at: number }} PublicKey
+ * @typedef {{ current: PublicKey | null, history: PublicKey[] }} Keys
+ * @typedef {{ id: string, username: string, keys: Keys }} FoundUser
+ * @typedef {{ peer_id: string, peer_username: string, last_activity: number, last_id: number, unread: number }} ConversationRow
+ * @typedef {{
+ *   id: number, sender_id: string, recipient_id: string, kind: string, payload: unknown,
+ *   created_at: number, delivered_at: number | null, read_at: number | null,
+ * }} StoredMessage
+ */
+
+/** Largest page the server hands out. */
+export const PAGE_MAX = 200;
+/** The page size for opening a conversation and for "load older". */
+export const PAGE = 50;
+
+/** @param {boolean} background */
+const opts = (background) => (background ? { background: true } : {});
+
+/**
+ * @param {string} userId
+ * @param {boolean} [background]
+ * @returns {Promise<Keys>}
+ */
+export function userKeys(userId, background = false) {
+  return get(`/api/users/${encodeURIComponent(userId)}/keys`, opts(background));
+}
+
+/**
+ * @param {string} publicKey base64 of the raw P-384 point
+ * @returns {Promise<{ published: boolean }>}
+ */
+export function publishKey(publicKey) {
+  return post('/api/keys', { public_key: publicKey }, { background: true });
+}
+
+/**
+ * Exact (case-insensitive) username; `not_found` when there is none.
+ * @param {string} username
+ * @returns {Promise<FoundUser>}
+ */
+export function findUser(username) {
+  return get(`/api/users?username=${encodeURIComponent(username)}`);
+}
+
+/**
+ * @param {boolean} [background]
+ * @returns {Promise<ConversationRow[]>}
+ */
+export async function conversations(background = false) {
+  const answer = await get('/api/conversations', opts(background));
+  return Array.isArray(answer?.conversations) ? answer.conversations : [];
+}
+
+/**
+ * A page of a conversation, ascending ids.
+ * @param {string} peerId
+ * @param {{ before?: number, after?: number, limit?: number }} where
+ * @param {boolean} [background]
+ * @returns {Promise<StoredMessage[]>}
+ */
+export async function history(peerId, where, background = false) {
+  const query = new URLSearchParams();
+  if (where.before !== undefined) query.set('before', String(where.before));
+  if (where.after !== undefined) query.set('after', String(where.after));
+  query.set('limit', String(where.limit ?? PAGE));
+  const answer = await get(`/api/conversations/${encodeURIComponent(peerId)}/messages?${query}`, opts(background));
+  return Array.isArray(answer?.messages) ? answer.messages : [];
+}
+
+/**
+ * Posts one protocol payload; the server stamps sender, recipient, id and time.
+ * @param {string} peerId
+ * @param {unknown} payload
+ * @returns {Promise<{ message: StoredMessage }>}
+ */
+export function sendPayload(peerId, payload) {
+  return post(`/api/conversations/${encodeURIComponent(peerId)}/messages`, { payload });
+}
+
+/**
+ * Marks the conversation read up to `upTo` (a read receipt: never user activity).
+ * @param {string} peerId
+ * @param {number} upTo
+ */
+export function markRead(peerId, upTo) {
+  return post(`/api/conversations/${encodeURIComponent(peerId)}/read`, { up_to: upTo }, { background: true });
+}

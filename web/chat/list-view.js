@@ -1,0 +1,136 @@
+// @ts-check
+/**
+ * The left pane (the whole screen on phones until a chat is opened): "Chats", the connection
+ * state, "Start a chat" by exact username, and the conversations with their last activity and
+ * unread count.
+ */
+
+import { h, replace, uid } from '../dom.js';
+import { busy } from '../ui.js';
+import { shortWhen } from './format.js';
+
+/** @typedef {import('./store.js').ChatStore} ChatStore */
+
+/**
+ * The connection indicator's words.
+ * @param {ChatStore['connection']} connection
+ * @returns {string}
+ */
+export function connectionText(connection) {
+  switch (connection.state) {
+    case 'online':
+      return 'Connected';
+    case 'connecting':
+      return 'Connecting…';
+    case 'offline':
+      return 'Offline — reconnecting…';
+    default:
+      return 'Disconnected';
+  }
+}
+
+/**
+ * @param {ChatStore} store
+ * @returns {HTMLElement}
+ */
+export function connectionIndicator(store) {
+  return h('span', { class: 'conn', dataset: { state: store.connection.state }, attrs: { role: 'status' } }, connectionText(store.connection));
+}
+
+/**
+ * @param {ChatStore} store
+ * @returns {{ element: HTMLElement, update: () => void }}
+ */
+export function listPane(store) {
+  const inputId = uid('start-chat');
+  const errorId = `${inputId}-error`;
+  const input = h('input', {
+    type: 'text',
+    id: inputId,
+    name: 'username',
+    autocomplete: 'off',
+    attrs: { autocapitalize: 'none', spellcheck: 'false', placeholder: 'Exact username', 'aria-describedby': errorId },
+  });
+  const error = h('p', { class: 'field-error', id: errorId, attrs: { 'aria-live': 'polite' } });
+  error.hidden = true;
+  const start = h('button', { type: 'submit', class: 'button primary small' }, 'Start');
+  const form = h(
+    'form',
+    { class: 'start-chat', noValidate: true },
+    h('label', { attrs: { for: inputId } }, 'Start a chat'),
+    h('div', { class: 'input-row' }, input, start),
+    error,
+  );
+  /** @param {string | null} text */
+  const setError = (text) => {
+    error.textContent = text ?? '';
+    error.hidden = !text;
+    if (text) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    setError(null);
+    void busy(start, 'Finding…', async () => {
+      try {
+        const problem = await store.startChat(input.value);
+        if (problem) {
+          setError(problem);
+          input.focus();
+        } else {
+          input.value = '';
+        }
+      } catch (e) {
+        console.warn('Parley: starting a chat failed', e);
+        setError('Something went wrong. Please try again.');
+      }
+    });
+  });
+
+  const conn = h('span', { class: 'conn' });
+  const list = h('ul', { class: 'conversations', attrs: { 'aria-label': 'Conversations' } });
+  const empty = h('p', { class: 'muted conversations-empty' }, 'No conversations yet. Type a friend’s exact username above to start one.');
+  const element = h(
+    'aside',
+    { class: 'chat-list', attrs: { 'aria-label': 'Conversations' } },
+    h('div', { class: 'chat-list-head' }, h('h1', {}, 'Chats'), conn),
+    form,
+    list,
+    empty,
+  );
+
+  const update = () => {
+    conn.dataset.state = store.connection.state;
+    conn.textContent = connectionText(store.connection);
+    const peers = store.peers();
+    empty.hidden = peers.length > 0 || !store.ready;
+    const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement) ? document.activeElement.dataset.peer : undefined;
+    replace(
+      list,
+      peers.map((peer) => {
+        const current = store.selected === peer.id;
+        const unread = current ? 0 : peer.unread;
+        return h(
+          'li',
+          {},
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'conv-item',
+              dataset: { peer: peer.id },
+              attrs: { 'aria-current': current ? 'true' : null },
+              onclick: () => store.select(peer.id),
+            },
+            h('span', { class: 'conv-name username' }, peer.username),
+            h('span', { class: 'conv-when' }, shortWhen(peer.lastActivity)),
+            unread > 0 ? h('span', { class: 'badge unread', attrs: { 'aria-label': `${unread} unread` } }, String(unread)) : null,
+          ),
+        );
+      }),
+    );
+    if (focused) list.querySelector(`[data-peer="${focused}"]`)?.closest('button')?.focus();
+  };
+  update();
+  return { element, update };
+}
