@@ -85,14 +85,24 @@ impl Db {
                 .fetch_optional(&self.pool)
                 .await?
                 .is_some();
+        // The stamp orders publications: the time, but strictly after the user's last one,
+        // so two publications in the same second still have an order.
+        let last: Option<i64> =
+            sqlx::query("SELECT MAX(last_published_at) AS m FROM public_keys WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("m")?;
+        let stamp = now.max(last.unwrap_or(0) + 1);
         sqlx::query(
             "INSERT INTO public_keys (user_id, public_key, created_at, last_published_at) \
-             VALUES ($1, $2, $3, $3) ON CONFLICT (user_id, public_key) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, public_key) \
              DO UPDATE SET last_published_at = excluded.last_published_at",
         )
         .bind(user_id)
         .bind(key)
         .bind(now)
+        .bind(stamp)
         .execute(&self.pool)
         .await?;
         Ok(!existed)

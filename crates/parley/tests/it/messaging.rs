@@ -348,6 +348,26 @@ async fn keys_are_published_kept_with_history_and_validated() {
         2,
         "every key ever published: {keys}"
     );
+    // Back in the first browser: publishing k1 again makes it current; history keeps both.
+    let again = post(
+        &app,
+        &alice.client,
+        &alice.csrf,
+        "/api/keys",
+        json!({"public_key": k1}),
+    )
+    .await;
+    assert_eq!(again.0, 200, "{}", again.1);
+    let (_, keys) = body(
+        bob.client
+            .get(app.url(&format!("/api/users/{}/keys", alice.id)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(keys["current"]["public_key"], k1.as_str(), "{keys}");
+    assert_eq!(keys["history"].as_array().unwrap().len(), 2);
     app.stop().await;
 }
 
