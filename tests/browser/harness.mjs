@@ -212,20 +212,31 @@ export function launchBrowser(pin, { extraArgs = [] } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${pin}`,
-      // Diagnostics only: PARLEY_TEST_HTTP1=1 makes Chromium speak HTTP/1.1 instead of HTTP/2.
-      ...(process.env.PARLEY_TEST_HTTP1 ? ['--disable-http2'] : []),
-      ...extraArgs,
-    ],
+    args: chromiumArgs(pin, { extraArgs }),
   });
+}
+
+/**
+ * The command-line flags `launchBrowser` starts Chromium with (also for
+ * `chromium.launchPersistentContext`): trust exactly the given certificate key by SPKI pin.
+ * @param {string} pin from `Server.pin`
+ * @param {{ extraArgs?: string[] }} [options]
+ * @returns {string[]}
+ */
+export function chromiumArgs(pin, { extraArgs = [] } = {}) {
+  return [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--ignore-certificate-errors-spki-list=${pin}`,
+    // Diagnostics only: PARLEY_TEST_HTTP1=1 makes Chromium speak HTTP/1.1 instead of HTTP/2.
+    ...(process.env.PARLEY_TEST_HTTP1 ? ['--disable-http2'] : []),
+    ...extraArgs,
+  ];
 }
 
 /**
