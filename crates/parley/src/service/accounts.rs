@@ -491,12 +491,8 @@ impl Accounts {
     ) -> AppResult<(UserRow, NewSession)> {
         self.limit(Action::SecondFactor, client)?;
         let user = self.user(&pending.user_id).await?;
-        self.guard(&user.id, Factor::Totp).await?;
-        if !self.verify_totp(&user, code).await? {
-            self.failed(&user.id, Factor::Totp, client).await?;
-            return Err(AppError::InvalidCode);
-        }
-        self.succeeded(&user.id, Factor::Totp, client).await?;
+        self.possession_factor(&user, Factor::Totp, code, client)
+            .await?;
         self.finish_login(pending, user, client, "totp").await
     }
 
@@ -509,16 +505,41 @@ impl Accounts {
     ) -> AppResult<(UserRow, NewSession)> {
         self.limit(Action::SecondFactor, client)?;
         let user = self.user(&pending.user_id).await?;
-        self.guard(&user.id, Factor::Recovery).await?;
-        if !self.use_recovery_code(&user, code).await? {
-            self.failed(&user.id, Factor::Recovery, client).await?;
-            return Err(AppError::InvalidCode);
-        }
-        self.event(&user.id, "recovery_code_used", client, "")
+        self.possession_factor(&user, Factor::Recovery, code, client)
             .await?;
-        self.succeeded(&user.id, Factor::Recovery, client).await?;
         self.finish_login(pending, user, client, "recovery code")
             .await
+    }
+
+    /// Check one possession factor under its throttle: refused while locked or disabled; a
+    /// failure is counted, a success resets the count (and unlocks the other factor). The one
+    /// path for sign-in and for sensitive changes alike.
+    async fn possession_factor(
+        &self,
+        user: &UserRow,
+        factor: Factor,
+        code: &str,
+        client: &Client,
+    ) -> AppResult<()> {
+        self.guard(&user.id, factor).await?;
+        let ok = match factor {
+            Factor::Totp => self.verify_totp(user, code).await?,
+            Factor::Recovery => self.use_recovery_code(user, code).await?,
+            Factor::Password => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "the password is not a possession factor"
+                )));
+            }
+        };
+        if !ok {
+            self.failed(&user.id, factor, client).await?;
+            return Err(AppError::InvalidCode);
+        }
+        if factor == Factor::Recovery {
+            self.event(&user.id, "recovery_code_used", client, "")
+                .await?;
+        }
+        self.succeeded(&user.id, factor, client).await
     }
 
     async fn finish_login(
@@ -717,26 +738,15 @@ impl Accounts {
         f: &SecondFactor,
         client: &Client,
     ) -> AppResult<()> {
-        match (&f.totp_code, &f.recovery_code) {
-            (Some(code), _) if !code.trim().is_empty() => {
-                self.guard(&user.id, Factor::Totp).await?;
-                if self.verify_totp(user, code).await? {
-                    self.succeeded(&user.id, Factor::Totp, client).await
-                } else {
-                    self.failed(&user.id, Factor::Totp, client).await?;
-                    Err(AppError::InvalidCode)
-                }
+        let present = |c: &Option<String>| c.clone().filter(|c| !c.trim().is_empty());
+        match (present(&f.totp_code), present(&f.recovery_code)) {
+            (Some(code), _) => {
+                self.possession_factor(user, Factor::Totp, &code, client)
+                    .await
             }
-            (_, Some(code)) if !code.trim().is_empty() => {
-                self.guard(&user.id, Factor::Recovery).await?;
-                if self.use_recovery_code(user, code).await? {
-                    self.event(&user.id, "recovery_code_used", client, "")
-                        .await?;
-                    self.succeeded(&user.id, Factor::Recovery, client).await
-                } else {
-                    self.failed(&user.id, Factor::Recovery, client).await?;
-                    Err(AppError::InvalidCode)
-                }
+            (_, Some(code)) => {
+                self.possession_factor(user, Factor::Recovery, &code, client)
+                    .await
             }
             _ => Err(AppError::validation(
                 "totp_code",
