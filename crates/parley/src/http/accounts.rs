@@ -13,7 +13,7 @@ use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::http::auth::{AuthSession, PassiveSession, PendingSession, cookie};
 use crate::http::json::Json;
-use crate::service::accounts::{Client, SecondFactor};
+use crate::service::accounts::{Client, Factor, SecondFactor};
 use crate::service::sessions::{self, COOKIE, NewSession};
 
 pub const REGISTRATION_COOKIE: &str = "__Host-parley_registration";
@@ -229,18 +229,7 @@ pub async fn login_totp(
     PendingSession(pending): PendingSession,
     Json(b): Json<CodeBody>,
 ) -> AppResult<Response> {
-    let (user, session) = state
-        .accounts
-        .login_totp(&pending, &b.code, &client)
-        .await?;
-    let remaining = state.accounts.recovery_codes_remaining(&user.id).await?;
-    Ok(signed_in(
-        StatusCode::OK,
-        &user,
-        &session,
-        json!({"recovery_codes_remaining": remaining}),
-        &[],
-    ))
+    second_step(&state, &pending, Factor::Totp, &b.code, &client).await
 }
 
 pub async fn login_recovery(
@@ -249,22 +238,30 @@ pub async fn login_recovery(
     PendingSession(pending): PendingSession,
     Json(b): Json<CodeBody>,
 ) -> AppResult<Response> {
+    second_step(&state, &pending, Factor::Recovery, &b.code, &client).await
+}
+
+/// The second sign-in step, either factor; after a recovery code the answer urges a new set.
+async fn second_step(
+    state: &AppState,
+    pending: &SessionRow,
+    factor: Factor,
+    code: &str,
+    client: &Client,
+) -> AppResult<Response> {
     let (user, session) = state
         .accounts
-        .login_recovery(&pending, &b.code, &client)
+        .login_second_factor(pending, factor, code, client)
         .await?;
     let remaining = state.accounts.recovery_codes_remaining(&user.id).await?;
-    let warning = format!(
-        "You used a recovery code; {remaining} remain. Each works only once — make a new set on \
-         your account page soon."
-    );
-    Ok(signed_in(
-        StatusCode::OK,
-        &user,
-        &session,
-        json!({"recovery_codes_remaining": remaining, "warning": warning}),
-        &[],
-    ))
+    let mut extra = json!({"recovery_codes_remaining": remaining});
+    if factor == Factor::Recovery {
+        extra["warning"] = json!(format!(
+            "You used a recovery code; {remaining} remain. Each works only once — make a new \
+             set on your account page soon."
+        ));
+    }
+    Ok(signed_in(StatusCode::OK, &user, &session, extra, &[]))
 }
 
 // ---- session ------------------------------------------------------------------------------

@@ -483,32 +483,23 @@ impl Accounts {
     }
 
     /// Step 2 with a TOTP code: a **new** full session replaces the pending one.
-    pub async fn login_totp(
+    /// Step 2 with a TOTP code or a recovery code: a **new** full session replaces the
+    /// pending one.
+    pub async fn login_second_factor(
         &self,
         pending: &SessionRow,
+        factor: Factor,
         code: &str,
         client: &Client,
     ) -> AppResult<(UserRow, NewSession)> {
         self.limit(Action::SecondFactor, client)?;
         let user = self.user(&pending.user_id).await?;
-        self.possession_factor(&user, Factor::Totp, code, client)
-            .await?;
-        self.finish_login(pending, user, client, "totp").await
-    }
-
-    /// Step 2 with a recovery code (single use).
-    pub async fn login_recovery(
-        &self,
-        pending: &SessionRow,
-        code: &str,
-        client: &Client,
-    ) -> AppResult<(UserRow, NewSession)> {
-        self.limit(Action::SecondFactor, client)?;
-        let user = self.user(&pending.user_id).await?;
-        self.possession_factor(&user, Factor::Recovery, code, client)
-            .await?;
-        self.finish_login(pending, user, client, "recovery code")
-            .await
+        self.possession_factor(&user, factor, code, client).await?;
+        let how = match factor {
+            Factor::Recovery => "recovery code",
+            _ => "totp",
+        };
+        self.finish_login(pending, user, client, how).await
     }
 
     /// Check one possession factor under its throttle: refused while locked or disabled; a
