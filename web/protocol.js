@@ -17,11 +17,12 @@ export {
   MAX_COUNTER, fromB64, fromHex, ivCounter, ivHex, toB64, toHex, u64be, u96be, utf8,
 } from './protocol/bytes.js';
 export {
-  FRESH_SECONDS, MAX_PLAINTEXT_BYTES, PUBLIC_KEY_BYTES, ProtocolError, changeLabel, changeMacInput, decrypt,
-  deriveKeySet, encrypt, encryptDetailed, exportPublicKey, generateIdentityKeyPair, hkdf, importKeySet,
-  importPrivateJwk, importPublicKey, keyInfo, keySetId, keySetIdInput, macInfo, makeChange, makeExchange,
-  msgLabel, msgMacInput, pairId, pairInput, parseChange, parseExchange, parseMsg, publicKeyBytes,
-  publicKeyFromJwk, safetyNumber, sharedSecret, verifyChange,
+  FINGERPRINT_ITERATIONS, FRESH_SECONDS, FUTURE_SKEW_SECONDS, MAX_PLAINTEXT_BYTES, MAX_SALT_STEP, NONCE_BYTES,
+  PUBLIC_KEY_BYTES, ProtocolError, canonicalKey, changeLabel, changeMacInput, decrypt, deriveKeySet, ecdhConfirmInput,
+  ecdhLabel, encrypt, encryptDetailed, exportPublicKey, fingerprintHalf, generateIdentityKeyPair, hkdf, importKeySet,
+  importPrivateJwk, importPublicKey, isOnCurve, keyInfo, keySetId, keySetIdInput, macInfo, makeChange, makeExchange,
+  msgLabel, msgMacInput, newNonce, pairId, pairInput, parseChange, parseExchange, parseMsg, publicKeyBytes,
+  publicKeyFromJwk, safetyNumber, saltBytes, sameKey, sharedSecret, verifyChange, verifyExchange,
 } from './protocol/crypto.js';
 export {
   classifyIv, createIdentity, defaultLock, forgetAll, loadIdentity, loadKeySet, loadOrCreateIdentity, lockNames, memoryLock,
@@ -48,3 +49,5 @@ export { walkChain } from './protocol/state.js';
 /** @typedef {import('./protocol/state.js').ProtocolEvent} ProtocolEvent */
 /** @typedef {import('./protocol/conversation.js').ExchangeReason} ExchangeReason */
 /** @typedef {import('./protocol/conversation.js').ConversationOptions} ConversationOptions */
+/** @typedef {import('./protocol/conversation.js').LastIvFn} LastIvFn */
+/** @typedef {import('./protocol/state.js').KeyWarning} KeyWarning */

@@ -69,6 +69,8 @@ export const BOB = 'c5d8e2f4a6b0c1d3e5f7a9b1c3d5e7f9';
 export class FakeServer {
   /** @type {StoredMessage[]} */
   messages = [];
+  /** Every payload posted, stored or refused: what a curious server sees. @type {Array<{ sender: string, payload: any }>} */
+  received = [];
   /** @type {Map<string, Array<{ public_key: string, created_at: number }>>} */
   keys = new Map();
   nextId = 1;
@@ -104,12 +106,50 @@ export class FakeServer {
   }
 
   /**
+   * The uniqueness slot of a payload: `key_set iv` of a msg, `key_set change` of a change.
+   * @param {any} p
+   * @returns {string | null}
+   */
+  static slot(p) {
+    if (p?.type === 'msg') return `${p.key_set} ${p.iv}`;
+    if (p?.type === 'change') return `${p.key_set} change`;
+    return null;
+  }
+
+  /**
+   * `GET /api/keysets/{ks}/last-iv` of `sender`.
+   * @param {string} sender @param {string} keySet
+   * @returns {{ last_iv: number, closed: boolean }}
+   */
+  lastIv(sender, keySet) {
+    let last = 0;
+    let closed = false;
+    for (const m of this.messages) {
+      const p = /** @type {any} */ (m.payload);
+      if (m.sender_id !== sender || p?.key_set !== keySet) continue;
+      if (p.type === 'change') closed = true;
+      if (p.type === 'msg') last = Math.max(last, Number(Buffer.from(p.iv, 'base64').readBigUInt64BE(4)));
+    }
+    return { last_iv: last, closed };
+  }
+
+  /**
    * The `post` function of a client.
    * @param {string} sender @param {string} recipient
    * @returns {(payload: Payload) => Promise<StoredMessage>}
    */
   poster(sender, recipient) {
-    return async (payload) => this.store(sender, recipient, payload);
+    return async (payload) => {
+      this.received.push({ sender, payload: JSON.parse(JSON.stringify(payload)) });
+      // The real server refuses a repeated (sender, key set, IV) of a `msg`, and a second `change`
+      // from the same (sender, key set): 409 `iv_reused` (docs/api.md). `store` is the raw insert
+      // a malicious server (or a test) uses.
+      const slot = FakeServer.slot(payload);
+      if (slot && this.messages.some((m) => m.sender_id === sender && FakeServer.slot(m.payload) === slot)) {
+        throw Object.assign(new Error('this IV was already used under this key set'), { code: 'iv_reused', status: 409 });
+      }
+      return this.store(sender, recipient, payload);
+    };
   }
 
   /** @param {string} a @param {string} b */
@@ -139,7 +179,10 @@ export class Client {
     this.peer = peer;
     this.identity = identity;
     this.storage = storage;
-    this.conv = new Conversation({ me, peer, identity, storage, now: clock.now, log: (l) => this.lines.push(l), lock: lock ?? memoryLock });
+    this.conv = new Conversation({
+      me, peer, identity, storage, now: clock.now, log: (l) => this.lines.push(l), lock: lock ?? memoryLock,
+      lastIv: async (ks) => server.lastIv(me, ks),
+    });
     this.post = server.poster(me, peer);
   }
 

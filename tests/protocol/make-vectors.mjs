@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   changeMacInput, deriveKeySet, encryptDetailed, fromB64, hkdf, importPrivateJwk, keyInfo, keySetIdInput,
-  macInfo, makeChange, makeExchange, msgLabel, msgMacInput, pairId, pairInput, publicKeyFromJwk, safetyNumber,
+  macInfo, makeChange, msgLabel, msgMacInput, pairId, pairInput, publicKeyFromJwk, safetyNumber,
   sharedSecret, toB64, toHex, u64be, u96be, utf8,
 } from '../../web/protocol.js';
 
@@ -54,10 +54,10 @@ const FORMAT = {
   users: 'Fixed identities: id, private key as a JWK (P-384, base64url coordinates as JWK requires), public key = uncompressed point 0x04‖X‖Y (97 bytes).',
   shared_secret_hex: 'Z = ECDH(own private, peer public): the 48-byte x-coordinate; the same from both sides.',
   pair: 'input_hex = utf8(id_lo) ‖ raw(pk_lo) ‖ utf8(id_hi) ‖ raw(pk_hi) (user ids in string order); id = hex(SHA-256(utf8("PARLEY_PAIR_V1") ‖ 0x00 ‖ input))[0..32].',
-  safety_number: 'hex(SHA-256(utf8("PARLEY_SAFETY_NUMBER_V1") ‖ 0x00 ‖ pair.input)) as a 256-bit big-endian integer mod 10^60, 60 digits zero-padded, 12 groups of 5 joined by spaces.',
+  safety_number: 'libsignal NumericFingerprint per user: h = SHA-512(0x0000 ‖ raw(pk) ‖ utf8(id) ‖ raw(pk)), then 5199 times h = SHA-512(h ‖ raw(pk)); 30 digits = the first 30 bytes of h as six 5-byte big-endian integers, each mod 100000, zero-padded to 5 digits. The two users\' 30 digits sorted as strings and concatenated: 60 digits, 12 groups of 5 joined by spaces.',
   key_sets: 'Per salt: hkdf_salt_hex = u64be(salt); id_input_hex = utf8("PARLEY_KEY_SET_V1") ‖ 0x00 ‖ pair.input ‖ u64be(salt); id = hex(SHA-256(id_input))[0..32]; keys[] = HKDF-SHA256(IKM = Z, salt = u64be(salt), info = utf8(info), L = 32) — kind "enc" is the AES-256-GCM key, "mac" the HMAC-SHA256 key of direction from→to.',
   messages: 'msg payloads: iv = u96be(iv_counter); aad = utf8("CHAT_MSG_USER" ‖ from ‖ "to" ‖ to); ciphertext_hex = AES-256-GCM(K_enc(from→to), iv, utf8(plaintext), aad) with the 16-byte tag appended; mac_input_hex = aad ‖ 0x00 ‖ utf8(key_set) ‖ 0x00 ‖ iv ‖ ciphertext; mac_hex = HMAC-SHA256(K_mac(from→to), mac_input). payload is exactly what is posted.',
-  ecdh: 'The ecdh payload from → to announcing key set salt 1.',
+  ecdh: 'The ecdh payload from → to announcing key set salt 1, in the legacy form (no nonce, no confirm: the key sets of these vectors are legacy key sets, which old history still uses; docs/protocol.md §4.2).',
   change: 'A Refresh from key set salt 1 to salt 2 by `from` after using IVs up to last_iv_counter: input_hex = utf8("CHAT_CHANGE_USER" ‖ from ‖ "to" ‖ to) ‖ 0x00 ‖ utf8(old key_set) ‖ 0x00 ‖ utf8(new key_set) ‖ 0x00 ‖ u64be(salt) ‖ u96be(last_iv) ‖ utf8("change"); mac_old_hex / mac_new_hex = HMAC-SHA256 under K_mac(from→to) of the old / new key set.',
   rejections: 'Payloads a receiver MUST reject, with the reason (docs/protocol.md §6.2). For kind "msg": check as the receiver `to` would, with the key set named by verify_with_key_set and last accepted IV last_iv for direction from→to; checks in the order shape → MAC → replay (IV ≤ last_iv) → AES-GCM → UTF-8. For kind "change": verify against old key set verify_with_key_set in the order mac_old → salt > old salt → derive new key set and compare new_key_set → mac_new. For kind "ecdh": the key_set must equal the id derived from keys and salt.',
 };
@@ -200,7 +200,8 @@ export async function buildVectors() {
     // Valid mac_old, mac_new made with the old key (not the new one).
     reject('change: mac_new made under the old MAC key', 'change', { ...changePayload, mac_new: await hmac(s1.a.send.mac, changeInput) }, 'bad_mac_new', chCtx);
   }
-  const ecdhPayload = makeExchange(s1.a);
+  /** @type {import('../../web/protocol.js').EcdhPayload} the legacy form (no nonce, no confirm) */
+  const ecdhPayload = { v: 1, type: 'ecdh', key_set: s1.a.id, salt: 1, keys: { [A.id]: aPub, [B.id]: bPub } };
   reject('ecdh: key_set of another salt', 'ecdh', { ...ecdhPayload, key_set: s2.a.id }, 'bad_key_set');
   reject('ecdh: salt changed, key_set kept', 'ecdh', { ...ecdhPayload, salt: 2 }, 'bad_key_set');
 

@@ -73,8 +73,17 @@ describe('test vectors, recomputed independently with WebCrypto', () => {
     const input = cat(u8(lo.id), hx(lo.public_key_hex), u8(hi.id), hx(hi.public_key_hex));
     assert.equal(toHex(input), V.pair.input_hex);
     assert.equal(toHex(await sha256(cat(u8('PARLEY_PAIR_V1'), new Uint8Array(1), input))).slice(0, 32), V.pair.id);
-    const digest = await sha256(cat(u8('PARLEY_SAFETY_NUMBER_V1'), new Uint8Array(1), input));
-    const digits = (BigInt(`0x${toHex(digest)}`) % 10n ** 60n).toString().padStart(60, '0');
+    // libsignal's NumericFingerprint (§3.3): 30 digits per user from 5200 × SHA-512, sorted.
+    /** @param {{ id: string, public_key_hex: string }} u */
+    const half = async (u) => {
+      const key = hx(u.public_key_hex);
+      let h = new Uint8Array(await subtle.digest('SHA-512', cat(new Uint8Array(2), key, u8(u.id), key)));
+      for (let i = 1; i < 5200; i += 1) h = new Uint8Array(await subtle.digest('SHA-512', cat(h, key)));
+      let out = '';
+      for (let i = 0; i < 6; i += 1) out += (BigInt(`0x${toHex(h.subarray(5 * i, 5 * i + 5))}`) % 100000n).toString().padStart(5, '0');
+      return out;
+    };
+    const digits = [await half(alice), await half(bob)].sort().join('');
     assert.equal(V.safety_number, digits.match(/.{5}/g)?.join(' '));
     assert.match(V.safety_number, /^(\d{5} ){11}\d{5}$/);
   });

@@ -93,7 +93,9 @@ export function toB64(bytes) {
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * Strict standard base64 with padding; returns null for anything else.
+ * Strict standard base64 with padding (RFC 4648 §4), canonical only: the unused bits of the last
+ * character must be zero (§3.5), so every byte string has exactly one accepted encoding
+ * (docs/protocol.md §2). Returns null for anything else.
  * @param {unknown} text
  * @returns {Bytes | null}
  */
@@ -102,6 +104,8 @@ export function fromB64(text) {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i += 1) out[i] = bin.charCodeAt(i);
+  // Non-canonical trailing bits (e.g. `AB==`) decode to the same bytes as the canonical form.
+  if (toB64(out) !== text) return null;
   return out;
 }
 

@@ -6,10 +6,11 @@
  */
 
 import {
-  FRESH_SECONDS, MAX_PLAINTEXT_BYTES, ProtocolError, USER_ID_RE, decrypt, deriveKeySet, encryptDetailed, isObject,
-  makeChange, makeExchange, pairId, parseChange, parseExchange, parseMsg, publicKeyBytes, safetyNumber, verifyChange,
+  FRESH_SECONDS, FUTURE_SKEW_SECONDS, MAX_PLAINTEXT_BYTES, MAX_SALT_STEP, ProtocolError, USER_ID_RE, canonicalKey, decrypt,
+  deriveKeySet, encryptDetailed, isObject, makeChange, makeExchange, newNonce, pairId, parseChange, parseExchange, parseMsg,
+  safetyNumber, verifyChange, verifyExchange,
 } from './crypto.js';
-import { utf8 } from './bytes.js';
+import { MAX_COUNTER, utf8 } from './bytes.js';
 import { CryptoLog } from './log.js';
 import { bumpSalt, checkStored, isSuperseded, parseState, walkChain } from './state.js';
 import {
@@ -29,6 +30,7 @@ import {
 /** @typedef {import('./state.js').PostFn} PostFn */
 /** @typedef {import('./state.js').ExchangeEntry} ExchangeEntry */
 /** @typedef {import('./state.js').ConversationState} ConversationState */
+/** @typedef {import('./state.js').KeyWarning} KeyWarning */
 /** @typedef {import('./state.js').EventBase} EventBase */
 /** @typedef {import('./state.js').MessageEvent} MessageEvent */
 /** @typedef {import('./state.js').KeysChangedEvent} KeysChangedEvent */
@@ -40,14 +42,24 @@ import {
 
 /**
  * Why a side must start a fresh exchange before sending (§9.3), or null.
- * @typedef {'no_key_set' | 'stale_exchange' | 'missing_key_set' | 'own_key_changed' | 'peer_key_changed'
+ * @typedef {'no_key_set' | 'stale_exchange' | 'legacy_key_set' | 'missing_key_set' | 'own_key_changed' | 'peer_key_changed'
  *   | 'closed' | 'requested'} ExchangeReason
  */
 
 /**
- * @typedef {{ me: string, peer: string, identity: Identity, storage: StorageLike,
- *   log?: Logger | null | undefined, now?: (() => number) | undefined, lock?: LockFn | undefined }} ConversationOptions
+ * What the server holds of this user's own messages under a key set (`GET /api/keysets/{ks}/last-iv`):
+ * the highest IV counter it stored, and whether a `change` from it is stored (§4.5).
+ * @typedef {(keySetId: string) => Promise<{ last_iv: number, closed: boolean }>} LastIvFn
  */
+
+/**
+ * @typedef {{ me: string, peer: string, identity: Identity, storage: StorageLike,
+ *   log?: Logger | null | undefined, now?: (() => number) | undefined, lock?: LockFn | undefined,
+ *   lastIv?: LastIvFn | undefined }} ConversationOptions
+ */
+
+/** @param {unknown} e @returns {boolean} the server refused a repeated (sender, key set, IV) (409 `iv_reused`) */
+const ivReused = (e) => isObject(e) && e.code === 'iv_reused';
 
 export class Conversation {
   #me;
@@ -57,9 +69,13 @@ export class Conversation {
   #log;
   #now;
   #lock;
+  /** @type {LastIvFn | null} */
+  #lastIv;
+  /** Key sets whose counter this tab has resumed from the server's last IV (§4.5). @type {Set<string>} */
+  #synced = new Set();
 
   /** @param {ConversationOptions} opts */
-  constructor({ me, peer, identity, storage, log, now, lock }) {
+  constructor({ me, peer, identity, storage, log, now, lock, lastIv }) {
     if (!USER_ID_RE.test(me) || !USER_ID_RE.test(peer) || me === peer) throw new ProtocolError('bad_user_id');
     if (identity.userId !== me) throw new ProtocolError('bad_identity', 'the identity belongs to another user');
     this.#me = me;
@@ -69,13 +85,35 @@ export class Conversation {
     this.#log = new CryptoLog(log);
     this.#now = now ?? unixNow;
     this.#lock = lock ?? defaultLock();
+    this.#lastIv = lastIv ?? null;
   }
 
   // ---------------------------------------------------------------- state (read from storage every time: tabs)
 
   /** @returns {ConversationState} */
   #load() {
-    return parseState(readJson(this.#storage, storageKeys.conversation(this.#me, this.#peer)));
+    const state = parseState(readJson(this.#storage, storageKeys.conversation(this.#me, this.#peer)));
+    if (state.peer_keys === null) {
+      // Stored before issue 8: the contact keys this conversation already knew are the pinned one
+      // and those of its key sets (they were seen then; they raise no new warning).
+      /** @type {Set<string>} */
+      const known = new Set();
+      const pinned = canonicalKey(state.peer_key);
+      if (pinned) known.add(pinned);
+      for (const e of state.exchanges) {
+        const key = canonicalKey(loadKeySetData(this.#storage, this.#me, e.key_set)?.peerPublic);
+        if (key) known.add(key);
+      }
+      state.peer_key = pinned;
+      state.verified_key = canonicalKey(state.verified_key);
+      state.peer_keys = [...known];
+    }
+    return state;
+  }
+
+  /** @param {ConversationState} state @returns {string[]} */
+  static #keys(state) {
+    return state.peer_keys ?? [];
   }
 
   /** @param {ConversationState} state */
@@ -88,13 +126,15 @@ export class Conversation {
    * @returns {ExchangeReason | null}
    */
   #reason(state) {
-    const { head, engaged } = walkChain(state);
+    const { head, engaged, legacy } = walkChain(state);
     if (!head) return 'no_key_set';
     if (!engaged) return 'stale_exchange';
+    if (legacy) return 'legacy_key_set';
     const data = loadKeySetData(this.#storage, this.#me, head);
     if (!data || data.peerId !== this.#peer) return 'missing_key_set';
-    if (data.ownPublic !== this.#identity.publicKey) return 'own_key_changed';
-    if (state.peer_key && data.peerPublic !== state.peer_key) return 'peer_key_changed';
+    if (data.nonce === null) return 'legacy_key_set';
+    if (canonicalKey(data.ownPublic) !== canonicalKey(this.#identity.publicKey)) return 'own_key_changed';
+    if (state.peer_key && canonicalKey(data.peerPublic) !== state.peer_key) return 'peer_key_changed';
     if (readCounter(this.#storage, this.#me, head).closed) return 'closed';
     if (state.want_exchange) return 'requested';
     return null;
@@ -136,17 +176,46 @@ export class Conversation {
     return key ? safetyNumber(this.#me, this.#identity.publicKey, this.#peer, key) : null;
   }
 
-  /** Record the contact's current key as verified (after comparing safety numbers, X3). */
+  /** Record the contact's current key as verified (after comparing safety numbers, X3); clears the key warning. */
   markVerified() {
     const state = this.#load();
     state.verified_key = state.peer_key;
+    state.key_warning = null;
     this.#save(state);
   }
 
-  /** @returns {boolean} the contact's current key is the one verified */
+  /**
+   * The user has looked at the safety number of the contact's new key and accepts it (X3, §9.6):
+   * the warning goes, sending is allowed again; the contact stays "not verified" until
+   * markVerified().
+   */
+  acceptPeerKey() {
+    const state = this.#load();
+    state.key_warning = null;
+    this.#save(state);
+  }
+
+  /** @returns {KeyWarning | null} a contact key change the user has not accepted yet (survives reloads) */
+  keyWarning() {
+    return this.#load().key_warning;
+  }
+
+  /** @returns {boolean} sending is held back: a verified contact's key changed and was not accepted */
+  sendBlocked() {
+    return this.#load().key_warning?.verified === true;
+  }
+
+  /** @returns {boolean} the contact's current key is the one verified, and no key change is pending */
   isVerified() {
     const state = this.#load();
-    return state.peer_key !== null && state.peer_key === state.verified_key;
+    return state.peer_key !== null && state.peer_key === state.verified_key && state.key_warning === null;
+  }
+
+  /** @param {ConversationState} state */
+  #assertMaySend(state) {
+    if (state.key_warning?.verified) {
+      throw new ProtocolError('key_change_unconfirmed', "the verified contact's key changed: accept the new key (safety number) before sending");
+    }
   }
 
   // ---------------------------------------------------------------- inputs
@@ -158,18 +227,38 @@ export class Conversation {
    * @returns {Promise<ProtocolEvent[]>}
    */
   async setPeerKeys(keys) {
-    const current = keys?.current?.public_key;
-    if (typeof current !== 'string' || !publicKeyBytes(current)) return [];
+    // Keys are compared as points (§3.4); a key that is not a point on P-384 is ignored.
+    const current = canonicalKey(keys?.current?.public_key);
+    if (!current) return [];
     return this.#locked(async () => {
       const state = this.#load();
       if (state.peer_key === current) return [];
-      const old = state.peer_key;
+      /** @type {ProtocolEvent[]} */
+      const events = [];
+      const at = Number.isSafeInteger(keys.current?.created_at) ? /** @type {number} */ (keys.current?.created_at) : this.#now();
+      this.#noteKey(state, 0, at, current, events);
       state.peer_key = current;
       this.#save(state);
-      if (!old) return [];
-      this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} changed ${old.slice(0, 12)}… → ${current.slice(0, 12)}…`);
-      return [this.#peerKeyChanged(0, keys.current?.created_at ?? this.#now(), old, current)];
+      return events;
     });
+  }
+
+  /**
+   * A contact key seen (directory or `ecdh`): a key never seen before, while another one is known,
+   * raises the key-change warning, which stays until accepted (X3, §9.6).
+   * @param {ConversationState} state @param {number} id @param {number} at @param {string} key canonical
+   * @param {ProtocolEvent[]} events
+   */
+  #noteKey(state, id, at, key, events) {
+    const known = Conversation.#keys(state);
+    if (known.includes(key)) return;
+    state.peer_keys = [...known, key];
+    if (known.length === 0 && state.peer_key === null) return; // trust on first use
+    const old = state.peer_key;
+    const verified = state.key_warning?.verified === true || (state.verified_key !== null && state.verified_key === old);
+    state.key_warning = { old, new: key, id, verified };
+    this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} changed ${(old ?? '').slice(0, 12)}… → ${key.slice(0, 12)}…${verified ? ' (verified contact: sending blocked until accepted)' : ''}`);
+    events.push(this.#peerKeyChanged(id, at, old ?? '', key));
   }
 
   /**
@@ -208,6 +297,7 @@ export class Conversation {
   async send(text, post) {
     if (utf8(text).length > MAX_PLAINTEXT_BYTES) throw new ProtocolError('too_long', `the text is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
     return this.#locked(async () => {
+      this.#assertMaySend(this.#load());
       /** @type {ProtocolEvent[]} */
       const events = [];
       for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -216,11 +306,22 @@ export class Conversation {
         const ks = await loadKeySet(this.#storage, this.#me, head);
         if (!ks) throw new ProtocolError('storage_failed', 'the key set just stored cannot be read');
         const sent = await this.#lock(lockNames.iv(ks.id), async () => {
+          await this.#resumeCounter(ks.id);
           const iv = reserveIv(this.#storage, this.#me, ks.id);
           if (iv === null) return null;
           const enc = await encryptDetailed(ks, text, iv);
           this.#log.encrypt(ks, iv, text, enc.payload);
-          const stored = checkStored(await post(enc.payload));
+          let answer;
+          try {
+            answer = await post(enc.payload);
+          } catch (e) {
+            // The server already holds this IV under this key set (a restored older localStorage,
+            // §4.5): learn its last IV again and retry with a higher one. The IV stays used.
+            if (!ivReused(e)) throw e;
+            this.#synced.delete(ks.id);
+            return null;
+          }
+          const stored = checkStored(answer);
           const seen = loadSeen(this.#storage, this.#me, ks.id);
           if (classifyIv(seen.out, iv, stored.id) === 'new') addAccepted(seen.out, iv, stored.id);
           saveSeen(this.#storage, this.#me, ks.id, seen);
@@ -243,7 +344,29 @@ export class Conversation {
    * @returns {Promise<ProtocolEvent[]>}
    */
   async exchange(post) {
-    return this.#locked(() => this.#startExchange(post));
+    return this.#locked(() => {
+      this.#assertMaySend(this.#load());
+      return this.#startExchange(post);
+    });
+  }
+
+  /**
+   * Resume the own IV counter of a key set above every IV the server holds from this user under
+   * it (§4.5), once per tab and key set: a restored older localStorage never reuses an IV. Runs
+   * inside the IV lock of `keySetId`.
+   * @param {string} keySetId
+   */
+  async #resumeCounter(keySetId) {
+    if (!this.#lastIv || this.#synced.has(keySetId)) return;
+    const r = await this.#lastIv(keySetId);
+    const serverIv = Number.isSafeInteger(r?.last_iv) && r.last_iv >= 0 && r.last_iv <= MAX_COUNTER ? r.last_iv : 0;
+    const c = readCounter(this.#storage, this.#me, keySetId);
+    const next = { iv: Math.max(c.iv, serverIv), closed: c.closed || r?.closed === true };
+    if (next.iv !== c.iv || next.closed !== c.closed) {
+      writeCounter(this.#storage, this.#me, keySetId, next);
+      this.#log.line('resume', `ks=${keySetId.slice(0, 16)} own iv ${c.iv} → ${next.iv} (server holds ${serverIv})${next.closed ? ' closed' : ''}`);
+    }
+    this.#synced.add(keySetId);
   }
 
   /**
@@ -254,19 +377,23 @@ export class Conversation {
   async refresh(post) {
     return this.#locked(async () => {
       const state = this.#load();
+      this.#assertMaySend(state);
       if (this.#reason(state) !== null) return this.#startExchange(post);
       const old = await loadKeySet(this.#storage, this.#me, /** @type {string} */ (walkChain(state).head));
       if (!old) throw new ProtocolError('storage_failed');
-      const salt = Math.max(state.max_salt[old.pair] ?? 0, old.salt) + 1;
-      const next = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: old.ownPublic, peerId: this.#peer, peerPublic: old.peerPublic, salt });
+      const salt = Math.max(state.salt_max, old.salt) + 1;
+      if (salt > MAX_COUNTER) throw new ProtocolError('bad_salt', 'the salt counter is exhausted');
+      const next = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: old.ownPublic, peerId: this.#peer, peerPublic: old.peerPublic, salt, nonce: newNonce() });
       saveKeySet(this.#storage, this.#me, next);
+      this.#synced.add(next.id);
       this.#log.derive(next, 'refresh', true);
       return this.#lock(lockNames.iv(old.id), async () => {
+        await this.#resumeCounter(old.id);
         const counter = readCounter(this.#storage, this.#me, old.id);
         writeCounter(this.#storage, this.#me, old.id, { iv: counter.iv, closed: true });
         const payload = await makeChange(old, next, counter.iv);
         /** @type {ExchangeEntry} */
-        const entry = { id: null, type: 'change', from: this.#me, old: old.id, key_set: next.id, salt, engaged: true, created_at: this.#now() };
+        const entry = { id: null, type: 'change', from: this.#me, old: old.id, key_set: next.id, salt, engaged: true, created_at: this.#now(), legacy: false };
         const pending = this.#load();
         pending.exchanges.push(entry);
         bumpSalt(pending, next.pair, salt);
@@ -309,21 +436,26 @@ export class Conversation {
    */
   async #startExchange(post) {
     const state = this.#load();
+    this.#assertMaySend(state);
     const peerKey = state.peer_key;
     if (!peerKey) throw new ProtocolError('no_peer_key', "the contact's public key is unknown: call setPeerKeys first");
     const pair = await pairId(this.#me, this.#identity.publicKey, this.#peer, peerKey);
-    const salt = (state.max_salt[pair] ?? 0) + 1;
-    const ks = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: this.#identity.publicKey, peerId: this.#peer, peerPublic: peerKey, salt });
+    // One salt counter per conversation, with fresh randomness beside it (§4.2).
+    const salt = state.salt_max + 1;
+    if (salt > MAX_COUNTER) throw new ProtocolError('bad_salt', 'the salt counter is exhausted');
+    const ks = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: this.#identity.publicKey, peerId: this.#peer, peerPublic: peerKey, salt, nonce: newNonce() });
     saveKeySet(this.#storage, this.#me, ks);
+    this.#synced.add(ks.id);
     this.#log.derive(ks, 'ecdh', true);
-    state.exchanges.push({ id: null, type: 'ecdh', from: this.#me, old: null, key_set: ks.id, salt, engaged: true, created_at: this.#now() });
+    const payload = await makeExchange(ks);
+    state.exchanges.push({ id: null, type: 'ecdh', from: this.#me, old: null, key_set: ks.id, salt, engaged: true, created_at: this.#now(), legacy: false, pair, current_key: true });
     bumpSalt(state, pair, salt);
     state.want_exchange = false;
     this.#save(state);
     this.#log.exchange('send', ks.id, salt, this.#me, this.#peer, `own=${ks.ownPublic.slice(0, 12)}… peer=${peerKey.slice(0, 12)}…`);
     let stored;
     try {
-      stored = checkStored(await post(makeExchange(ks)));
+      stored = checkStored(await post(payload));
     } catch (e) {
       this.#dropPending('ecdh', ks.id);
       throw e;
@@ -362,8 +494,8 @@ export class Conversation {
    */
   async #process(m, live) {
     const id = isObject(m) && Number.isSafeInteger(m.id) ? /** @type {number} */ (m.id) : 0;
-    const createdAt = isObject(m) && typeof m.created_at === 'number' ? m.created_at : 0;
-    if (!isObject(m) || id < 1) return [this.#undecryptable({ id, mine: false, created_at: createdAt, type: 'unknown' }, 'malformed')];
+    const createdAt = isObject(m) && Number.isSafeInteger(m.created_at) ? /** @type {number} */ (m.created_at) : -1;
+    if (!isObject(m) || id < 1 || createdAt < 0) return [this.#undecryptable({ id, mine: false, created_at: Math.max(createdAt, 0), type: 'unknown' }, 'malformed')];
     const from = m.sender_id;
     const to = m.recipient_id;
     const mine = from === this.#me;
@@ -372,7 +504,9 @@ export class Conversation {
     /** @type {EventBase} */
     const base = { id, mine, created_at: createdAt, type };
     if (!((from === this.#me && to === this.#peer) || (from === this.#peer && to === this.#me))) return [this.#undecryptable(base, 'wrong_conversation')];
-    const fresh = live && this.#now() - createdAt <= FRESH_SECONDS;
+    // Fresh: delivered live, at most 60 s old and not from the future (beyond a little skew, §7.2).
+    const age = this.#now() - createdAt;
+    const fresh = live && age <= FRESH_SECONDS && age >= -FUTURE_SKEW_SECONDS;
     if (type === 'ecdh') return this.#onExchange(base, payload, from, to, fresh);
     if (type === 'change') return this.#onChange(base, payload, from, to, fresh);
     if (type === 'msg') return this.#onMessage(base, payload, from, to, fresh);
@@ -381,7 +515,8 @@ export class Conversation {
   }
 
   /**
-   * An `ecdh` (§7.2).
+   * An `ecdh` (§7.2): shape (points on the curve) → my key → derive, id → key confirmation →
+   * replay → salt bound → store; it moves the head only forward (§9.2).
    * @param {EventBase} base @param {unknown} payload @param {string} from @param {string} to @param {boolean} fresh
    * @returns {Promise<ProtocolEvent[]>}
    */
@@ -404,24 +539,23 @@ export class Conversation {
     }
     const ownKey = base.mine ? x.fromKey : x.toKey;
     const peerKey = base.mine ? x.toKey : x.fromKey;
-    if (ownKey !== this.#identity.publicKey) {
-      // Made for a key this browser no longer has. It still tells the peer's current key, so
-      // the exchange this side starts next reaches the peer (no ping-pong of unusable ecdhs).
-      /** @type {ProtocolEvent[]} */
-      const events = [];
-      if (!base.mine) this.#pin(state, base, peerKey, events);
-      if (fresh && !base.mine) state.want_exchange = true;
-      this.#save(state);
+    if (ownKey !== canonicalKey(this.#identity.publicKey)) {
+      // Made for a key this browser no longer has: nothing in it can be checked, so it has no
+      // effect (no key pinned); if fresh, this side starts a new exchange with the contact's
+      // published key (the UI refreshes it with setPeerKeys first).
+      if (fresh && !base.mine) {
+        state.want_exchange = true;
+        this.#save(state);
+      }
       this.#log.reject(x.keySet, from, to, null, `ecdh for key ${ownKey.slice(0, 12)}… which is not this browser's (not_my_key)`);
-      events.push(this.#exchangeEvent(base, x.keySet, fresh, false, false, 'not_my_key'));
-      return events;
+      return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'not_my_key')];
     }
     if (base.mine && this.#confirmPending('ecdh', x.keySet, /** @type {StoredMessage} */ ({ id: base.id, created_at: base.created_at }))) {
       return [this.#exchangeEvent(base, x.keySet, true, true, true)];
     }
     let ks;
     try {
-      ks = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: ownKey, peerId: this.#peer, peerPublic: peerKey, salt: x.salt });
+      ks = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: ownKey, peerId: this.#peer, peerPublic: peerKey, salt: x.salt, nonce: x.nonce });
     } catch {
       this.#log.reject(x.keySet, from, to, null, 'ecdh with an unusable public key');
       return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'malformed')];
@@ -430,30 +564,51 @@ export class Conversation {
       this.#log.reject(x.keySet, from, to, null, `key_set does not match keys and salt (expected ${ks.id.slice(0, 16)})`);
       return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'bad_key_set')];
     }
+    const legacy = x.nonce === null;
+    if (!legacy && !(await verifyExchange(ks, x, from, to))) {
+      this.#log.reject(x.keySet, from, to, null, 'key confirmation FAILED (bad_mac): the sender does not hold the keys it names');
+      return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'bad_mac')];
+    }
+    if (loadKeySetData(this.#storage, this.#me, ks.id)) {
+      this.#log.reject(x.keySet, from, to, null, 'ecdh for a key set this browser already holds: replay, no effect');
+      return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'replay')];
+    }
+    if (!legacy && x.salt > state.salt_max + MAX_SALT_STEP) {
+      this.#log.reject(x.keySet, from, to, null, `salt ${x.salt} too far above ${state.salt_max} (bad_salt)`);
+      return [this.#exchangeEvent(base, x.keySet, fresh, false, false, 'bad_salt')];
+    }
     saveKeySet(this.#storage, this.#me, ks);
     this.#log.derive(ks, 'ecdh', fresh);
-    state.exchanges.push({ id: base.id, type: 'ecdh', from, old: null, key_set: ks.id, salt: x.salt, engaged: fresh, created_at: base.created_at });
-    bumpSalt(state, ks.pair, x.salt);
-    if (fresh && !base.mine) state.want_exchange = false;
+    const before = walkChain(state);
+    /** @type {ExchangeEntry} */
+    const entry = { id: base.id, type: 'ecdh', from, old: null, key_set: ks.id, salt: x.salt, engaged: fresh && !legacy, created_at: base.created_at, legacy, pair: ks.pair };
     /** @type {ProtocolEvent[]} */
     const events = [];
     this.#pin(state, base, peerKey, events);
+    entry.current_key = state.peer_key === peerKey;
+    state.exchanges.push(entry);
+    if (!legacy) bumpSalt(state, ks.pair, x.salt);
+    const admitted = walkChain(state).head === ks.id;
+    // A fresh, authenticated exchange that is not newer than the current key set: its sender is
+    // behind (e.g. a restored older localStorage); a new exchange from this side brings it forward.
+    if (fresh && !base.mine) state.want_exchange = !legacy && !admitted && before.head !== null && x.salt < before.salt;
     this.#save(state);
-    this.#log.exchange('recv', ks.id, x.salt, from, to, fresh ? 'engaged (fresh)' : `stale (${this.#now() - base.created_at}s old or history): read-only`);
-    events.push(this.#exchangeEvent(base, ks.id, fresh, fresh, true));
+    this.#log.exchange('recv', ks.id, x.salt, from, to, `${legacy ? 'legacy (read-only) ' : ''}${fresh && !legacy ? 'engaged (fresh)' : `stale (${this.#now() - base.created_at}s old or history): read-only`}${admitted ? '' : ' — not newer than the current key set'}`);
+    events.push(this.#exchangeEvent(base, ks.id, fresh, entry.engaged, true));
     return events;
   }
 
   /**
-   * Pin the contact's key named by an `ecdh` newer than the one that set the pin (X3, §9.6).
-   * @param {ConversationState} state @param {EventBase} base @param {string} peerKey @param {ProtocolEvent[]} events
+   * A contact key named by an authenticated `ecdh`: a key never seen raises the warning whatever
+   * the server id (X3, §9.6); it is pinned only when newer than the one that set the pin.
+   * @param {ConversationState} state @param {EventBase} base @param {string} peerKey canonical @param {ProtocolEvent[]} events
    */
   #pin(state, base, peerKey, events) {
-    if (base.id <= state.peer_key_id) return;
-    if (state.peer_key && state.peer_key !== peerKey) {
-      this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} changed ${state.peer_key.slice(0, 12)}… → ${peerKey.slice(0, 12)}…`);
-      events.push(this.#peerKeyChanged(base.id, base.created_at, state.peer_key, peerKey));
-    }
+    const seen = Conversation.#keys(state).includes(peerKey);
+    this.#noteKey(state, base.id, base.created_at, peerKey, events);
+    // An exchange never moves the pin back to a key seen before (a replayed older exchange); the
+    // key directory (setPeerKeys) does, when the contact returns to an earlier browser.
+    if (base.id <= state.peer_key_id || (seen && state.peer_key !== null)) return;
     state.peer_key = peerKey;
     state.peer_key_id = base.id;
   }
@@ -491,12 +646,21 @@ export class Conversation {
       this.#log.change('recv', c.oldId, c.newId, c.salt, from, to, c.lastIvCounter, 'old key set unknown → rejected (a fresh ecdh is needed)');
       return [this.#undecryptable(base, 'unknown_key_set', c.oldId)];
     }
-    if (old.ownPublic !== this.#identity.publicKey) return [this.#undecryptable(base, 'not_my_key', c.oldId)];
+    if (canonicalKey(old.ownPublic) !== canonicalKey(this.#identity.publicKey)) return [this.#undecryptable(base, 'not_my_key', c.oldId)];
     const r = await verifyChange(old, payload, this.#identity.privateKey, from);
     if (!r.ok) {
       const status = r.reason === 'bad_mac_old' ? 'mac_old=FAILED' : r.reason === 'bad_mac_new' ? 'mac_old=ok mac_new=FAILED' : `mac_old=ok ${r.reason}`;
       this.#log.change('recv', c.oldId, c.newId, c.salt, from, to, c.lastIvCounter, `${status} → rejected, keys unchanged`);
       return [this.#undecryptable(base, r.reason, c.oldId)];
+    }
+    if (loadKeySetData(this.#storage, this.#me, r.newSet.id)) {
+      this.#log.change('recv', c.oldId, c.newId, c.salt, from, to, c.lastIvCounter, 'new key set already held: replay, no effect');
+      return [this.#undecryptable(base, 'replay', c.oldId)];
+    }
+    const legacy = c.nonce === null;
+    if (!legacy && c.salt > state.salt_max + MAX_SALT_STEP) {
+      this.#log.change('recv', c.oldId, c.newId, c.salt, from, to, c.lastIvCounter, `salt too far above ${state.salt_max} (bad_salt) → rejected, keys unchanged`);
+      return [this.#undecryptable(base, 'bad_salt', c.oldId)];
     }
     saveKeySet(this.#storage, this.#me, r.newSet);
     this.#log.derive(r.newSet, 'change', fresh);
@@ -508,9 +672,9 @@ export class Conversation {
       saveSeen(this.#storage, this.#me, old.id, seen);
     }
     /** @type {ExchangeEntry} */
-    const entry = { id: base.id, type: 'change', from, old: old.id, key_set: r.newSet.id, salt: c.salt, engaged: fresh, created_at: base.created_at };
+    const entry = { id: base.id, type: 'change', from, old: old.id, key_set: r.newSet.id, salt: c.salt, engaged: fresh && !legacy, created_at: base.created_at, legacy };
     state.exchanges.push(entry);
-    bumpSalt(state, old.pair, c.salt);
+    if (!legacy) bumpSalt(state, old.pair, c.salt);
     this.#save(state);
     const event = this.#keysChanged(base, entry, state, fresh);
     this.#log.change('recv', old.id, r.newSet.id, c.salt, from, to, r.lastIv,

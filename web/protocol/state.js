@@ -19,13 +19,24 @@ import { ProtocolError, isObject } from './crypto.js';
 /** @typedef {(payload: Payload) => Promise<StoredMessage>} PostFn */
 
 /**
+ * An exchange of the chain (§9.2). `legacy` (or a missing field: entries stored before the nonce
+ * existed) marks an exchange without a nonce: it identifies key sets of old history, never one to
+ * send with. `pair` names its identity keys; `current_key`: the contact key it names was the
+ * contact's newest (pinned) key when it arrived.
  * @typedef {{ id: number | null, type: 'ecdh' | 'change', from: string, old: string | null, key_set: string,
- *   salt: number, engaged: boolean, created_at: number }} ExchangeEntry
+ *   salt: number, engaged: boolean, created_at: number, legacy?: boolean, pair?: string, current_key?: boolean }} ExchangeEntry
  */
 
 /**
- * @typedef {{ v: 1, exchanges: ExchangeEntry[], max_salt: Record<string, number>, peer_key: string | null,
- *   peer_key_id: number, verified_key: string | null, want_exchange: boolean }} ConversationState
+ * A contact key that appeared while another was known (X3, §9.6), kept until the user accepts it.
+ * `verified`: the conversation was verified when it appeared (sending is blocked until accepted).
+ * @typedef {{ old: string | null, new: string, id: number, verified: boolean }} KeyWarning
+ */
+
+/**
+ * @typedef {{ v: 1, exchanges: ExchangeEntry[], max_salt: Record<string, number>, salt_max: number,
+ *   peer_key: string | null, peer_key_id: number, peer_keys: string[] | null, verified_key: string | null,
+ *   key_warning: KeyWarning | null, want_exchange: boolean }} ConversationState
  */
 
 /**
@@ -41,7 +52,10 @@ import { ProtocolError, isObject } from './crypto.js';
 
 /** @returns {ConversationState} */
 export function emptyState() {
-  return { v: 1, exchanges: [], max_salt: {}, peer_key: null, peer_key_id: 0, verified_key: null, want_exchange: false };
+  return {
+    v: 1, exchanges: [], max_salt: {}, salt_max: 0, peer_key: null, peer_key_id: 0, peer_keys: [], verified_key: null,
+    key_warning: null, want_exchange: false,
+  };
 }
 
 /**
@@ -50,29 +64,52 @@ export function emptyState() {
  */
 export function parseState(r) {
   if (!isObject(r) || r.v !== 1 || !Array.isArray(r.exchanges)) return emptyState();
-  return /** @type {ConversationState} */ ({ ...emptyState(), ...r });
+  const state = /** @type {ConversationState} */ ({ ...emptyState(), ...r });
+  // Stored before issue 8: one salt counter per conversation now (§4.2), migrated from the
+  // per-pair counters; `peer_keys: null` asks the conversation to collect the keys it knew.
+  if (typeof r.salt_max !== 'number') state.salt_max = Math.max(0, ...Object.values(state.max_salt).filter(Number.isSafeInteger));
+  if (!Array.isArray(r.peer_keys)) state.peer_keys = null;
+  return state;
 }
 
+/** @param {ExchangeEntry} e @returns {boolean} an exchange without a nonce (§4.2) */
+export const isLegacy = (e) => e.legacy !== false;
+
 /**
- * Walk the exchanges in server order (§9.2); an own exchange not yet stored sorts last.
+ * Walk the exchanges in server order (§9.2); an own exchange not yet stored sorts last. Key sets
+ * only move forward: an exchange is admitted only with a salt above the head's (ties: the lower
+ * server id wins), a `change` only from the head, and a legacy exchange never replaces a head
+ * that is not legacy.
  * @param {ConversationState} state
- * @returns {{ head: string | null, engaged: boolean, superseded: Set<ExchangeEntry> }}
+ * @returns {{ head: string | null, engaged: boolean, legacy: boolean, salt: number, superseded: Set<ExchangeEntry> }}
  */
 export function walkChain(state) {
   const order = [...state.exchanges].sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity));
-  /** @type {string | null} */
+  /** @type {ExchangeEntry | null} */
   let head = null;
-  let engaged = false;
   const superseded = new Set();
   for (const e of order) {
-    if (e.type === 'ecdh' || e.old === head) {
-      head = e.key_set;
-      engaged = e.engaged;
-    } else {
-      superseded.add(e);
+    const legacy = isLegacy(e);
+    const headLegacy = head !== null && isLegacy(head);
+    let admit;
+    if (legacy && head !== null && !headLegacy) admit = false;
+    else if (e.type === 'ecdh') {
+      // A new pair of identity keys (E7: a browser that lost its storage starts at salt 1 again)
+      // is admitted when it names the contact's newest key; otherwise only a higher salt.
+      const newPair = e.pair !== undefined && e.pair !== head?.pair && e.current_key === true;
+      admit = head === null || headLegacy || legacy || e.salt > head.salt || newPair;
     }
+    else admit = head !== null && e.old === head.key_set && (legacy || e.salt > head.salt);
+    if (admit) head = e;
+    else superseded.add(e);
   }
-  return { head, engaged, superseded };
+  return {
+    head: head?.key_set ?? null,
+    engaged: head?.engaged ?? false,
+    legacy: head !== null && isLegacy(head),
+    salt: head?.salt ?? 0,
+    superseded,
+  };
 }
 
 /**
@@ -84,10 +121,12 @@ export function isSuperseded(state, entry) {
 }
 
 /**
+ * Raise the conversation's salt counter (§4.2); `max_salt` per pair is kept for older readers.
  * @param {ConversationState} state @param {string} pair @param {number} salt
  */
 export function bumpSalt(state, pair, salt) {
   state.max_salt[pair] = Math.max(state.max_salt[pair] ?? 0, salt);
+  state.salt_max = Math.max(state.salt_max, salt);
 }
 
 /**
@@ -96,7 +135,7 @@ export function bumpSalt(state, pair, salt) {
  */
 export function checkStored(stored) {
   const m = isObject(stored) && isObject(stored.message) ? stored.message : stored;
-  if (!isObject(m) || !Number.isSafeInteger(m.id) || typeof m.created_at !== 'number') {
+  if (!isObject(m) || !Number.isSafeInteger(m.id) || /** @type {number} */ (m.id) < 1 || !Number.isSafeInteger(m.created_at)) {
     throw new ProtocolError('bad_post_result', 'post must resolve to the stored message ({id, created_at, …})');
   }
   return /** @type {StoredMessage} */ (m);

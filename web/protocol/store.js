@@ -170,7 +170,7 @@ export function saveKeySet(storage, me, ks) {
   const key = storageKeys.keySet(me, ks.id);
   if (storage.getItem(key) !== null) return;
   writeJson(storage, key, {
-    v: 1, id: ks.id, salt: ks.salt, pair: ks.pair, me: ks.ownId, peer: ks.peerId,
+    v: 1, id: ks.id, salt: ks.salt, nonce: ks.nonce, pair: ks.pair, me: ks.ownId, peer: ks.peerId,
     own_public: ks.ownPublic, peer_public: ks.peerPublic,
     send: { enc: toB64(ks.send.enc), mac: toB64(ks.send.mac) },
     recv: { enc: toB64(ks.recv.enc), mac: toB64(ks.recv.mac) },
@@ -192,8 +192,9 @@ export function loadKeySetData(storage, me, id) {
   const recvMac = fromB64(r.recv.mac);
   if (!sendEnc || !sendMac || !recvEnc || !recvMac || typeof r.salt !== 'number' || typeof r.pair !== 'string') return null;
   if (typeof r.me !== 'string' || typeof r.peer !== 'string' || typeof r.own_public !== 'string' || typeof r.peer_public !== 'string') return null;
+  const nonce = typeof r.nonce === 'string' ? r.nonce : null;
   return {
-    id, salt: r.salt, pair: r.pair, ownId: r.me, peerId: r.peer, ownPublic: r.own_public, peerPublic: r.peer_public,
+    id, salt: r.salt, nonce, pair: r.pair, ownId: r.me, peerId: r.peer, ownPublic: r.own_public, peerPublic: r.peer_public,
     send: { enc: sendEnc, mac: sendMac }, recv: { enc: recvEnc, mac: recvMac },
   };
 }
