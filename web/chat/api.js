@@ -91,6 +91,16 @@ export function sendPayload(peerId, payload) {
 }
 
 /**
+ * The highest IV counter this user stored under a key set, and whether a `change` from it is
+ * stored (docs/api.md): a browser resumes its counter above it (E3, issue 8). Never user activity.
+ * @param {string} keySet
+ * @returns {Promise<{ last_iv: number, closed: boolean }>}
+ */
+export function lastIv(keySet) {
+  return get(`/api/keysets/${encodeURIComponent(keySet)}/last-iv`, { background: true });
+}
+
+/**
  * Marks the conversation read up to `upTo` (a read receipt: never user activity).
  * @param {string} peerId
  * @param {number} upTo

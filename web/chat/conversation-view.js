@@ -53,6 +53,11 @@ export function conversationPane(store) {
     h('div', { class: 'conv-actions' }, safety, refresh),
   );
   const message = messageArea();
+  // The contact's security key changed and was not accepted yet (X3, issue 14 item 2): stays
+  // across reloads until the user has looked at the safety number and accepted the new key.
+  const keyWarningText = h('span', {});
+  const keyWarningButton = h('button', { type: 'button', class: 'button secondary small' }, 'Review safety number');
+  const keyWarning = h('div', { class: 'message key-warning', dataset: { kind: 'warn' }, attrs: { role: 'alert' } }, keyWarningText, ' ', keyWarningButton);
 
   // ---- timeline
   const older = h('button', { type: 'button', class: 'link-button load-older' }, 'Load older messages');
@@ -67,7 +72,7 @@ export function conversationPane(store) {
   const hint = h('p', { class: 'composer-hint muted' });
   const composer = h('form', { class: 'composer', noValidate: true }, h('div', { class: 'composer-row' }, textarea, sendButton), hint);
 
-  const body = h('div', { class: 'conv-body' }, header, message.element, scroller, composer);
+  const body = h('div', { class: 'conv-body' }, header, keyWarning, message.element, scroller, composer);
   const element = h('section', { class: 'chat-conv', attrs: { 'aria-label': 'Conversation' } }, placeholder, body);
 
   const peerNow = () => (shownPeer ? store.peer(shownPeer) : undefined);
@@ -80,9 +85,12 @@ export function conversationPane(store) {
       number: () => store.safetyNumber(id),
       isVerified: () => store.isVerified(id),
       markVerified: () => store.markVerified(id),
+      keyWarning: () => store.keyWarning(id),
+      acceptKey: () => store.acceptKey(id),
     });
   };
   safety.addEventListener('click', openSafety);
+  keyWarningButton.addEventListener('click', openSafety);
   verified.addEventListener('click', openSafety);
 
   refresh.addEventListener('click', () => {
@@ -163,16 +171,25 @@ export function conversationPane(store) {
 
     name.textContent = peer.username;
     const isVerified = store.isVerified(peer.id);
-    verified.textContent = isVerified ? '✓ Verified' : 'Not verified';
-    verified.className = isVerified ? 'badge verified' : 'badge unverified';
+    const warning = store.keyWarning(peer.id);
+    const blocked = warning?.verified === true;
+    verified.textContent = warning ? '⚠ Key changed' : isVerified ? '✓ Verified' : 'Not verified';
+    verified.className = warning ? 'badge warn' : isVerified ? 'badge verified' : 'badge unverified';
     verified.title = 'Show the safety number';
+    keyWarning.hidden = warning === null;
+    keyWarningText.textContent = blocked
+      ? `${peer.username}'s security key changed since you verified it. Sending is paused until you review the new safety number and accept the key.`
+      : `${peer.username}'s security key changed. Review the new safety number with ${peer.username} before you trust this conversation.`;
 
     const online = store.connection.state === 'online';
-    refresh.disabled = !online || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
-    textarea.disabled = !online;
-    sendButton.disabled = !online;
-    textarea.placeholder = online ? `Message ${peer.username}` : 'Offline — you can send when the connection is back';
-    if (!online) {
+    refresh.disabled = !online || blocked || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
+    textarea.disabled = !online || blocked;
+    sendButton.disabled = !online || blocked;
+    textarea.placeholder = blocked ? 'Accept the new security key to send' : online ? `Message ${peer.username}` : 'Offline — you can send when the connection is back';
+    if (blocked) {
+      hint.textContent = `Sending is paused: ${peer.username}'s security key changed since you verified it.`;
+      hint.dataset.state = 'warn';
+    } else if (!online) {
       hint.textContent = connectionText(store.connection);
       hint.dataset.state = store.connection.state;
     } else if (peer.hasKey === false) {

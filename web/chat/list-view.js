@@ -124,6 +124,8 @@ export function listPane(store) {
             },
             h('span', { class: 'conv-name username' }, peer.username),
             h('span', { class: 'conv-when' }, shortWhen(peer.lastActivity)),
+            // A security key change not accepted yet stays visible in the list (issue 14 item 2).
+            store.keyWarning(peer.id) ? h('span', { class: 'badge warn key-changed', attrs: { title: 'Security key changed: review the safety number' } }, '⚠ Key changed') : null,
             unread > 0 ? h('span', { class: 'badge unread', attrs: { 'aria-label': `${unread} unread` } }, String(unread)) : null,
           ),
         );

@@ -67,6 +67,9 @@ export function sendErrorText(error, username) {
   if (error instanceof ProtocolError) {
     if (error.code === 'no_peer_key') return `${username} has not set up encryption yet (they need to sign in to Parley once).`;
     if (error.code === 'too_long') return 'This message is too long (at most about 48 KB of text).';
+    if (error.code === 'key_change_unconfirmed') {
+      return `Not sent: ${username}'s security key changed. Look at the safety number and accept the new key first.`;
+    }
     return `Could not encrypt the message (${error.code}).`;
   }
   if (error instanceof ApiError) {
@@ -315,6 +318,8 @@ export class ChatStore {
         storage: localStorage,
         log: this.#opts.log,
         now: this.#opts.now,
+        // E3 after a restored localStorage: resume above every IV the server holds (issue 8).
+        lastIv: (keySet) => api.lastIv(keySet),
       });
     }
     return peer.conv;
@@ -493,7 +498,41 @@ export class ChatStore {
     const peer = this.#peers.get(id);
     if (!peer) return;
     this.#conv(peer).markVerified();
-    this.#emit(peer.id);
+    this.#emit(null);
+  }
+
+  /**
+   * The contact's security key changed and the user has not accepted it yet (X3, issue 14 item 2):
+   * kept in localStorage, so it stays across reloads, in the conversation and in the list.
+   * @param {string} id
+   * @returns {import('../protocol.js').KeyWarning | null}
+   */
+  keyWarning(id) {
+    const peer = this.#peers.get(id);
+    if (peer?.conv) return peer.conv.keyWarning();
+    return Conversation.keyWarningOf(localStorage, this.#opts.me.id, id);
+  }
+
+  /**
+   * Sending to this contact is held back until the new key is accepted (a verified contact).
+   * @param {string} id
+   */
+  sendBlocked(id) {
+    return this.keyWarning(id)?.verified === true;
+  }
+
+  /**
+   * The user looked at the safety number and accepts the contact's new key.
+   * @param {string} id
+   */
+  acceptKey(id) {
+    const peer = this.#peers.get(id);
+    if (!peer) return;
+    this.#conv(peer).acceptPeerKey();
+    for (const item of peer.pending) {
+      if (item.error !== null) item.error = item.error.includes('security key changed') ? 'Not sent yet: press Retry to send it with the new key.' : item.error;
+    }
+    this.#emit(null);
   }
 
   /**
