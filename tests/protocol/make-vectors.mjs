@@ -12,7 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import {
-  changeMacInput, deriveKeySet, encryptDetailed, fromB64, hkdf, importPrivateJwk, keyInfo, keySetIdInput,
+  changeMacInput, deriveKeySet, encryptDetailed, fromB64, hkdf, importPrivateJwk, keyInfo, keySetId, keySetIdInput,
   macInfo, makeChange, msgLabel, msgMacInput, pairId, pairInput, publicKeyFromJwk, safetyNumber,
   sharedSecret, toB64, toHex, u64be, u96be, utf8,
 } from '../../web/protocol.js';
@@ -59,7 +59,7 @@ const FORMAT = {
   messages: 'msg payloads: iv = u96be(iv_counter); aad = utf8("CHAT_MSG_USER" ‖ from ‖ "to" ‖ to); ciphertext_hex = AES-256-GCM(K_enc(from→to), iv, utf8(plaintext), aad) with the 16-byte tag appended; mac_input_hex = aad ‖ 0x00 ‖ utf8(key_set) ‖ 0x00 ‖ iv ‖ ciphertext; mac_hex = HMAC-SHA256(K_mac(from→to), mac_input). payload is exactly what is posted.',
   ecdh: 'The ecdh payload from → to announcing key set salt 1, in the legacy form (no nonce, no confirm: the key sets of these vectors are legacy key sets, which old history still uses; docs/protocol.md §4.2).',
   change: 'A Refresh from key set salt 1 to salt 2 by `from` after using IVs up to last_iv_counter: input_hex = utf8("CHAT_CHANGE_USER" ‖ from ‖ "to" ‖ to) ‖ 0x00 ‖ utf8(old key_set) ‖ 0x00 ‖ utf8(new key_set) ‖ 0x00 ‖ u64be(salt) ‖ u96be(last_iv) ‖ utf8("change"); mac_old_hex / mac_new_hex = HMAC-SHA256 under K_mac(from→to) of the old / new key set.',
-  rejections: 'Payloads a receiver MUST reject, with the reason (docs/protocol.md §6.2). For kind "msg": check as the receiver `to` would, with the key set named by verify_with_key_set and last accepted IV last_iv for direction from→to; checks in the order shape → MAC → replay (IV ≤ last_iv) → AES-GCM → UTF-8. For kind "change": verify against old key set verify_with_key_set in the order mac_old → salt > old salt → derive new key set and compare new_key_set → mac_new. For kind "ecdh": the key_set must equal the id derived from keys and salt.',
+  rejections: 'Payloads a receiver MUST reject, with the reason (docs/protocol.md §6.2) — one vector at least for each of the 12 reasons. For kind "msg": check as the receiver `to` would, with the key set named by verify_with_key_set and last accepted IV last_iv for direction from→to (and, where retired_after is given, the last IV the sender announced in an accepted change); checks in the order sender in the key set → shape → key set → MAC → retired (IV > retired_after) → replay (IV ≤ last_iv) → AES-GCM → UTF-8. For kind "change": verify against old key set verify_with_key_set in the order mac_old → salt > old salt → derive new key set and compare new_key_set → mac_new. For kind "ecdh": shape (two keys named from and to, each a point on P-384, canonical base64, salt 1 … 2^53 − 1) → keys[to] must be the recipient\'s key (not_my_key) → the key_set must equal the id derived from keys and salt.',
 };
 
 /**
@@ -79,6 +79,20 @@ function tamper(b64, edit) {
   const bytes = /** @type {Uint8Array} */ (fromB64(b64));
   edit(bytes);
   return toB64(bytes);
+}
+
+/**
+ * The same bytes with non-zero unused bits in the last base64 character (a second, non-canonical
+ * encoding, which receivers reject: docs/protocol.md §2).
+ * @param {string} b64
+ * @returns {string}
+ */
+function nonCanonical(b64) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  if (pad === 0) throw new Error('no unused bits');
+  const i = b64.length - pad - 1;
+  return b64.slice(0, i) + alphabet[alphabet.indexOf(b64.charAt(i)) | 1] + b64.slice(i + 1);
 }
 
 /**
@@ -183,6 +197,26 @@ export async function buildVectors() {
   reject('IV counter 0', 'msg', { ...good, iv: toB64(u96be(0)) }, 'malformed', msgCtx);
   reject('ciphertext shorter than a tag', 'msg', { ...good, ciphertext: toB64(new Uint8Array(15)) }, 'malformed', msgCtx);
   reject('v is 2', 'msg', { ...good, v: 2 }, 'malformed', msgCtx);
+  // Issue 8: one vector per failure reason, malformed and over-range fields, non-canonical base64.
+  const STRANGER = '0123456789abcdef0123456789abcdef';
+  reject('sender is not one of the key set\'s two users', 'msg', good, 'wrong_conversation', { ...msgCtx, from: STRANGER });
+  reject('checked against another key set (not in this browser)', 'msg', good, 'unknown_key_set', { ...msgCtx, verify_with_key_set: s2.a.id });
+  reject('IV above the last IV announced by a change', 'msg', good2, 'retired_key', { ...msgCtx, retired_after: 1 });
+  {
+    // Invalid UTF-8 (0xff 0xfe) encrypted and MACed with the real keys: only UTF-8 decoding fails.
+    const ivBytes = u96be(3);
+    const aes = await crypto.subtle.importKey('raw', s1.a.send.enc, 'AES-GCM', false, ['encrypt']);
+    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: utf8(msgLabel(A.id, B.id)), tagLength: 128 }, aes, new Uint8Array([0x68, 0x69, 0xff, 0xfe])));
+    const mac = await hmac(s1.a.send.mac, msgMacInput(A.id, B.id, s1.a.id, ivBytes, ct));
+    reject('invalid UTF-8 under a valid MAC and tag', 'msg', { ...good, iv: toB64(ivBytes), ciphertext: toB64(ct), mac }, 'malformed', msgCtx);
+    // The largest counter plus one, with a valid MAC: out of range before anything else.
+    const big = new Uint8Array(12);
+    big[5] = 0x20; // 2^53
+    const mac53 = await hmac(s1.a.send.mac, msgMacInput(A.id, B.id, s1.a.id, big, /** @type {Uint8Array<ArrayBuffer>} */ (fromB64(good.ciphertext))));
+    reject('IV counter 2^53 (above 2^53 - 1) under a valid MAC', 'msg', { ...good, iv: toB64(big), mac: mac53 }, 'malformed', msgCtx);
+  }
+  reject('ciphertext over 48 KiB', 'msg', { ...good, ciphertext: toB64(new Uint8Array(48 * 1024 + 1)) }, 'malformed', msgCtx);
+  reject('non-canonical base64: non-zero trailing bits in the MAC', 'msg', { ...good, mac: nonCanonical(good.mac) }, 'malformed', msgCtx);
 
   const chCtx = { verify_with_key_set: s1.a.id };
   reject('change: mac_old flipped', 'change', { ...changePayload, mac_old: tamper(changePayload.mac_old, (b) => { b[0] ^= 1; }) }, 'bad_mac_old', chCtx);
@@ -204,6 +238,23 @@ export async function buildVectors() {
   const ecdhPayload = { v: 1, type: 'ecdh', key_set: s1.a.id, salt: 1, keys: { [A.id]: aPub, [B.id]: bPub } };
   reject('ecdh: key_set of another salt', 'ecdh', { ...ecdhPayload, key_set: s2.a.id }, 'bad_key_set');
   reject('ecdh: salt changed, key_set kept', 'ecdh', { ...ecdhPayload, salt: 2 }, 'bad_key_set');
+  {
+    const keys = /** @type {Record<string, string>} */ (ecdhPayload.keys);
+    const raw = /** @type {Uint8Array} */ (fromB64(bPub));
+    raw[96] ^= 1; // Y off the curve
+    reject('ecdh: a key that is not a point on P-384', 'ecdh', { ...ecdhPayload, keys: { ...keys, [B.id]: toB64(raw) } }, 'malformed');
+    reject('ecdh: non-canonical base64 of a key', 'ecdh', { ...ecdhPayload, keys: { ...keys, [B.id]: nonCanonical(bPub) } }, 'malformed');
+    reject('ecdh: three keys', 'ecdh', { ...ecdhPayload, keys: { ...keys, [STRANGER]: aPub } }, 'malformed');
+    reject('ecdh: salt 2^53 (above 2^53 - 1)', 'ecdh', { ...ecdhPayload, salt: 2 ** 53 }, 'malformed');
+    reject('ecdh: from = to', 'ecdh', { ...ecdhPayload, keys: { [A.id]: aPub } }, 'malformed', { to: A.id });
+    // Well-formed, its key_set right for the keys it names, but made for a key Bob does not hold.
+    const notBob = { ...ecdhPayload, keys: { [A.id]: aPub, [B.id]: aPub }, key_set: await keySetId(A.id, aPub, B.id, aPub, 1) };
+    reject('ecdh: made for a key that is not the recipient\'s', 'ecdh', notBob, 'not_my_key');
+  }
+  reject('change: sender is not one of the key set\'s two users', 'change', changePayload, 'wrong_conversation', { ...chCtx, from: STRANGER });
+  reject('change: old key set not in this browser', 'change', changePayload, 'unknown_key_set', { verify_with_key_set: s7.a.id });
+  reject('change: salt 2^53 (above 2^53 - 1)', 'change', { ...changePayload, salt: 2 ** 53 }, 'malformed', chCtx);
+  reject('change: non-canonical base64 in mac_old', 'change', { ...changePayload, mac_old: nonCanonical(changePayload.mac_old) }, 'malformed', chCtx);
 
   return {
     name: 'Parley end-to-end encryption protocol v1: test vectors',

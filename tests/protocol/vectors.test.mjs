@@ -209,7 +209,9 @@ describe('test vectors against web/protocol.js', () => {
       let got;
       if (r.kind === 'msg') {
         const ks = await setOf(recipient, keySetById(r.verify_with_key_set).salt);
-        const res = await decrypt(ks, r.payload, { from: r.from, lastIv: r.last_iv });
+        /** @param {number} iv */
+        const gate = (iv) => (r.retired_after !== undefined && iv > r.retired_after ? 'retired_key' : iv <= r.last_iv ? 'replay' : null);
+        const res = await decrypt(ks, r.payload, { from: r.from, gate });
         got = res.ok ? 'accepted' : res.reason;
       } else if (r.kind === 'change') {
         const old = await setOf(recipient, keySetById(r.verify_with_key_set).salt);
@@ -217,14 +219,16 @@ describe('test vectors against web/protocol.js', () => {
         got = res.ok ? 'accepted' : res.reason;
       } else {
         const x = parseExchange(r.payload, r.from, r.to);
-        got = x && (await keySetId(r.from, x.fromKey, r.to, x.toKey, x.salt)) === x.keySet ? 'accepted' : x ? 'bad_key_set' : 'malformed';
+        if (!x) got = 'malformed';
+        else if (x.toKey !== recipient.public_key_b64) got = 'not_my_key';
+        else got = (await keySetId(r.from, x.fromKey, r.to, x.toKey, x.salt)) === x.keySet ? 'accepted' : 'bad_key_set';
       }
       assert.equal(got, r.expected, r.name);
       reasons.add(r.expected);
     }
-    for (const reason of ['bad_mac', 'bad_tag', 'replay', 'malformed', 'bad_mac_old', 'bad_mac_new', 'bad_salt', 'bad_key_set']) {
-      assert.ok(reasons.has(reason), `a vector for ${reason}`);
-    }
+    // Issue 8 finding 6: one vector at least for every failure reason of §6.2.
+    const all = ['malformed', 'wrong_conversation', 'unknown_key_set', 'not_my_key', 'bad_mac', 'bad_tag', 'retired_key', 'replay', 'bad_mac_old', 'bad_mac_new', 'bad_salt', 'bad_key_set'];
+    assert.deepEqual([...reasons].sort(), [...all].sort(), 'a vector for each of the 12 reasons');
   });
 
   it('vectors.json is exactly what make-vectors.mjs generates (no drift)', async () => {

@@ -10,17 +10,15 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 /// exactly, so that both implementations agree on every value that can appear in JSON.
 pub const MAX_COUNTER: u64 = (1 << 53) - 1;
 
-/// Standard base64 as the browser reads it: the alphabet of RFC 4648 §4 with canonical padding
-/// (the JS module checks `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`),
-/// but — like `atob` — ignoring non-zero bits after the last byte. Rejecting those would make a
-/// payload that the browser accepts `malformed` here; the bytes (which the MAC covers) are the
-/// same either way.
+/// Standard base64 as the browser reads it (docs/protocol.md §2): the alphabet of RFC 4648 §4
+/// with canonical padding and no non-zero bits after the last byte, so every byte string has
+/// exactly one accepted encoding (issue 8; the browser's `fromB64` checks it by re-encoding).
 const B64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_encode_padding(true)
         .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
-        .with_decode_allow_trailing_bits(true),
+        .with_decode_allow_trailing_bits(false),
 );
 
 /// `b64(bytes)`: standard base64 with padding, as the server requires.
@@ -98,13 +96,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_is_padded_standard_and_lenient_on_trailing_bits_like_atob() {
+    fn base64_is_padded_standard_and_canonical() {
         assert_eq!(to_b64(&[0xfb, 0xff]), "+/8=");
         assert_eq!(from_b64("+/8="), Some(vec![0xfb, 0xff]));
         assert_eq!(from_b64(""), Some(vec![]));
-        // atob("AB==") is "\0": the low bits of "B" are dropped, not an error.
-        assert_eq!(from_b64("AB=="), Some(vec![0]));
-        for bad in ["AA", "AA=", "A===", "-_8=", "AA==AA==", " AA==", "AAA=\n"] {
+        assert_eq!(from_b64("AA=="), Some(vec![0]));
+        // "AB==" would be "\0" with non-zero trailing bits: a second encoding, refused.
+        for bad in [
+            "AB==", "AAB=", "AA", "AA=", "A===", "-_8=", "AA==AA==", " AA==", "AAA=\n",
+        ] {
             assert_eq!(from_b64(bad), None, "{bad:?}");
         }
     }

@@ -2,7 +2,7 @@
 //! pair id, the key-set id and the X3 safety number. All are public values — computable from the
 //! user ids, public keys and salt alone — so both sides and the vectors can state them.
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::encoding::{is_user_id, to_hex, u64be};
 use crate::error::ProtocolError;
@@ -84,17 +84,49 @@ pub fn pair_id(
     Ok(to_hex(&labelled_sha256("PARLEY_PAIR_V1", &[&pair])[..16]))
 }
 
-/// The X3 safety number: `SHA-256("PARLEY_SAFETY_NUMBER_V1" ‖ 0x00 ‖ pair_input)` read as a
-/// big-endian integer, mod 10^60, as 60 zero-padded digits in 12 groups of 5 joined by spaces.
-/// The same on both sides (id order, not "me first").
+/// libsignal's NumericFingerprint iteration count.
+pub const FINGERPRINT_ITERATIONS: u32 = 5200;
+
+/// One party's 30 digits of the safety number, libsignal's NumericFingerprint: `h =
+/// SHA-512(0x0000 ‖ key ‖ id ‖ key)`, then `iterations − 1` times `h = SHA-512(h ‖ key)`; the
+/// first 30 bytes as six 5-byte big-endian numbers, each mod 100000, as 5 digits.
+pub fn fingerprint_half(key: &[u8], id: &[u8], iterations: u32) -> String {
+    let mut h = Sha512::new()
+        .chain_update([0u8, 0u8])
+        .chain_update(key)
+        .chain_update(id)
+        .chain_update(key)
+        .finalize();
+    for _ in 1..iterations {
+        h = Sha512::new().chain_update(h).chain_update(key).finalize();
+    }
+    h[..30]
+        .chunks_exact(5)
+        .map(|c| {
+            let n = c.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+            format!("{:05}", n % 100_000)
+        })
+        .collect()
+}
+
+/// The X3 safety number (docs/protocol.md §3.3): each user's 30 digits
+/// (`fingerprint_half(raw(pk), utf8(id), 5200)`), the two sorted as strings and concatenated, in
+/// 12 groups of 5 joined by spaces. The same on both sides.
 pub fn safety_number(
     id_a: &str,
     pub_a: &PublicKey,
     id_b: &str,
     pub_b: &PublicKey,
 ) -> Result<String, ProtocolError> {
-    let pair = pair_input(id_a, pub_a, id_b, pub_b)?;
-    let digits = digits_mod_1e60(&labelled_sha256("PARLEY_SAFETY_NUMBER_V1", &[&pair]));
+    if !is_user_id(id_a) || !is_user_id(id_b) || id_a == id_b {
+        return Err(ProtocolError::BadUserId);
+    }
+    let mut halves = [
+        fingerprint_half(pub_a.raw(), id_a.as_bytes(), FINGERPRINT_ITERATIONS),
+        fingerprint_half(pub_b.raw(), id_b.as_bytes(), FINGERPRINT_ITERATIONS),
+    ];
+    halves.sort();
+    let digits = halves.concat();
     let groups: Vec<&str> = digits
         .as_bytes()
         .chunks(5)
@@ -103,35 +135,30 @@ pub fn safety_number(
     Ok(groups.join(" "))
 }
 
-/// `n mod 10^60` as 60 decimal digits, for `n` given big-endian. 10^60 does not fit a `u128`, so
-/// the remainder is kept in three limbs of base 10^20 (each < 2^67): Horner's rule one byte at a
-/// time, `r = (r·256 + byte) mod 10^60`, where dropping the top limb's carry is the reduction.
-fn digits_mod_1e60(big_endian: &[u8]) -> String {
-    const BASE: u128 = 100_000_000_000_000_000_000; // 10^20
-    let mut limbs = [0u128; 3]; // least significant first
-    for &byte in big_endian {
-        let mut carry = u128::from(byte);
-        for limb in &mut limbs {
-            let t = *limb * 256 + carry;
-            *limb = t % BASE;
-            carry = t / BASE;
-        }
-    }
-    format!("{:020}{:020}{:020}", limbs[2], limbs[1], limbs[0])
-}
-
 #[cfg(test)]
 mod tests {
-    use super::digits_mod_1e60;
+    use super::{FINGERPRINT_ITERATIONS, fingerprint_half};
 
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// libsignal's own vector (fingerprint.rs `fingerprint_test_v1`, Curve25519 identity keys).
     #[test]
-    fn mod_1e60_matches_decimal_arithmetic() {
-        assert_eq!(digits_mod_1e60(&[]), "0".repeat(60));
-        assert_eq!(digits_mod_1e60(&[1, 0]), format!("{:060}", 256));
-        // 2^256 − 1 = 115792089237316195423570985008687907853269984665640564039457584007913129639935
+    fn matches_libsignal_numeric_fingerprint() {
+        let alice = unhex("0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868");
+        let bob = unhex("05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b");
+        let mut halves = [
+            fingerprint_half(&alice, b"+14152222222", FINGERPRINT_ITERATIONS),
+            fingerprint_half(&bob, b"+14153333333", FINGERPRINT_ITERATIONS),
+        ];
+        halves.sort();
         assert_eq!(
-            digits_mod_1e60(&[0xff; 32]),
-            "423570985008687907853269984665640564039457584007913129639935"
+            halves.concat(),
+            "300354477692869396892869876765458257569162576843440918079131"
         );
     }
 }

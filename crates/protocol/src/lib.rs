@@ -66,7 +66,10 @@ pub use exchange::{
     EcdhPayload, Exchange, accept_exchange, check_exchange, make_exchange, parse_exchange,
 };
 pub use identity::{FIELD_BYTES, PUBLIC_KEY_BYTES, PrivateKey, PublicKey};
-pub use ids::{key_set_id, key_set_id_input, pair_id, pair_input, safety_number};
+pub use ids::{
+    FINGERPRINT_ITERATIONS, fingerprint_half, key_set_id, key_set_id_input, pair_id, pair_input,
+    safety_number,
+};
 pub use keyset::{DirectionKeys, KeySet, derive_key_set, hkdf, key_info, mac_info};
 pub use msg::{
     Decrypted, Encrypted, MAX_CIPHERTEXT_BYTES, MAX_PLAINTEXT_BYTES, MsgPayload, ParsedMsg,

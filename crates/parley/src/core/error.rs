@@ -62,6 +62,15 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// An identity public key that is not a point on P-384 (issue 8).
+    #[error("{0}")]
+    BadPublicKey(String),
+    /// A repeated (sender, key set, IV) of a `msg`, or a second `change` from the same
+    /// (sender, key set): E3's "never reused", kept by the server too (issue 8).
+    #[error(
+        "this IV was already used under this key set; ask for the last IV and use a higher one"
+    )]
+    IvReused,
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("the server took too long to answer")]
@@ -97,6 +106,8 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::Conflict(_) => "conflict",
+            AppError::BadPublicKey(_) => "bad_public_key",
+            AppError::IvReused => "iv_reused",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Timeout => "timeout",
             AppError::Internal(_) => "internal",
@@ -127,7 +138,8 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::IvReused => StatusCode::CONFLICT,
+            AppError::BadPublicKey(_) => StatusCode::BAD_REQUEST,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -41,6 +41,11 @@ pub struct PublicKeyRow {
     pub created_at: i64,
 }
 
+/// A unique index refused the row (here: a repeated (sender, key set, IV)).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
 /// The conversation of two users, independent of who asks.
 pub fn pair_key(a: &str, b: &str) -> String {
     if a <= b {
@@ -142,17 +147,24 @@ impl Db {
         .transpose()
     }
 
+    /// Store a payload. `slot` is (key set, IV or `change`, IV counter) of a `msg` or `change`:
+    /// a repeat of (sender, key set, IV) fails with a unique violation (see [`is_unique_violation`]).
     pub async fn insert_message(
         &self,
         sender: &str,
         recipient: &str,
         kind: &str,
         payload: &str,
+        slot: Option<(&str, &str, Option<i64>)>,
         now: i64,
     ) -> Result<MessageRow, sqlx::Error> {
+        let (key_set, iv, counter) = match slot {
+            Some((k, i, c)) => (Some(k), Some(i), c),
+            None => (None, None, None),
+        };
         let row = sqlx::query(concat!(
-            "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+            "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at, \
+             key_set, iv, iv_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
             message_columns!()
         ))
         .bind(sender)
@@ -161,9 +173,29 @@ impl Db {
         .bind(kind)
         .bind(payload)
         .bind(now)
+        .bind(key_set)
+        .bind(iv)
+        .bind(counter)
         .fetch_one(&self.pool)
         .await?;
         message(row)
+    }
+
+    /// The highest IV counter `sender` stored under `key_set` (0 if none), and whether a
+    /// `change` from it is stored (the key set was refreshed away).
+    pub async fn last_iv(&self, sender: &str, key_set: &str) -> Result<(i64, bool), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT MAX(iv_counter) AS last_iv, \
+             COUNT(CASE WHEN kind = 'change' THEN 1 END) AS changes \
+             FROM messages WHERE sender_id = $1 AND key_set = $2",
+        )
+        .bind(sender)
+        .bind(key_set)
+        .fetch_one(&self.pool)
+        .await?;
+        let last: Option<i64> = row.try_get("last_iv")?;
+        let changes: i64 = row.try_get("changes")?;
+        Ok((last.unwrap_or(0), changes > 0))
     }
 
     pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {

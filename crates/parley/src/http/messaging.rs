@@ -122,11 +122,29 @@ pub async fn send(
     Json(b): Json<Send>,
 ) -> AppResult<Response> {
     peer(&state, &auth.user.id, &peer_id).await?;
-    let (kind, text) = messaging::validate_payload(&b.payload)?;
+    let checked = messaging::validate_payload(&b.payload)?;
+    let slot = match (&checked.key_set, &checked.iv) {
+        (Some(k), Some(i)) => Some((k.as_str(), i.as_str(), checked.iv_counter)),
+        _ => None,
+    };
     let m = state
         .db
-        .insert_message(&auth.user.id, &peer_id, kind, &text, state.clock.now())
-        .await?;
+        .insert_message(
+            &auth.user.id,
+            &peer_id,
+            checked.kind,
+            &checked.text,
+            slot,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| {
+            if crate::db::messages::is_unique_violation(&e) {
+                AppError::IvReused
+            } else {
+                e.into()
+            }
+        })?;
     state
         .events
         .publish(Event::Message {
@@ -135,6 +153,20 @@ pub async fn send(
         })
         .await;
     Ok((StatusCode::CREATED, Json(json!({"message": m}))).into_response())
+}
+
+/// `GET /api/keysets/{key_set}/last-iv`: the highest IV counter the session's user stored under
+/// that key set (0 if none) and whether a `change` from it is stored, so that a browser whose
+/// localStorage was restored from an older copy resumes above every IV it already used (E3,
+/// issue 8). Only the user's own messages count; a key set id is not secret, the answer is.
+pub async fn last_iv(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    Path(key_set): Path<String>,
+) -> AppResult<Response> {
+    messaging::validate_key_set_id(&key_set)?;
+    let (last, closed) = state.db.last_iv(&auth.user.id, &key_set).await?;
+    Ok(Json(json!({"key_set": key_set, "last_iv": last, "closed": closed})).into_response())
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/keys", post(messaging::publish_key))
         .route("/users", get(messaging::find_user))
         .route("/users/{id}/keys", get(messaging::user_keys))
+        .route("/keysets/{key_set}/last-iv", get(messaging::last_iv))
         .route("/conversations", get(messaging::conversations))
         .route(
             "/conversations/{peer}/messages",

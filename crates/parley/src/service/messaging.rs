@@ -16,6 +16,24 @@ pub const PAGE_DEFAULT: i64 = 50;
 pub const PAGE_MAX: i64 = 200;
 /// An identity public key: the uncompressed P-384 point (0x04 ‖ X ‖ Y).
 pub const PUBLIC_KEY_BYTES: usize = 97;
+/// Largest IV counter, salt and last IV (exact in a JavaScript number: docs/protocol.md §2).
+pub const MAX_COUNTER: u64 = (1 << 53) - 1;
+/// The random part of a key set's HKDF salt (docs/protocol.md §4.2).
+pub const NONCE_BYTES: usize = 16;
+
+/// What a payload is, once its shape is checked: its kind, its canonical text for storage, and
+/// for a `msg` or `change` the slot that must be unique per sender (docs/api.md, issue 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub kind: &'static str,
+    pub text: String,
+    /// The key set the payload was made with (`key_set`), for `msg` and `change`.
+    pub key_set: Option<String>,
+    /// `msg`: the IV as posted (canonical base64 of 12 bytes); `change`: the word `change`.
+    pub iv: Option<String>,
+    /// `msg`: the IV counter (1 … 2^53 − 1), for `GET /api/keysets/{ks}/last-iv`.
+    pub iv_counter: Option<i64>,
+}
 
 fn bad(field: &'static str, message: impl Into<String>) -> AppError {
     AppError::validation(field, message)
@@ -60,28 +78,65 @@ fn key_set_id(v: &Value, field: &'static str) -> AppResult<()> {
     Ok(())
 }
 
+/// A key-set id in a path: the same rule as the payload's `key_set`.
+pub fn validate_key_set_id(id: &str) -> AppResult<()> {
+    key_set_id(&serde_json::json!({ "key_set": id }), "key_set")
+}
+
 fn salt(v: &Value) -> AppResult<()> {
     match v.get("salt").and_then(Value::as_u64) {
-        Some(n) if n >= 1 => Ok(()),
-        _ => Err(bad("salt", "`salt` must be an integer of at least 1")),
+        Some(n) if (1..=MAX_COUNTER).contains(&n) => Ok(()),
+        _ => Err(bad("salt", "`salt` must be an integer from 1 to 2^53 - 1")),
     }
 }
 
-pub fn validate_public_key(b64_key: &str) -> AppResult<()> {
-    let bytes = STANDARD
-        .decode(b64_key)
-        .map_err(|_| bad("public_key", "the public key is not valid base64"))?;
-    if bytes.len() != PUBLIC_KEY_BYTES || bytes[0] != 0x04 {
-        return Err(bad(
-            "public_key",
-            "the public key must be an uncompressed P-384 point (97 bytes)",
-        ));
+/// The counter in a 12-byte IV (big-endian), if it is at most 2^53 − 1.
+fn iv_counter(iv: &[u8]) -> Option<u64> {
+    let (high, low) = iv.split_at(4);
+    if high.iter().any(|&b| b != 0) {
+        return None;
+    }
+    let n = u64::from_be_bytes(low.try_into().ok()?);
+    (n <= MAX_COUNTER).then_some(n)
+}
+
+/// The optional `nonce` (16 bytes) of an `ecdh` or `change` made since issue 8; for an `ecdh`
+/// also `confirm` (32 bytes), present together with the nonce.
+fn nonce_fields(v: &Value, with_confirm: bool) -> AppResult<()> {
+    let has_nonce = v.get("nonce").is_some();
+    if has_nonce {
+        b64(v, "nonce", Some(NONCE_BYTES), NONCE_BYTES)?;
+    }
+    if with_confirm {
+        if v.get("confirm").is_some() != has_nonce {
+            return Err(bad("confirm", "`nonce` and `confirm` go together"));
+        }
+        if has_nonce {
+            b64(v, "confirm", Some(32), 32)?;
+        }
     }
     Ok(())
 }
 
-/// Check a payload's shape; returns its kind and its canonical serialization for storage.
-pub fn validate_payload(payload: &Value) -> AppResult<(&'static str, String)> {
+/// An identity public key must be the uncompressed encoding of a point on P-384 (issue 8: an
+/// off-curve key would be pinned by contacts and then break every send to it).
+pub fn validate_public_key(b64_key: &str) -> AppResult<()> {
+    let bytes = STANDARD
+        .decode(b64_key)
+        .map_err(|_| AppError::BadPublicKey("the public key is not valid base64".into()))?;
+    if bytes.len() != PUBLIC_KEY_BYTES || bytes[0] != 0x04 {
+        return Err(AppError::BadPublicKey(
+            "the public key must be an uncompressed P-384 point (97 bytes)".into(),
+        ));
+    }
+    p384::PublicKey::from_sec1_bytes(&bytes)
+        .map_err(|_| AppError::BadPublicKey("the public key is not a point on P-384".into()))?;
+    Ok(())
+}
+
+/// Check a payload's shape; returns its kind, its canonical serialization for storage and its
+/// uniqueness slot.
+pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
     let text = serde_json::to_string(payload).map_err(|e| AppError::Internal(e.into()))?;
     if text.len() > MAX_PAYLOAD_BYTES {
         return Err(bad(
@@ -96,9 +151,20 @@ pub fn validate_payload(payload: &Value) -> AppResult<(&'static str, String)> {
         return Err(bad("v", "`v` must be 1"));
     }
     key_set_id(payload, "key_set")?;
+    let key_set = payload
+        .get("key_set")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut slot = (None, None);
     let kind = match payload.get("type").and_then(Value::as_str) {
         Some("msg") => {
-            b64(payload, "iv", Some(12), 12)?;
+            let iv = b64(payload, "iv", Some(12), 12)?;
+            // The counter range (1 … 2^53 − 1) is the receiving browser's check (docs/protocol.md
+            // §6.1); the server only remembers counters in range for `last-iv`.
+            let counter = iv_counter(&iv)
+                .filter(|&n| n >= 1)
+                .and_then(|n| i64::try_from(n).ok());
+            slot = (Some(STANDARD.encode(&iv)), counter);
             b64(payload, "mac", Some(32), 32)?;
             let ct = b64(payload, "ciphertext", None, MAX_CIPHERTEXT_BYTES)?;
             if ct.len() < 16 {
@@ -118,6 +184,7 @@ pub fn validate_payload(payload: &Value) -> AppResult<(&'static str, String)> {
             if keys.len() != 2 {
                 return Err(bad("keys", "`keys` must have exactly two entries"));
             }
+            nonce_fields(payload, true)?;
             for (user, key) in keys {
                 if user.len() != 32 || !user.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(bad("keys", "`keys` must be keyed by user ids"));
@@ -130,13 +197,22 @@ pub fn validate_payload(payload: &Value) -> AppResult<(&'static str, String)> {
             salt(payload)?;
             key_set_id(payload, "new_key_set")?;
             b64(payload, "last_iv", Some(12), 12)?;
+            nonce_fields(payload, false)?;
+            slot = (Some("change".to_owned()), None);
             b64(payload, "mac_old", Some(32), 32)?;
             b64(payload, "mac_new", Some(32), 32)?;
             "change"
         }
         _ => return Err(bad("type", "`type` must be ecdh, msg or change")),
     };
-    Ok((kind, text))
+    let (iv, iv_counter) = slot;
+    Ok(Checked {
+        kind,
+        text,
+        key_set: if iv.is_some() { key_set } else { None },
+        iv,
+        iv_counter,
+    })
 }
 
 #[cfg(test)]
@@ -152,7 +228,7 @@ mod tests {
     fn shapes() {
         let ok =
             json!({"v":1,"type":"msg","key_set":"ab_1","iv":b(12),"mac":b(32),"ciphertext":b(20)});
-        assert_eq!(validate_payload(&ok).unwrap().0, "msg");
+        assert_eq!(validate_payload(&ok).unwrap().kind, "msg");
         for bad in [
             json!([1, 2]),
             json!({"v":2,"type":"msg","key_set":"a","iv":b(12),"mac":b(32),"ciphertext":b(20)}),
@@ -166,12 +242,53 @@ mod tests {
         ] {
             assert!(validate_payload(&bad).is_err(), "{bad}");
         }
-        let mut key = vec![4u8];
-        key.extend([1u8; 96]);
+        // The P-384 generator: a valid point.
+        let g = "04aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab73617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f";
+        let key: Vec<u8> = (0..g.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&g[i..i + 2], 16).unwrap())
+            .collect();
         let k = STANDARD.encode(&key);
         let ecdh = json!({"v":1,"type":"ecdh","key_set":"k1","salt":1,"keys":{"0".repeat(32): k, "1".repeat(32): k}});
-        assert_eq!(validate_payload(&ecdh).unwrap().0, "ecdh");
-        let change = json!({"v":1,"type":"change","key_set":"k1","new_key_set":"k2","salt":2,"last_iv":b(12),"mac_old":b(32),"mac_new":b(32)});
-        assert_eq!(validate_payload(&change).unwrap().0, "change");
+        assert_eq!(validate_payload(&ecdh).unwrap().kind, "ecdh");
+        let with_nonce = json!({"v":1,"type":"ecdh","key_set":"k1","salt":1,"nonce":b(16),"confirm":b(32),"keys":{"0".repeat(32): k, "1".repeat(32): k}});
+        assert_eq!(validate_payload(&with_nonce).unwrap().kind, "ecdh");
+        let no_confirm = json!({"v":1,"type":"ecdh","key_set":"k1","salt":1,"nonce":b(16),"keys":{"0".repeat(32): k, "1".repeat(32): k}});
+        assert!(validate_payload(&no_confirm).is_err());
+        let mut off = key.clone();
+        off[96] ^= 1;
+        let off = STANDARD.encode(&off);
+        let off_curve = json!({"v":1,"type":"ecdh","key_set":"k1","salt":1,"keys":{"0".repeat(32): k, "1".repeat(32): off}});
+        assert!(matches!(
+            validate_payload(&off_curve),
+            Err(AppError::BadPublicKey(_))
+        ));
+        let change = json!({"v":1,"type":"change","key_set":"k1","new_key_set":"k2","salt":2,"last_iv":STANDARD.encode([0u8; 12]),"mac_old":b(32),"mac_new":b(32)});
+        let checked = validate_payload(&change).unwrap();
+        assert_eq!(
+            (
+                checked.kind,
+                checked.iv.as_deref(),
+                checked.key_set.as_deref()
+            ),
+            ("change", Some("change"), Some("k1"))
+        );
+        // IV counters outside 1 … 2^53 − 1 are stored (the receiver rejects them) but never
+        // counted by last-iv; a salt above 2^53 − 1 is refused.
+        let mut iv = [0u8; 12];
+        let zero = json!({"v":1,"type":"msg","key_set":"a","iv":STANDARD.encode(iv),"mac":b(32),"ciphertext":b(20)});
+        assert_eq!(validate_payload(&zero).unwrap().iv_counter, None);
+        iv[5] = 0x20; // 2^53
+        let big = json!({"v":1,"type":"msg","key_set":"a","iv":STANDARD.encode(iv),"mac":b(32),"ciphertext":b(20)});
+        assert_eq!(validate_payload(&big).unwrap().iv_counter, None);
+        iv[5] = 0x1f;
+        iv[6..].fill(0xff); // 2^53 − 1
+        let top = json!({"v":1,"type":"msg","key_set":"a","iv":STANDARD.encode(iv),"mac":b(32),"ciphertext":b(20)});
+        assert_eq!(
+            validate_payload(&top).unwrap().iv_counter,
+            Some((1i64 << 53) - 1)
+        );
+        let salt = json!({"v":1,"type":"ecdh","key_set":"k1","salt":1u64 << 53,"keys":{"0".repeat(32): k, "1".repeat(32): k}});
+        assert!(validate_payload(&salt).is_err());
     }
 }

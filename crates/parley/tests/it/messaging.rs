@@ -19,9 +19,21 @@ fn b64(n: usize, fill: u8) -> String {
     STANDARD.encode(vec![fill; n])
 }
 
-/// A well-formed (opaque to the server) encrypted-message payload.
+/// IV counters for `msg`: every call gets a new one, since the server refuses a repeated
+/// (sender, key set, IV) (E3, issue 8).
+static NEXT_IV: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The 12-byte IV of counter `n`, base64.
+pub fn iv(n: u64) -> String {
+    let mut bytes = [0u8; 12];
+    bytes[4..].copy_from_slice(&n.to_be_bytes());
+    STANDARD.encode(bytes)
+}
+
+/// A well-formed (opaque to the server) encrypted-message payload, with an IV never used before.
 pub fn msg(n: u8) -> Value {
-    json!({"v": 1, "type": "msg", "key_set": "ks1", "iv": b64(12, n), "ciphertext": b64(40, n), "mac": b64(32, n)})
+    let counter = NEXT_IV.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    json!({"v": 1, "type": "msg", "key_set": "ks1", "iv": iv(counter), "ciphertext": b64(40, n), "mac": b64(32, n)})
 }
 
 pub async fn send(
@@ -286,8 +298,8 @@ async fn keys_are_published_kept_with_history_and_validated() {
     let app = spawn_app().await;
     let alice = register(&app, "alice", PW).await;
     let bob = register(&app, "bobby", PW).await;
-    let k1 = STANDARD.encode([vec![4u8], vec![1u8; 96]].concat());
-    let k2 = STANDARD.encode([vec![4u8], vec![2u8; 96]].concat());
+    let k1 = crate::keysets::point(1);
+    let k2 = crate::keysets::point(2);
     assert_eq!(
         post(
             &app,
@@ -333,7 +345,7 @@ async fn keys_are_published_kept_with_history_and_validated() {
         json!({"public_key": b64(65, 4)}),
     )
     .await;
-    assert_error(&r, 422, "validation_failed");
+    assert_error(&r, 400, "bad_public_key");
     let (_, keys) = body(
         bob.client
             .get(app.url(&format!("/api/users/{}/keys", alice.id)))
@@ -381,12 +393,13 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
     let mut alice_ws = ws_connect(&app, &alice).await;
     backlog(&mut alice_ws).await;
 
-    let (_, sent) = send(&app, &alice, &bob, msg(7)).await;
+    let payload = msg(7);
+    let (_, sent) = send(&app, &alice, &bob, payload.clone()).await;
     let id = sent["message"]["id"].as_i64().unwrap();
     let pushed = next_json(&mut bob_ws).await;
     assert_eq!(pushed["type"], "message");
     assert_eq!(pushed["message"]["id"], id);
-    assert_eq!(pushed["message"]["payload"], msg(7));
+    assert_eq!(pushed["message"]["payload"], payload);
     // Alice's own tab sees her message too (other tabs stay in sync).
     assert_eq!(next_json(&mut alice_ws).await["message"]["id"], id);
     // Bob acknowledges; Alice hears it was delivered.
