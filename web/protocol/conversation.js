@@ -200,6 +200,15 @@ export class Conversation {
     return this.#load().key_warning;
   }
 
+  /**
+   * The stored key warning of a conversation, without opening it (e.g. for the chat list).
+   * @param {StorageLike} storage @param {string} me @param {string} peer
+   * @returns {KeyWarning | null}
+   */
+  static keyWarningOf(storage, me, peer) {
+    return parseState(readJson(storage, storageKeys.conversation(me, peer))).key_warning ?? null;
+  }
+
   /** @returns {boolean} sending is held back: a verified contact's key changed and was not accepted */
   sendBlocked() {
     return this.#load().key_warning?.verified === true;
