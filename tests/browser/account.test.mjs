@@ -57,6 +57,8 @@ describe('account page forms', { timeout: 60_000 }, () => {
       await passwordSection.locator('input[name="new_password_confirm"]').fill(NEW_PASSWORD);
       await passwordSection.getByRole('button', { name: 'Change password' }).click();
       await passwordSection.getByText('Your password has been changed.').waitFor();
+      // Issue 9 item 3: the page says the other sessions were signed out.
+      await passwordSection.getByText('Every other session of your account has been signed out.').waitFor();
       account.password = NEW_PASSWORD;
 
       // New recovery codes with password + authenticator code.
@@ -67,6 +69,7 @@ describe('account page forms', { timeout: 60_000 }, () => {
       await recovery.getByLabel('Code from your authenticator app').fill(await account.authenticator.next());
       await recovery.getByRole('button', { name: 'Create new recovery codes' }).click();
       await recovery.getByText('Your old codes no longer work.').waitFor();
+      await recovery.getByText('Every other session of your account has been signed out.').waitFor();
       const codes = await recovery.locator('.codes code').allInnerTexts();
       assert.equal(codes.length, 10);
       assert.ok(!codes.includes(/** @type {string} */ (account.recoveryCodes[0])), 'a new set');

@@ -193,7 +193,7 @@ export function changePasswordSection(app, scope, reload) {
         current.clear();
         next.clear();
         confirm.clear();
-        message.show('ok', 'Your password has been changed. Use the new one next time you sign in.');
+        message.show('ok', 'Your password has been changed. Use the new one next time you sign in. Every other session of your account has been signed out.');
         reload();
       } catch (error) {
         if (!scope.alive()) {
@@ -266,7 +266,7 @@ export function replaceTotpSection(app, scope, reload) {
       void busy(submit, 'Verifying…', async () => {
         try {
           await post('/api/account/totp/confirm', { code: value });
-          start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work.'));
+          start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work. Every other session of your account has been signed out.'));
           reload();
         } catch (error) {
           if (error instanceof ApiError && error.code === 'invalid_code') {
@@ -311,7 +311,7 @@ export function recoveryCodesSection(app, scope, reload) {
         const done = h('button', { type: 'button', class: 'button primary', onclick: () => start() }, 'I have saved them');
         replace(
           body,
-          h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Here are your new recovery codes. Your old codes no longer work. These are shown only now.'),
+          h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Here are your new recovery codes. Your old codes no longer work. These are shown only now. Every other session of your account has been signed out.'),
           recoveryCodes(answer.recovery_codes, app.me()?.user.username ?? ''),
           h('div', { class: 'actions' }, done),
         );

@@ -77,6 +77,18 @@ pub struct Config {
     /// E9: the browser client logs every crypto operation to the console. Turn off in production.
     #[serde(default = "defaults::yes")]
     pub crypto_console_log: bool,
+    /// Messages one user may send per minute (burst the same; issue 9 item 8).
+    #[serde(default = "defaults::quota_sends_per_minute")]
+    pub quota_sends_per_minute: u32,
+    /// Public-key publications one user may make per hour (burst the same).
+    #[serde(default = "defaults::quota_key_publications_per_hour")]
+    pub quota_key_publications_per_hour: u32,
+    /// `/api/users` look-ups one user may make per minute (burst the same).
+    #[serde(default = "defaults::quota_user_lookups_per_minute")]
+    pub quota_user_lookups_per_minute: u32,
+    /// WebSockets one session may hold open at once (per instance).
+    #[serde(default = "defaults::quota_sockets_per_session")]
+    pub quota_sockets_per_session: u32,
     /// TESTS ONLY: lets `POST /api/test/clock` move the server's clock.
     #[serde(default)]
     pub test_clock: bool,
@@ -134,6 +146,18 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn quota_sends_per_minute() -> u32 {
+        120
+    }
+    pub fn quota_key_publications_per_hour() -> u32 {
+        30
+    }
+    pub fn quota_user_lookups_per_minute() -> u32 {
+        60
+    }
+    pub fn quota_sockets_per_session() -> u32 {
+        10
     }
 }
 
@@ -234,6 +258,22 @@ impl Config {
         }
         if !(2..=100).contains(&self.argon2_iterations) {
             problems.push("argon2_iterations must be between 2 and 100".into());
+        }
+        for (name, value) in [
+            ("quota_sends_per_minute", self.quota_sends_per_minute),
+            (
+                "quota_key_publications_per_hour",
+                self.quota_key_publications_per_hour,
+            ),
+            (
+                "quota_user_lookups_per_minute",
+                self.quota_user_lookups_per_minute,
+            ),
+            ("quota_sockets_per_session", self.quota_sockets_per_session),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                problems.push(format!("{name} must be between 1 and 1000000"));
+            }
         }
         if self.hash_concurrency == Some(0) {
             problems.push("hash_concurrency must be at least 1".into());

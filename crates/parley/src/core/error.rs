@@ -29,6 +29,14 @@ pub enum AppError {
     CaptchaFailed,
     #[error("this username is taken; please choose another")]
     UsernameTaken,
+    #[error("this username looks too much like an existing one; please choose another")]
+    UsernameConfusable,
+    #[error("{message}; try again in {retry_after_secs} seconds")]
+    QuotaExceeded {
+        quota: &'static str,
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the username or password is wrong")]
     InvalidCredentials,
     #[error("that code is wrong or was already used")]
@@ -91,6 +99,8 @@ impl AppError {
             AppError::PasswordRejected(_) => "password_rejected",
             AppError::CaptchaFailed => "captcha_failed",
             AppError::UsernameTaken => "username_taken",
+            AppError::UsernameConfusable => "username_confusable",
+            AppError::QuotaExceeded { .. } => "quota_exceeded",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::InvalidCode => "invalid_code",
             AppError::FactorLocked { .. } => "factor_locked",
@@ -121,7 +131,7 @@ impl AppError {
             | AppError::Validation { .. }
             | AppError::PasswordRejected(_)
             | AppError::CaptchaFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::UsernameTaken => StatusCode::CONFLICT,
+            AppError::UsernameTaken | AppError::UsernameConfusable => StatusCode::CONFLICT,
             AppError::InvalidCredentials
             | AppError::InvalidCode
             | AppError::SessionExpired { .. }
@@ -140,7 +150,9 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) | AppError::IvReused => StatusCode::CONFLICT,
             AppError::BadPublicKey(_) => StatusCode::BAD_REQUEST,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } | AppError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -187,6 +199,11 @@ impl AppError {
             AppError::RateLimited { retry_after_secs } => {
                 Some(json!({ "retry_after_secs": retry_after_secs }))
             }
+            AppError::QuotaExceeded {
+                quota,
+                retry_after_secs,
+                ..
+            } => Some(json!({ "quota": quota, "retry_after_secs": retry_after_secs })),
             _ => None,
         }
     }
@@ -211,7 +228,11 @@ impl IntoResponse for AppError {
             extra: self.extra(),
         };
         let mut res = (self.status(), axum::Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_secs } = self {
+        if let AppError::RateLimited { retry_after_secs }
+        | AppError::QuotaExceeded {
+            retry_after_secs, ..
+        } = self
+        {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }

@@ -27,6 +27,29 @@ pub struct FailureState {
     pub disabled: bool,
 }
 
+/// Which failure counter: a factor of an account, or the password of a *name* (whether or not
+/// an account of that name exists, so unknown names are throttled exactly like real ones).
+#[derive(Debug, Clone, Copy)]
+pub enum Throttle<'a> {
+    Factor { user_id: &'a str, factor: &'a str },
+    Name(&'a str),
+}
+
+/// The outcome of `claim_attempt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Counted as the `consecutive`-th failure until proven right; go ahead and check it.
+    Admitted {
+        consecutive: i64,
+    },
+    Delayed {
+        retry_after_secs: u64,
+    },
+    Disabled,
+    /// Too much contention to get a decision: refuse (fail closed).
+    Busy,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SecurityEvent {
     pub at: i64,
@@ -148,14 +171,25 @@ impl Db {
             == 1)
     }
 
-    pub async fn registration_failed(&self, id_hash: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query("UPDATE registrations SET failures = failures + 1 WHERE id_hash = $1 RETURNING failures")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("failures"))
-            .transpose()
-            .map(|f| f.unwrap_or(0))
+    /// Count a code attempt on a registration **before** checking it (issue 9 item 1): `None`
+    /// once `max` attempts were made (or the registration is gone, expired or past this step).
+    pub async fn registration_attempt(
+        &self,
+        id_hash: &str,
+        now: i64,
+        max: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query(
+            "UPDATE registrations SET failures = failures + 1 WHERE id_hash = $1 \
+             AND stage = 'totp' AND failures < $2 AND expires_at > $3 RETURNING failures",
+        )
+        .bind(id_hash)
+        .bind(max)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("failures"))
+        .transpose()
     }
 
     pub async fn delete_registration(&self, id_hash: &str) -> Result<(), sqlx::Error> {
@@ -166,71 +200,162 @@ impl Db {
         Ok(())
     }
 
-    pub async fn failure_state(
+    /// The throttle state of one counter (no row: nothing counted).
+    pub async fn failure_state(&self, key: &Throttle<'_>) -> Result<FailureState, sqlx::Error> {
+        Ok(self.failure_row(key).await?.unwrap_or_default())
+    }
+
+    async fn failure_row(&self, key: &Throttle<'_>) -> Result<Option<FailureState>, sqlx::Error> {
+        let q = match key {
+            Throttle::Factor { user_id, factor } => sqlx::query(
+                "SELECT consecutive, locked_until, disabled FROM factor_failures \
+                 WHERE user_id = $1 AND factor = $2",
+            )
+            .bind(*user_id)
+            .bind(*factor),
+            Throttle::Name(name_key) => sqlx::query(
+                "SELECT consecutive, locked_until, disabled FROM password_throttle \
+                 WHERE name_key = $1",
+            )
+            .bind(*name_key),
+        };
+        Ok(q.fetch_optional(&self.pool)
+            .await?
+            .map(|r| -> Result<FailureState, sqlx::Error> {
+                Ok(FailureState {
+                    consecutive: r.try_get("consecutive")?,
+                    locked_until: r.try_get("locked_until")?,
+                    disabled: r.try_get::<i64, _>("disabled")? != 0,
+                })
+            })
+            .transpose()?)
+    }
+
+    /// Count one attempt **before** it is checked (issue 9 item 1): the attempt is presumed
+    /// wrong, so the counter, the delay after it and the disabling at `max` are written in the
+    /// same step that admits it. A compare-and-swap on the whole row makes this atomic on both
+    /// backends and across instances: of concurrent claims on one state, one wins and the
+    /// others re-read. Refused while disabled, or while delayed unless `ignore_delay`.
+    /// A success afterwards resets the counter (`reset_failures`).
+    pub async fn claim_attempt(
+        &self,
+        key: &Throttle<'_>,
+        now: i64,
+        ignore_delay: bool,
+        delay_after: fn(i64) -> i64,
+        max: i64,
+    ) -> Result<Claim, sqlx::Error> {
+        // Each lost race means another attempt was counted; the loop ends within a few rounds
+        // under any realistic contention, and fails closed (busy) past that.
+        for _ in 0..64 {
+            let row = self.failure_row(key).await?;
+            let exists = row.is_some();
+            let cur = row.unwrap_or_default();
+            if cur.disabled {
+                return Ok(Claim::Disabled);
+            }
+            if cur.locked_until > now && !ignore_delay {
+                return Ok(Claim::Delayed {
+                    retry_after_secs: (cur.locked_until - now) as u64,
+                });
+            }
+            let n = cur.consecutive + 1;
+            let locked_until = match delay_after(n) {
+                0 => cur.locked_until.min(now),
+                d => now + d,
+            };
+            let disabled = i64::from(n >= max);
+            let won = if exists {
+                let q = match key {
+                    Throttle::Factor { user_id, factor } => sqlx::query(
+                        "UPDATE factor_failures SET consecutive = $1, locked_until = $2, \
+                         disabled = $3 WHERE user_id = $4 AND factor = $5 AND consecutive = $6 \
+                         AND locked_until = $7 AND disabled = 0",
+                    )
+                    .bind(n)
+                    .bind(locked_until)
+                    .bind(disabled)
+                    .bind(*user_id)
+                    .bind(*factor),
+                    Throttle::Name(name_key) => sqlx::query(
+                        "UPDATE password_throttle SET consecutive = $1, locked_until = $2, \
+                         disabled = $3 WHERE name_key = $4 AND consecutive = $5 \
+                         AND locked_until = $6 AND disabled = 0",
+                    )
+                    .bind(n)
+                    .bind(locked_until)
+                    .bind(disabled)
+                    .bind(*name_key),
+                };
+                q.bind(cur.consecutive)
+                    .bind(cur.locked_until)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1
+            } else {
+                let q = match key {
+                    Throttle::Factor { user_id, factor } => sqlx::query(
+                        "INSERT INTO factor_failures (user_id, factor, consecutive, \
+                         locked_until, disabled) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(*user_id)
+                    .bind(*factor),
+                    Throttle::Name(name_key) => sqlx::query(
+                        "INSERT INTO password_throttle (name_key, consecutive, locked_until, \
+                         disabled) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(*name_key),
+                };
+                q.bind(n)
+                    .bind(locked_until)
+                    .bind(disabled)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1
+            };
+            if won {
+                return Ok(Claim::Admitted { consecutive: n });
+            }
+        }
+        Ok(Claim::Busy)
+    }
+
+    pub async fn reset_failures(&self, key: &Throttle<'_>) -> Result<(), sqlx::Error> {
+        let q = match key {
+            Throttle::Factor { user_id, factor } => {
+                sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2")
+                    .bind(*user_id)
+                    .bind(*factor)
+            }
+            Throttle::Name(name_key) => {
+                sqlx::query("DELETE FROM password_throttle WHERE name_key = $1").bind(*name_key)
+            }
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Has this user completed a sign-in from `ip` since `since`? (A "known place", issue 9
+    /// item 5: the password delay does not apply there.)
+    pub async fn signed_in_from(
         &self,
         user_id: &str,
-        factor: &str,
-    ) -> Result<FailureState, sqlx::Error> {
+        ip: &str,
+        since: i64,
+    ) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query(
-            "SELECT consecutive, locked_until, disabled FROM factor_failures \
-             WHERE user_id = $1 AND factor = $2",
+            "SELECT 1 FROM security_events WHERE user_id = $1 AND event = 'login_succeeded' \
+             AND ip = $2 AND at > $3 LIMIT 1",
         )
         .bind(user_id)
-        .bind(factor)
+        .bind(ip)
+        .bind(since)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| -> Result<FailureState, sqlx::Error> {
-            Ok(FailureState {
-                consecutive: r.try_get("consecutive")?,
-                locked_until: r.try_get("locked_until")?,
-                disabled: r.try_get::<i64, _>("disabled")? != 0,
-            })
-        })
-        .transpose()?
-        .unwrap_or_default())
-    }
-
-    /// Count one more consecutive failure (atomically, across instances); returns the count.
-    pub async fn add_failure(&self, user_id: &str, factor: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO factor_failures (user_id, factor, consecutive) VALUES ($1, $2, 1) \
-             ON CONFLICT (user_id, factor) DO UPDATE SET \
-             consecutive = factor_failures.consecutive + 1 RETURNING consecutive",
-        )
-        .bind(user_id)
-        .bind(factor)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("consecutive")
-    }
-
-    pub async fn set_lock(
-        &self,
-        user_id: &str,
-        factor: &str,
-        locked_until: i64,
-        disabled: bool,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE factor_failures SET locked_until = $1, disabled = $2 \
-             WHERE user_id = $3 AND factor = $4",
-        )
-        .bind(locked_until)
-        .bind(i64::from(disabled))
-        .bind(user_id)
-        .bind(factor)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn reset_failures(&self, user_id: &str, factor: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2")
-            .bind(user_id)
-            .bind(factor)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        .is_some())
     }
 
     pub async fn log_event(

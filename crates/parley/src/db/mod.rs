@@ -31,6 +31,9 @@ impl Db {
         sqlx::any::install_default_drivers();
         let kind = config.db_kind();
         let url = config.database_url();
+        if kind == DbKind::Sqlite {
+            restrict_sqlite_files(url.expose())?;
+        }
         let mut options = AnyPoolOptions::new()
             .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10));
@@ -61,6 +64,9 @@ impl Db {
             .run(&pool)
             .await
             .context("database migrations failed")?;
+        if kind == DbKind::Sqlite {
+            restrict_sqlite_files(url.expose())?;
+        }
         Ok(Db { pool, kind })
     }
 
@@ -71,4 +77,39 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+/// The SQLite database and its `-wal` and `-shm` files are readable by the owner only (issue 9
+/// item 8): the file is created 0600 before SQLite opens it (SQLite gives the `-wal` and `-shm`
+/// files the database file's mode), and files of an older install are tightened.
+fn restrict_sqlite_files(url: &str) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    let path = std::path::Path::new(path);
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", p.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -103,6 +103,18 @@ impl Db {
         Ok(())
     }
 
+    /// Delete a session and say whether it was still there (single use of a pending session:
+    /// of two requests finishing one sign-in, one wins; a session ended meanwhile by a
+    /// password change cannot be finished).
+    pub async fn take_session(&self, id_hash: &str) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
     /// Delete one of a user's sessions by its public id; returns the removed session's hash.
     pub async fn delete_session_by_public_id(
         &self,

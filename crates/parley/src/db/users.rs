@@ -77,6 +77,7 @@ impl Db {
         id: &str,
         username: &str,
         username_key: &str,
+        username_skeleton: &str,
         password_hash: &str,
         totp_secret_enc: &[u8],
         totp_last_step: i64,
@@ -88,8 +89,8 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, totp_secret_enc, \
-             totp_last_step, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (username_key) DO NOTHING",
+             totp_last_step, created_at, username_skeleton) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(username)
@@ -98,6 +99,7 @@ impl Db {
         .bind(totp_secret_enc)
         .bind(totp_last_step)
         .bind(now)
+        .bind(username_skeleton)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -112,24 +114,37 @@ impl Db {
         Ok(true)
     }
 
-    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2")
+    /// Store a rehash of the same password (stronger parameters). It changes nothing else —
+    /// in particular not a forced change (issue 9 item 6) — and only if the hash is still the
+    /// one that was verified (a password change meanwhile wins).
+    pub async fn rehash_password(
+        &self,
+        user_id: &str,
+        verified: &str,
+        hash: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
             .bind(hash)
             .bind(user_id)
+            .bind(verified)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// Record a new password as a new authenticator (the old one revoked).
+    /// Record a new password as a new authenticator (the old one revoked). Every other
+    /// session of the user ends in the same transaction (issue 9 item 3); their hashes are
+    /// returned so their WebSockets can be closed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn replace_password(
         &self,
         user_id: &str,
         hash: &str,
+        keep_session: &str,
         now: i64,
         ip: &str,
         user_agent: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Vec<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2")
             .bind(hash)
@@ -138,7 +153,9 @@ impl Db {
             .await?;
         revoke_authenticator(&mut tx, user_id, "password", now).await?;
         insert_authenticator(&mut tx, user_id, "password", now, ip, user_agent).await?;
-        tx.commit().await
+        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// Accept a TOTP step only if it is later than the last accepted one. Atomic, so two
@@ -155,29 +172,43 @@ impl Db {
             == 1)
     }
 
+    /// Confirm a TOTP re-enrolment: the pending enrolment `enrolment_enc` is consumed (single
+    /// use: `None` if another request consumed it first), the new secret replaces the old one,
+    /// and every other session ends (issue 9 item 3; their hashes are returned).
+    #[allow(clippy::too_many_arguments)]
     pub async fn replace_totp(
         &self,
         user_id: &str,
+        enrolment_enc: &[u8],
         secret_enc: &[u8],
         last_step: i64,
+        keep_session: &str,
         now: i64,
         ip: &str,
         user_agent: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Option<Vec<String>>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let taken =
+            sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1 AND secret_enc = $2")
+                .bind(user_id)
+                .bind(enrolment_enc)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if taken != 1 {
+            return Ok(None);
+        }
         sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_last_step = $2 WHERE id = $3")
             .bind(secret_enc)
             .bind(last_step)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
         revoke_authenticator(&mut tx, user_id, "totp", now).await?;
         insert_authenticator(&mut tx, user_id, "totp", now, ip, user_agent).await?;
-        tx.commit().await
+        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        tx.commit().await?;
+        Ok(Some(ended))
     }
 
     pub async fn unused_recovery_codes(
@@ -208,14 +239,18 @@ impl Db {
         )
     }
 
+    /// A new set of recovery codes replaces the old; every other session ends (issue 9 item 3;
+    /// their hashes are returned).
+    #[allow(clippy::too_many_arguments)]
     pub async fn replace_recovery_codes(
         &self,
         user_id: &str,
         hashes: &[String],
+        keep_session: &str,
         now: i64,
         ip: &str,
         user_agent: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Vec<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
@@ -224,7 +259,9 @@ impl Db {
         insert_recovery_codes(&mut tx, user_id, hashes, now).await?;
         revoke_authenticator(&mut tx, user_id, "recovery_codes", now).await?;
         insert_authenticator(&mut tx, user_id, "recovery_codes", now, ip, user_agent).await?;
-        tx.commit().await
+        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     pub async fn delete_user(&self, user_id: &str) -> Result<(), sqlx::Error> {
@@ -275,7 +312,7 @@ impl Db {
         sqlx::query(
             "INSERT INTO totp_enrolments (user_id, secret_enc, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, \
-             expires_at = excluded.expires_at",
+             expires_at = excluded.expires_at, failures = 0",
         )
         .bind(user_id)
         .bind(secret_enc)
@@ -285,19 +322,77 @@ impl Db {
         Ok(())
     }
 
-    pub async fn totp_enrolment(
+    /// Count a confirmation attempt on the pending enrolment **before** checking it (issue 9
+    /// item 1) and return its sealed secret; `None` when there is none, it expired, or `max`
+    /// attempts were already made (the replacement must then start again).
+    pub async fn totp_enrolment_attempt(
         &self,
         user_id: &str,
         now: i64,
+        max: i64,
     ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        sqlx::query("SELECT secret_enc FROM totp_enrolments WHERE user_id = $1 AND expires_at > $2")
-            .bind(user_id)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("secret_enc"))
-            .transpose()
+        sqlx::query(
+            "UPDATE totp_enrolments SET failures = failures + 1 WHERE user_id = $1 \
+             AND expires_at > $2 AND failures < $3 RETURNING secret_enc",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("secret_enc"))
+        .transpose()
     }
+
+    /// Is the confusable skeleton of a name taken (issue 9 item 4)?
+    pub async fn skeleton_exists(&self, skeleton: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT 1 FROM users WHERE username_skeleton = $1")
+                .bind(skeleton)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Accounts made before skeletons were stored: (id, username).
+    pub async fn users_without_skeleton(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query("SELECT id, username FROM users WHERE username_skeleton IS NULL")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("username")?)))
+            .collect()
+    }
+
+    /// Store a skeleton for an older account; `false` if another account already has it.
+    pub async fn set_skeleton(&self, user_id: &str, skeleton: &str) -> Result<bool, sqlx::Error> {
+        if self.skeleton_exists(skeleton).await? {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET username_skeleton = $1 WHERE id = $2")
+            .bind(skeleton)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+}
+
+/// Delete every session of the user but `keep` (issue 9 item 3); returns their hashes.
+async fn end_other_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    keep: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash")
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|r| r.try_get("id_hash"))
+        .collect()
 }
 
 async fn insert_recovery_codes(

@@ -322,6 +322,14 @@ pub async fn end_session(state: &AppState, id_hash: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Close the WebSockets of sessions ended by a credential change (issue 9 item 3), on every
+/// instance.
+async fn sessions_ended(state: &AppState, hashes: Vec<String>) {
+    for h in hashes {
+        session_ended(state, h).await;
+    }
+}
+
 async fn session_ended(state: &AppState, session: String) {
     state
         .events
@@ -435,7 +443,7 @@ pub async fn change_password(
     auth: AuthSession,
     Json(b): Json<ChangePassword>,
 ) -> AppResult<Response> {
-    state
+    let ended = state
         .accounts
         .change_password(
             &auth.user,
@@ -443,8 +451,10 @@ pub async fn change_password(
             &b.new_password,
             &b.new_password_confirm,
             &client,
+            &auth.session.id_hash,
         )
         .await?;
+    sessions_ended(&state, ended).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -488,10 +498,11 @@ pub async fn totp_confirm(
     auth: AuthSession,
     Json(b): Json<CodeBody>,
 ) -> AppResult<Response> {
-    state
+    let ended = state
         .accounts
-        .totp_confirm(&auth.user, &b.code, &client)
+        .totp_confirm(&auth.user, &b.code, &client, &auth.session.id_hash)
         .await?;
+    sessions_ended(&state, ended).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -502,10 +513,11 @@ pub async fn recovery_codes(
     Json(b): Json<Sensitive>,
 ) -> AppResult<Response> {
     reauthenticate(&state, &auth, &b, &client).await?;
-    let codes = state
+    let (codes, ended) = state
         .accounts
-        .regenerate_recovery_codes(&auth.user, &client)
+        .regenerate_recovery_codes(&auth.user, &client, &auth.session.id_hash)
         .await?;
+    sessions_ended(&state, ended).await;
     Ok(Json(json!({"recovery_codes": codes})).into_response())
 }
 

@@ -13,6 +13,7 @@ use crate::http::auth::AuthSession;
 use crate::http::json::Json;
 use crate::service::accounts::Accounts;
 use crate::service::messaging::{self, PAGE_DEFAULT, PAGE_MAX};
+use crate::service::quota::Quota;
 use crate::service::realtime::Event;
 
 #[derive(Deserialize)]
@@ -25,6 +26,7 @@ pub async fn publish_key(
     auth: AuthSession,
     Json(b): Json<PublishKey>,
 ) -> AppResult<Response> {
+    state.quotas.check(Quota::KeyPublication, &auth.user.id)?;
     messaging::validate_public_key(&b.public_key)?;
     let now = state.clock.now();
     let before = state.db.current_key(&auth.user.id).await?;
@@ -78,9 +80,10 @@ pub struct FindUser {
 /// Exact username (case-insensitive), never a search: no directory to harvest.
 pub async fn find_user(
     State(state): State<AppState>,
-    _auth: AuthSession,
+    auth: AuthSession,
     Query(q): Query<FindUser>,
 ) -> AppResult<Response> {
+    state.quotas.check(Quota::UserLookup, &auth.user.id)?;
     let (_, key) = Accounts::validate_username(&q.username).map_err(|_| AppError::NotFound)?;
     let user = state
         .db
@@ -121,6 +124,7 @@ pub async fn send(
     Path(peer_id): Path<String>,
     Json(b): Json<Send>,
 ) -> AppResult<Response> {
+    state.quotas.check(Quota::Send, &auth.user.id)?;
     peer(&state, &auth.user.id, &peer_id).await?;
     let checked = messaging::validate_payload(&b.payload)?;
     let slot = match (&checked.key_set, &checked.iv) {

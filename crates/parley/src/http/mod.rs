@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::core::{AppError, Clock, Config};
 use crate::db::Db;
 use crate::service::accounts::Accounts;
+use crate::service::quota::Quotas;
 use crate::service::realtime::Events;
 use axum::Router;
 use axum::middleware;
@@ -29,12 +30,16 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// Real-time events to every instance's WebSockets (messages, receipts, ended sessions).
     pub events: Events,
+    /// Per-user and per-session quotas (issue 9 item 8).
+    pub quotas: Arc<Quotas>,
 }
 
 impl AppState {
     pub async fn new(config: Arc<Config>, db: Db) -> anyhow::Result<AppState> {
         let clock = Clock::default();
         let accounts = Arc::new(Accounts::new(config.clone(), db.clone(), clock.clone())?);
+        accounts.backfill_username_skeletons().await?;
+        let quotas = Arc::new(Quotas::new(&config));
         let events = Events::start(db.clone(), config.database_url().expose()).await?;
         Ok(AppState {
             config,
@@ -42,6 +47,7 @@ impl AppState {
             clock,
             accounts,
             events,
+            quotas,
         })
     }
 }

@@ -47,10 +47,14 @@ pub async fn connect(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     check_origin(&state, &headers, &uri)?;
+    let slot = state.quotas.socket(&auth.session.id_hash)?; // held while the socket is open
     let token = cookie(&headers, COOKIE).unwrap_or_default().to_owned();
     Ok(ws
         .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| run(state, auth.session, token, socket)))
+        .on_upgrade(move |socket| async move {
+            run(state, auth.session, token, socket).await;
+            drop(slot);
+        }))
 }
 
 #[derive(Deserialize)]

@@ -19,14 +19,18 @@ use crate::core::config::LoginCaptcha;
 use crate::core::error::Rejection;
 use crate::core::{AppError, AppResult, Clock, Config};
 use crate::db::Db;
-use crate::db::auth_state::RegistrationRow;
+use crate::db::auth_state::{Claim, RegistrationRow, Throttle};
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
 
 /// A half-finished registration lives this long (A5: ≤ 15 minutes).
 pub const REGISTRATION_SECS: i64 = 15 * 60;
-/// Wrong TOTP codes tolerated during one registration before it must start again.
-const REGISTRATION_MAX_FAILURES: i64 = 10;
+/// Codes tried during one registration before it must start again (counted before checking).
+pub const REGISTRATION_MAX_ATTEMPTS: i64 = 10;
+/// Codes tried to confirm one TOTP re-enrolment before it must start again.
+pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
+/// A sign-in completed from an address makes it a "known place" for this long (issue 9 item 5).
+pub const KNOWN_PLACE_SECS: i64 = 30 * 86_400;
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
 
@@ -180,6 +184,38 @@ impl Accounts {
         Ok((name, key))
     }
 
+    /// The extra rules for a *new* name (issue 9 item 4, Unicode TS #39): no mixing of scripts
+    /// beyond the "highly restrictive" combinations (one script, or Latin with Han and
+    /// Japanese kana, Han with Bopomofo, or Han with Hangul; digits and `_-.` go with any), and
+    /// every character allowed in identifiers. Returns the name's confusable skeleton.
+    pub fn check_new_username(name: &str) -> AppResult<String> {
+        use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+        let level = name.detect_restriction_level();
+        if level > RestrictionLevel::HighlyRestrictive {
+            return Err(AppError::validation(
+                "username",
+                "a username may not mix writing systems (for example Latin and Cyrillic \
+                 letters), since such names can imitate other people's",
+            ));
+        }
+        Ok(username_skeleton(name))
+    }
+
+    /// Give accounts made before skeletons were stored their skeleton (at start-up). Two old
+    /// names that look alike keep working; the second simply has none stored.
+    pub async fn backfill_username_skeletons(&self) -> AppResult<()> {
+        for (id, username) in self.db.users_without_skeleton().await? {
+            if !self
+                .db
+                .set_skeleton(&id, &username_skeleton(&username))
+                .await?
+            {
+                tracing::warn!("an older username is confusable with another; left as it is");
+            }
+        }
+        Ok(())
+    }
+
     fn context<'a>(&'a self, username: &'a str) -> Context<'a> {
         Context {
             username,
@@ -279,11 +315,15 @@ impl Accounts {
         self.limit(Action::Register, client)?;
         self.check_captcha(captcha_id, captcha_answer).await?;
         let (username, key) = Self::validate_username(username)?;
+        let skeleton = Self::check_new_username(&username)?;
         let normalized = self
             .check_new_password(password, confirm, &username)
             .await?;
         if self.db.username_exists(&key).await? {
             return Err(AppError::UsernameTaken);
+        }
+        if self.db.skeleton_exists(&skeleton).await? {
+            return Err(AppError::UsernameConfusable);
         }
         let password_hash = self.hasher.hash(&normalized).await?;
         let secret = totp::new_secret();
@@ -330,11 +370,17 @@ impl Accounts {
             .keys
             .open(&reg.totp_secret_enc, reg.id_hash.as_bytes())
             .map_err(AppError::Internal)?;
+        // Counted before it is checked (issue 9 item 1): a burst cannot try more than the limit.
+        // Past the limit the registration is unusable (and purged when it expires).
+        if self
+            .db
+            .registration_attempt(&reg.id_hash, self.clock.now(), REGISTRATION_MAX_ATTEMPTS)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::RegistrationExpired);
+        }
         let Some(step) = totp::verify(&secret, code, self.clock.now(), reg.totp_last_step) else {
-            if self.db.registration_failed(&reg.id_hash).await? >= REGISTRATION_MAX_FAILURES {
-                self.db.delete_registration(&reg.id_hash).await?;
-                return Err(AppError::RegistrationExpired);
-            }
             return Err(AppError::InvalidCode);
         };
         let codes = recovery::generate();
@@ -385,6 +431,7 @@ impl Accounts {
                 &user_id,
                 &reg.username,
                 &reg.username_key,
+                &username_skeleton(&reg.username),
                 &reg.password_hash,
                 &self.keys.seal(&secret, user_id.as_bytes()),
                 reg.totp_last_step,
@@ -433,18 +480,27 @@ impl Accounts {
             Some(k) => self.db.user_by_key(k).await?,
             None => None,
         };
+        // Issue 9 item 5: everything below depends on the *name*, never on whether an account
+        // of that name exists — the CAPTCHA demand, the count, the delay, the lock.
         let captcha_needed = match self.config.login_captcha {
             LoginCaptcha::Always => true,
-            LoginCaptcha::AfterFailure => match &user {
-                Some(u) => self.db.failure_state(&u.id, "password").await?.consecutive > 0,
+            LoginCaptcha::AfterFailure => match &key {
+                Some(k) => self.db.failure_state(&Throttle::Name(k)).await?.consecutive > 0,
                 None => false,
             },
         };
         if captcha_needed {
             self.check_captcha(captcha_id, captcha_answer).await?;
         }
-        if let Some(u) = &user {
-            self.guard(&u.id, Factor::Password).await?;
+        if let Some(k) = &key {
+            // The right person at a known place is not held back by the delay others caused
+            // (the attempt is still counted and the 100-failure lock still applies).
+            let known_place = match &user {
+                Some(u) => self.known_place(&u.id, client).await?,
+                None => false,
+            };
+            self.claim(&Throttle::Name(k), Factor::Password, known_place)
+                .await?;
         }
         let normalized = password_policy::normalize(password);
         let verified = if normalized.len() > password_policy::MAX_BYTES {
@@ -464,10 +520,14 @@ impl Accounts {
             }
             (None, _) => return Err(AppError::InvalidCredentials),
         };
-        self.db.reset_failures(&user.id, "password").await?;
+        if let Some(k) = &key {
+            self.db.reset_failures(&Throttle::Name(k)).await?;
+        }
         if needs_rehash {
             let hash = self.hasher.hash(&normalized).await?;
-            self.db.set_password_hash(&user.id, &hash).await?;
+            self.db
+                .rehash_password(&user.id, &user.password_hash, &hash)
+                .await?;
         }
         self.event(&user.id, "login_password_ok", client, "")
             .await?;
@@ -512,7 +572,11 @@ impl Accounts {
         code: &str,
         client: &Client,
     ) -> AppResult<()> {
-        self.guard(&user.id, factor).await?;
+        let key = Throttle::Factor {
+            user_id: &user.id,
+            factor: factor.as_str(),
+        };
+        self.claim(&key, factor, false).await?;
         let ok = match factor {
             Factor::Totp => self.verify_totp(user, code).await?,
             Factor::Recovery => self.use_recovery_code(user, code).await?,
@@ -540,7 +604,11 @@ impl Accounts {
         client: &Client,
         how: &str,
     ) -> AppResult<(UserRow, NewSession)> {
-        self.db.delete_session(&pending.id_hash).await?;
+        // The pending session is consumed: ended meanwhile (a password change, a revocation)
+        // or already finished by a parallel request, it gives nothing.
+        if !self.db.take_session(&pending.id_hash).await? {
+            return Err(AppError::Unauthorized);
+        }
         let session = sessions::create(
             &self.db,
             &self.clock,
@@ -584,30 +652,57 @@ impl Accounts {
 
     // ---- throttling per account and factor (§5.2.2) --------------------------------------
 
-    async fn guard(&self, user_id: &str, factor: Factor) -> AppResult<()> {
-        let state = self.db.failure_state(user_id, factor.as_str()).await?;
-        if state.disabled {
-            return Err(AppError::FactorLocked {
+    /// Count an attempt before it is checked (issue 9 item 1; `Db::claim_attempt`): refused
+    /// while the factor is disabled (403) or delayed (429, unless `ignore_delay`).
+    async fn claim(&self, key: &Throttle<'_>, factor: Factor, ignore_delay: bool) -> AppResult<()> {
+        let claim = self
+            .db
+            .claim_attempt(
+                key,
+                self.clock.now(),
+                ignore_delay,
+                rate_limit::delay_after,
+                MAX_FAILURES,
+            )
+            .await?;
+        match claim {
+            Claim::Admitted { .. } => Ok(()),
+            Claim::Delayed { retry_after_secs } => Err(AppError::RateLimited {
+                retry_after_secs: retry_after_secs.max(1),
+            }),
+            Claim::Disabled => Err(AppError::FactorLocked {
                 factor: factor.as_str(),
                 message: locked_message(factor),
-            });
+            }),
+            Claim::Busy => Err(AppError::Busy),
         }
-        let now = self.clock.now();
-        if state.locked_until > now {
-            return Err(AppError::RateLimited {
-                retry_after_secs: (state.locked_until - now) as u64,
-            });
-        }
-        Ok(())
     }
 
+    /// A place this user completed a sign-in from within `KNOWN_PLACE_SECS`.
+    async fn known_place(&self, user_id: &str, client: &Client) -> AppResult<bool> {
+        let since = self.clock.now() - KNOWN_PLACE_SECS;
+        Ok(self
+            .db
+            .signed_in_from(user_id, &client.ip_str(), since)
+            .await?)
+    }
+
+    /// The failure was already counted by `claim`; record it in the user's security log.
     async fn failed(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
-        let n = self.db.add_failure(user_id, factor.as_str()).await?;
-        let disabled = n >= MAX_FAILURES;
-        let delay = rate_limit::delay_after(n);
-        self.db
-            .set_lock(user_id, factor.as_str(), self.clock.now() + delay, disabled)
-            .await?;
+        let key_name;
+        let key = match factor {
+            Factor::Password => {
+                let user = self.user(user_id).await?;
+                key_name = user.username.to_lowercase();
+                Throttle::Name(&key_name)
+            }
+            _ => Throttle::Factor {
+                user_id,
+                factor: factor.as_str(),
+            },
+        };
+        let state = self.db.failure_state(&key).await?;
+        let n = state.consecutive;
         let event = match factor {
             Factor::Password => "login_password_failed",
             Factor::Totp => "login_totp_failed",
@@ -615,7 +710,7 @@ impl Accounts {
         };
         self.event(user_id, event, client, &format!("{n} in a row"))
             .await?;
-        if disabled {
+        if state.disabled {
             self.event(user_id, "factor_locked", client, factor.as_str())
                 .await?;
         }
@@ -625,22 +720,27 @@ impl Accounts {
     /// A success resets that factor's count; the possession factors also unlock each other
     /// ("unlock with another factor").
     async fn succeeded(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
-        self.db.reset_failures(user_id, factor.as_str()).await?;
+        self.db
+            .reset_failures(&Throttle::Factor {
+                user_id,
+                factor: factor.as_str(),
+            })
+            .await?;
         let other = match factor {
             Factor::Totp => Some(Factor::Recovery),
             Factor::Recovery => Some(Factor::Totp),
             Factor::Password => None,
         };
-        if let Some(other) = other
-            && self
-                .db
-                .failure_state(user_id, other.as_str())
-                .await?
-                .disabled
-        {
-            self.db.reset_failures(user_id, other.as_str()).await?;
-            self.event(user_id, "factor_unlocked", client, other.as_str())
-                .await?;
+        if let Some(other) = other {
+            let key = Throttle::Factor {
+                user_id,
+                factor: other.as_str(),
+            };
+            if self.db.failure_state(&key).await?.disabled {
+                self.db.reset_failures(&key).await?;
+                self.event(user_id, "factor_unlocked", client, other.as_str())
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -654,7 +754,17 @@ impl Accounts {
             None => vec![Factor::Password, Factor::Totp, Factor::Recovery],
         };
         for f in &factors {
-            self.db.reset_failures(&user.id, f.as_str()).await?;
+            match f {
+                Factor::Password => self.db.reset_failures(&Throttle::Name(&key)).await?,
+                _ => {
+                    self.db
+                        .reset_failures(&Throttle::Factor {
+                            user_id: &user.id,
+                            factor: f.as_str(),
+                        })
+                        .await?
+                }
+            }
         }
         let names: Vec<_> = factors.iter().map(|f| f.as_str()).collect();
         self.db
@@ -704,7 +814,11 @@ impl Accounts {
         password: &str,
         client: &Client,
     ) -> AppResult<()> {
-        self.guard(&user.id, Factor::Password).await?;
+        // The same counter as sign-in, with no known-place allowance: whoever holds a signed-in
+        // session is already at a known place.
+        let key = user.username.to_lowercase();
+        self.claim(&Throttle::Name(&key), Factor::Password, false)
+            .await?;
         let normalized = password_policy::normalize(password);
         match self
             .hasher
@@ -712,7 +826,7 @@ impl Accounts {
             .await?
         {
             Verified::Ok { .. } => {
-                self.db.reset_failures(&user.id, "password").await?;
+                self.db.reset_failures(&Throttle::Name(&key)).await?;
                 Ok(())
             }
             Verified::Wrong => {
@@ -746,6 +860,8 @@ impl Accounts {
         }
     }
 
+    /// Change the password; every other session of the user ends (issue 9 item 3). Returns
+    /// the ended sessions' hashes so the caller can close their WebSockets.
     pub async fn change_password(
         &self,
         user: &UserRow,
@@ -753,22 +869,32 @@ impl Accounts {
         new: &str,
         confirm: &str,
         client: &Client,
-    ) -> AppResult<()> {
+        keep_session: &str,
+    ) -> AppResult<Vec<String>> {
         self.check_password(user, current, client).await?;
         let normalized = self
             .check_new_password(new, confirm, &user.username)
             .await?;
         let hash = self.hasher.hash(&normalized).await?;
-        self.db
+        let ended = self
+            .db
             .replace_password(
                 &user.id,
                 &hash,
+                keep_session,
                 self.clock.now(),
                 &client.ip_str(),
                 &client.user_agent,
             )
             .await?;
-        self.event(&user.id, "password_changed", client, "").await
+        self.event(
+            &user.id,
+            "password_changed",
+            client,
+            &other_sessions(ended.len()),
+        )
+        .await?;
+        Ok(ended)
     }
 
     /// Re-enrolment, step 1: a new secret, kept aside until confirmed; the old one still works.
@@ -783,41 +909,73 @@ impl Accounts {
         Ok(totp::provisioning(&secret, &user.username))
     }
 
-    /// Re-enrolment, step 2: a valid code from the new authenticator replaces the old one.
-    pub async fn totp_confirm(&self, user: &UserRow, code: &str, client: &Client) -> AppResult<()> {
+    /// Re-enrolment, step 2: a valid code from the new authenticator replaces the old one and
+    /// every other session ends (issue 9 item 3; their hashes are returned). At most
+    /// `ENROLMENT_MAX_ATTEMPTS` codes are tried per enrolment, counted before checking.
+    pub async fn totp_confirm(
+        &self,
+        user: &UserRow,
+        code: &str,
+        client: &Client,
+        keep_session: &str,
+    ) -> AppResult<Vec<String>> {
         let sealed = self
             .db
-            .totp_enrolment(&user.id, self.clock.now())
+            .totp_enrolment_attempt(&user.id, self.clock.now(), ENROLMENT_MAX_ATTEMPTS)
             .await?
             .ok_or_else(|| {
-                AppError::validation("code", "start the replacement again; it expired")
+                AppError::validation(
+                    "code",
+                    "start the replacement again; it expired or too many codes were wrong",
+                )
             })?;
         let secret = self
             .keys
             .open(&sealed, format!("enrol:{}", user.id).as_bytes())
             .map_err(AppError::Internal)?;
         let Some(step) = totp::verify(&secret, code, self.clock.now(), 0) else {
+            self.event(&user.id, "totp_confirm_failed", client, "")
+                .await?;
             return Err(AppError::InvalidCode);
         };
-        self.db
+        let ended = self
+            .db
             .replace_totp(
                 &user.id,
+                &sealed,
                 &self.keys.seal(&secret, user.id.as_bytes()),
                 step,
+                keep_session,
                 self.clock.now(),
                 &client.ip_str(),
                 &client.user_agent,
             )
+            .await?
+            .ok_or(AppError::InvalidCode)?;
+        self.db
+            .reset_failures(&Throttle::Factor {
+                user_id: &user.id,
+                factor: "totp",
+            })
             .await?;
-        self.db.reset_failures(&user.id, "totp").await?;
-        self.event(&user.id, "totp_reenrolled", client, "").await
+        self.event(
+            &user.id,
+            "totp_reenrolled",
+            client,
+            &other_sessions(ended.len()),
+        )
+        .await?;
+        Ok(ended)
     }
 
+    /// A new set of recovery codes; every other session ends (issue 9 item 3). Returns the
+    /// codes and the ended sessions' hashes.
     pub async fn regenerate_recovery_codes(
         &self,
         user: &UserRow,
         client: &Client,
-    ) -> AppResult<Vec<String>> {
+        keep_session: &str,
+    ) -> AppResult<(Vec<String>, Vec<String>)> {
         let codes = recovery::generate();
         let mut hashes = Vec::with_capacity(codes.len());
         for c in &codes {
@@ -825,19 +983,48 @@ impl Accounts {
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("non-canonical code")))?;
             hashes.push(self.hasher.hash_code(&canonical).await?);
         }
-        self.db
+        let ended = self
+            .db
             .replace_recovery_codes(
                 &user.id,
                 &hashes,
+                keep_session,
                 self.clock.now(),
                 &client.ip_str(),
                 &client.user_agent,
             )
             .await?;
-        self.db.reset_failures(&user.id, "recovery").await?;
-        self.event(&user.id, "recovery_codes_regenerated", client, "")
+        self.db
+            .reset_failures(&Throttle::Factor {
+                user_id: &user.id,
+                factor: "recovery",
+            })
             .await?;
-        Ok(codes)
+        self.event(
+            &user.id,
+            "recovery_codes_regenerated",
+            client,
+            &other_sessions(ended.len()),
+        )
+        .await?;
+        Ok((codes, ended))
+    }
+}
+
+/// The confusable skeleton (UTS #39) of a name, case-insensitive: two names with the same
+/// skeleton look alike (`аlice` with a Cyrillic а, `a1ice`, `ALICE` all give `alice`'s).
+pub fn username_skeleton(name: &str) -> String {
+    use unicode_security::confusable_detection::skeleton;
+    let lower: String = skeleton(&name.to_lowercase()).collect();
+    skeleton(&lower.to_lowercase()).collect()
+}
+
+/// The security log's detail for a change that ended other sessions.
+fn other_sessions(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "1 other session signed out".into(),
+        n => format!("{n} other sessions signed out"),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod messaging;
 pub mod password_policy;
 pub mod passwords;
+pub mod quota;
 pub mod rate_limit;
 pub mod realtime;
 pub mod recovery;

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod attacks;
+mod attacks_scale;
 mod breach;
 mod certificate;
 mod cli;

@@ -1,0 +1,1146 @@
+//! Issue 9, the authentication side: every throttled or single-use path under a burst of
+//! parallel requests from several addresses (asserting exactly how many attempts were
+//! evaluated), sessions ended by credential changes, homograph usernames, enumeration through
+//! the lockout, the rehash that cleared a forced change, quotas and database file modes.
+//! Runs on SQLite and, with `PARLEY_TEST_DATABASE_URL`, on PostgreSQL; the two-instance
+//! variants are in `attacks_scale.rs` (always PostgreSQL).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use futures_util::future::join_all;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{CAPTCHA, TestApp, base_args, spawn_with};
+use crate::flows::*;
+
+pub const PW: &str = "violet lantern 42 orbit";
+
+/// A server that believes `X-Forwarded-For` from 127.0.0.1, so requests come from many places.
+pub async fn spawn_behind_proxy_with(tweak: impl FnOnce(&mut parley::core::Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    spawn_with(dir, args, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+        tweak(c);
+    })
+    .await
+}
+
+async fn spawn_behind_proxy() -> TestApp {
+    spawn_behind_proxy_with(|_| {}).await
+}
+
+pub fn addr(i: usize) -> String {
+    format!("10.9.{}.{}", (i >> 8) & 255, i & 255)
+}
+
+/// Fire all requests at once; count the answers by error code (`"ok"` for a 2xx).
+pub async fn burst<F, Fut>(n: usize, f: F) -> BTreeMap<String, usize>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = (StatusCode, Value)>,
+{
+    let answers = join_all((0..n).map(f)).await;
+    let mut tally = BTreeMap::new();
+    for (status, b) in answers {
+        let key = if status.is_success() {
+            "ok".to_string()
+        } else {
+            b["error"].as_str().unwrap_or("?").to_string()
+        };
+        *tally.entry(key).or_insert(0) += 1;
+    }
+    tally
+}
+
+pub fn tally(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// A 6-digit code that is wrong for every step the server accepts now (T-1, T, T+1).
+pub fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
+    let valid: Vec<String> = (-1..=1).map(|s| code(app, secret, s)).collect();
+    ["000000", "111111", "222222"]
+        .into_iter()
+        .find(|c| !valid.iter().any(|v| v == c))
+        .unwrap()
+        .to_string()
+}
+
+pub async fn post_from(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    ip: &str,
+    csrf: Option<&str>,
+    payload: Value,
+) -> (StatusCode, Value) {
+    let mut req = client
+        .post(app.url(path))
+        .header("x-forwarded-for", ip)
+        .json(&payload);
+    if let Some(csrf) = csrf {
+        req = req.header("x-csrf-token", csrf);
+    }
+    body(req.send().await.unwrap()).await
+}
+
+/// A CAPTCHA id solved by nobody yet, fetched from `ip`.
+pub async fn captcha_from(app: &TestApp, client: &Client, ip: &str) -> String {
+    let (status, b) = body(
+        client
+            .get(app.url("/api/captcha"))
+            .header("x-forwarded-for", ip)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// A sign-in attempt with a fresh CAPTCHA from `ip`.
+pub async fn login_from(
+    app: &TestApp,
+    client: &Client,
+    name: &str,
+    password: &str,
+    ip: &str,
+) -> (StatusCode, Value) {
+    let id = captcha_from(app, client, ip).await;
+    post_from(
+        app,
+        client,
+        "/api/login",
+        ip,
+        None,
+        json!({"username": name, "password": password, "captcha_id": id, "captcha_answer": CAPTCHA}),
+    )
+    .await
+}
+
+async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
+    app.state()
+        .db
+        .security_events(user_id, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event == event)
+        .count()
+}
+
+// ---- item 1: count before verifying ---------------------------------------------------------
+
+#[tokio::test]
+async fn issue9_item1_parallel_password_guesses_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // Each guess from its own address with its own solved CAPTCHA: only the account limit
+    // stands in the way. 5 are allowed before the delay; 15 arrive at once.
+    let clients: Vec<Client> = (0..15).map(|_| browser(&app)).collect();
+    let ids = join_all((0..15).map(|i| {
+        let (app, clients) = (&app, &clients);
+        async move { captcha_from(app, &clients[i], &addr(i)).await }
+    }))
+    .await;
+    let got = burst(15, |i| {
+        let (app, cl, id) = (&app, &clients[i], ids[i].clone());
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/login",
+                &addr(i),
+                None,
+                json!({"username": "alice", "password": "wrong password entirely",
+                       "captcha_id": id, "captcha_answer": CAPTCHA}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("password burst of 15: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_credentials", 5), ("rate_limited", 10)])
+    );
+    assert_eq!(
+        count_events(&app, &user.id, "login_password_failed").await,
+        5
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_totp_guesses_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    let cl = browser(&app);
+    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
+    let wrong = wrong_code(&app, &user.secret);
+    let got = burst(15, |i| {
+        let (app, cl, wrong) = (&app, &cl, wrong.clone());
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/login/totp",
+                &addr(i),
+                None,
+                json!({"code": wrong}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("TOTP burst of 15: {got:?}");
+    assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 10)]));
+    assert_eq!(count_events(&app, &user.id, "login_totp_failed").await, 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // 99 failures already (white-box), the last delay over: a burst of 15 at the edge.
+    sqlx::query(
+        "INSERT INTO factor_failures (user_id, factor, consecutive, locked_until, disabled) \
+         VALUES ($1, 'totp', 99, 0, 0)",
+    )
+    .bind(&user.id)
+    .execute(&app.state().db.pool)
+    .await
+    .unwrap();
+    let cl = browser(&app);
+    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
+    let wrong = wrong_code(&app, &user.secret);
+    let got = burst(15, |i| {
+        let (app, cl, wrong) = (&app, &cl, wrong.clone());
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/login/totp",
+                &addr(i),
+                None,
+                json!({"code": wrong}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("TOTP burst of 15 at 99 failures: {got:?}");
+    assert_eq!(got, tally(&[("factor_locked", 14), ("invalid_code", 1)]));
+    let (n, disabled): (i64, i64) = {
+        use sqlx::Row;
+        let r = sqlx::query(
+            "SELECT consecutive, disabled FROM factor_failures \
+             WHERE user_id = $1 AND factor = 'totp'",
+        )
+        .bind(&user.id)
+        .fetch_one(&app.state().db.pool)
+        .await
+        .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((n, disabled), (100, 1), "the counter stops at the cap");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_recovery_code_guesses_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    let cl = browser(&app);
+    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
+    let got = burst(15, |i| {
+        let (app, cl) = (&app, &cl);
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/login/recovery",
+                &addr(i),
+                None,
+                json!({"code": "aaaa-bbbb-cccc-dddd"}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("recovery-code burst of 15: {got:?}");
+    assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 10)]));
+    assert_eq!(
+        count_events(&app, &user.id, "login_recovery_failed").await,
+        5
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_reauth_guesses_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // Someone holding Alice's session cookie tries to guess her password to extend it.
+    let got = burst(12, |i| {
+        let (app, user) = (&app, &user);
+        async move {
+            post_from(
+                app,
+                &user.client,
+                "/api/session/reauth",
+                &addr(i),
+                Some(&user.csrf),
+                json!({"password": format!("wrong guess number {i}")}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("re-auth burst of 12: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_credentials", 5), ("rate_limited", 7)])
+    );
+    assert_eq!(
+        count_events(&app, &user.id, "login_password_failed").await,
+        5
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_totp_confirm_guesses_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/start",
+        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let got = burst(15, |i| {
+        let (app, user) = (&app, &user);
+        async move {
+            post_from(
+                app,
+                &user.client,
+                "/api/account/totp/confirm",
+                &addr(i),
+                Some(&user.csrf),
+                json!({"code": "000000"}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("TOTP-confirm burst of 15: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_code", 5), ("validation_failed", 10)])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_registration_codes_evaluated_at_most_limit() {
+    let app = spawn_behind_proxy().await;
+    let cl = browser(&app);
+    let (status, b) = register_start(&app, &cl, "alice", PW).await;
+    assert_eq!(status, 201, "{b}");
+    let got = burst(15, |i| {
+        let (app, cl) = (&app, &cl);
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/totp",
+                &addr(i),
+                None,
+                json!({"code": "000000"}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("registration-code burst of 15: {got:?}");
+    let failures: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT failures FROM registrations")
+            .fetch_one(&app.state().db.pool)
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(failures, 10, "exactly 10 codes were tried");
+    assert_eq!(
+        got,
+        tally(&[("invalid_code", 10), ("registration_expired", 5)])
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn single_use_registration_steps_under_parallel_requests() {
+    let app = spawn_behind_proxy().await;
+    let cl = browser(&app);
+    let (status, b) = register_start(&app, &cl, "alice", PW).await;
+    assert_eq!(status, 201, "{b}");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    // The right code five times at once: one registration step, one set of recovery codes.
+    let right = code(&app, &secret, 0);
+    let got = burst(5, |i| {
+        let (app, cl, right) = (&app, &cl, right.clone());
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/totp",
+                &addr(i),
+                None,
+                json!({"code": right}),
+            )
+            .await
+        }
+    })
+    .await;
+    assert_eq!(got.get("ok"), Some(&1), "{got:?}");
+    // Finishing five times at once: one account, one session.
+    let got = burst(5, |i| {
+        let (app, cl) = (&app, &cl);
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/finish",
+                &addr(i),
+                None,
+                json!({"saved": true}),
+            )
+            .await
+        }
+    })
+    .await;
+    assert_eq!(got.get("ok"), Some(&1), "{got:?}");
+    let users: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&app.state().db.pool)
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(users, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn single_use_captcha_under_parallel_sign_ins() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    let id = captcha_from(&app, &browser(&app), &addr(200)).await;
+    let got = burst(10, |i| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            post_from(
+                app,
+                &browser(app),
+                "/api/login",
+                &addr(i),
+                None,
+                json!({"username": "alice", "password": PW, "captcha_id": id,
+                       "captcha_answer": CAPTCHA}),
+            )
+            .await
+        }
+    })
+    .await;
+    assert_eq!(got, tally(&[("captcha_failed", 9), ("ok", 1)]));
+    app.stop().await;
+}
+
+// ---- item 3: a credential change ends every other session -----------------------------------
+
+/// A full sign-in in a new browser; returns the user as seen from that browser.
+async fn sign_in_again(app: &TestApp, user: &User, ip: &str) -> User {
+    let client = browser(app);
+    let (status, b) = login_from(app, &client, &user.username, &user.password, ip).await;
+    assert_eq!(status, 200, "{b}");
+    next_step(app);
+    let res = client
+        .post(app.url("/api/login/totp"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"code": code(app, &user.secret, 0)}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res);
+    let (status, b) = body(res).await;
+    assert_eq!(status, 200, "{b}");
+    User {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        password: user.password.clone(),
+        secret: user.secret.clone(),
+        codes: user.codes.clone(),
+        client,
+        csrf: b["csrf_token"].as_str().unwrap().to_string(),
+        cookie,
+    }
+}
+
+pub async fn expect_closed(ws: &mut crate::messaging::Ws, within: std::time::Duration) {
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            let f = crate::messaging::next_json(ws).await;
+            if f["type"] == "closed" {
+                return f;
+            }
+        }
+    })
+    .await
+    .expect("the socket is closed promptly (not by the 20 s re-check)");
+    assert_eq!(closed["code"], 4001, "{closed}");
+}
+
+#[tokio::test]
+async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    let thief = sign_in_again(&app, &user, "10.66.0.1").await;
+    let mut ws = crate::messaging::ws_connect(&app, &thief).await;
+    crate::messaging::backlog(&mut ws).await;
+    let new = "amber falcon 77 drift";
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
+    assert_error(&me(&app, &thief.client).await, 401, "unauthorized");
+    assert_eq!(me(&app, &user.client).await.0, 200, "this session goes on");
+    let log = app.state().db.security_events(&user.id, 10).await.unwrap();
+    let changed = log.iter().find(|e| e.event == "password_changed").unwrap();
+    assert_eq!(changed.detail, "1 other session signed out");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item3_totp_reenrolment_and_new_recovery_codes_end_other_sessions() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // TOTP re-enrolment.
+    let other = sign_in_again(&app, &user, "10.66.0.1").await;
+    let mut ws = crate::messaging::ws_connect(&app, &other).await;
+    crate::messaging::backlog(&mut ws).await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/start",
+        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(r.1["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/totp/confirm",
+        json!({"code": code(&app, &secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
+    assert_error(&me(&app, &other.client).await, 401, "unauthorized");
+    assert_eq!(me(&app, &user.client).await.0, 200);
+    // New recovery codes.
+    let user = User { secret, ..user };
+    let other = sign_in_again(&app, &user, "10.66.0.2").await;
+    next_step(&app);
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/recovery-codes",
+        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_error(&me(&app, &other.client).await, 401, "unauthorized");
+    assert_eq!(me(&app, &user.client).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item3_a_session_blocked_by_a_forced_change_stays_out_after_the_change() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    app.state()
+        .db
+        .set_must_change_password(&user.id)
+        .await
+        .unwrap();
+    // The attacker who knows the compromised password (and has the phone) is stuck ...
+    let attacker = sign_in_again(&app, &user, "10.66.0.1").await;
+    assert_error(
+        &body(
+            attacker
+                .client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        403,
+        "password_change_required",
+    );
+    // ... and stays out when the victim changes the password from her own session.
+    let victim = sign_in_again(&app, &user, "10.66.0.2").await;
+    let new = "amber falcon 77 drift";
+    let r = post(
+        &app,
+        &victim.client,
+        &victim.csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    assert_error(
+        &body(
+            attacker
+                .client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    assert_eq!(
+        body(
+            victim
+                .client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_pending_session_ended_meanwhile_cannot_be_finished() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // The thief has passed the password step; the owner changes the password.
+    let thief = browser(&app);
+    assert_eq!(
+        login_from(&app, &thief, "alice", PW, "10.66.0.1").await.0,
+        200
+    );
+    let new = "amber falcon 77 drift";
+    let r = post(
+        &app,
+        &user.client,
+        &user.csrf,
+        "/api/account/password",
+        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
+    )
+    .await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    next_step(&app);
+    let r = second_factor(&app, &thief, "totp", &code(&app, &user.secret, 0)).await;
+    assert_error(&r, 401, "unauthorized");
+    app.stop().await;
+}
+
+// ---- item 4: homograph usernames ------------------------------------------------------------
+
+/// Step 1 of a sign-up for `name`, each from its own address (the per-IP bucket allows 10).
+async fn try_register(app: &TestApp, name: &str) -> (StatusCode, Value) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1000);
+    let ip = addr(NEXT.fetch_add(1, Ordering::Relaxed));
+    let cl = browser(app);
+    let id = captcha_from(app, &cl, &ip).await;
+    post_from(
+        app,
+        &cl,
+        "/api/register",
+        &ip,
+        None,
+        json!({
+            "username": name, "password": PW, "password_confirm": PW,
+            "captcha_id": id, "captcha_answer": CAPTCHA,
+        }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn issue9_item4_homograph_usernames_are_refused() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    register(&app, "ace", PW).await;
+    // A Cyrillic а among Latin letters: mixed scripts.
+    let r = try_register(&app, "\u{430}lice").await;
+    assert_error(&r, 422, "validation_failed");
+    assert_eq!(r.1["field"], "username");
+    // All Cyrillic, but it looks exactly like "ace".
+    assert_error(
+        &try_register(&app, "\u{430}\u{441}\u{435}").await,
+        409,
+        "username_confusable",
+    );
+    // Digits and letters that look alike.
+    assert_error(
+        &try_register(&app, "a1ice").await,
+        409,
+        "username_confusable",
+    );
+    assert_error(&try_register(&app, "ALICE").await, 409, "username_taken");
+    // Greek and Latin mixed.
+    assert_error(
+        &try_register(&app, "\u{3bf}scar").await,
+        422,
+        "validation_failed",
+    );
+    // One script at a time is fine, and so are the usual CJK combinations.
+    for ok in [
+        "\u{430}\u{43b}\u{438}\u{441}\u{430}",
+        "tokyo\u{6771}\u{4eac}",
+        "bob.smith_2",
+        "j\u{f6}rg",
+    ] {
+        let r = try_register(&app, ok).await;
+        assert_eq!(r.0, 201, "{ok}: {}", r.1);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item4_confusable_names_registered_at_once_give_one_account() {
+    let app = spawn_behind_proxy().await;
+    // "ace" in Latin and in Cyrillic, both started before either exists.
+    let names = ["ace", "\u{430}\u{441}\u{435}"];
+    let mut pending = Vec::new();
+    for name in names {
+        let cl = browser(&app);
+        let (status, b) = register_start(&app, &cl, name, PW).await;
+        assert_eq!(status, 201, "{name}: {b}");
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+            .unwrap();
+        let r = body(
+            cl.post(app.url("/api/register/totp"))
+                .json(&json!({"code": code(&app, &secret, 0)}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        pending.push(cl);
+    }
+    let got = burst(2, |i| {
+        let (app, cl) = (&app, &pending[i]);
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/finish",
+                &addr(i),
+                None,
+                json!({"saved": true}),
+            )
+            .await
+        }
+    })
+    .await;
+    assert_eq!(got.get("ok"), Some(&1), "{got:?}");
+    assert_eq!(got.get("username_taken"), Some(&1), "{got:?}");
+    app.stop().await;
+}
+
+// ---- item 5: the lockout reveals nothing and is not a cheap lock-out ------------------------
+
+/// The answers to six wrong passwords and then the right one, for `name`, from new addresses.
+async fn lockout_story(app: &TestApp, name: &str, base: usize) -> Vec<(u16, String, u64)> {
+    let mut out = Vec::new();
+    for (i, pw) in std::iter::repeat_n("wrong password entirely", 6)
+        .chain([PW])
+        .enumerate()
+    {
+        let (s, b) = login_from(app, &browser(app), name, pw, &addr(base + i)).await;
+        out.push((
+            s.as_u16(),
+            b["error"].as_str().unwrap_or("ok").to_string(),
+            b["retry_after_secs"].as_u64().unwrap_or(0),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn issue9_item5_unknown_names_are_throttled_exactly_like_real_ones() {
+    let app = spawn_behind_proxy().await;
+    register(&app, "alice", PW).await;
+    let real = lockout_story(&app, "alice", 0).await;
+    let unknown = lockout_story(&app, "nobody", 100).await;
+    eprintln!("real: {real:?}\nunknown: {unknown:?}");
+    assert_eq!(
+        real, unknown,
+        "the same answers whether the account exists or not"
+    );
+    assert_eq!(real[4].0, 401);
+    assert_eq!((real[5].0, real[5].1.as_str()), (429, "rate_limited"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
+    let app = spawn_behind_proxy_with(|c| {
+        c.login_captcha = parley::core::config::LoginCaptcha::AfterFailure;
+    })
+    .await;
+    register(&app, "alice", PW).await;
+    for name in ["alice", "nobody"] {
+        let no_captcha = |i: usize| {
+            let app = &app;
+            async move {
+                post_from(
+                    app,
+                    &browser(app),
+                    "/api/login",
+                    &addr(i),
+                    None,
+                    json!({"username": name, "password": "wrong password entirely"}),
+                )
+                .await
+            }
+        };
+        assert_error(&no_captcha(1).await, 401, "invalid_credentials");
+        // After one failure every attempt needs a solved CAPTCHA, real name or not.
+        assert_error(&no_captcha(2).await, 422, "captcha_failed");
+        assert_error(
+            &login_from(
+                &app,
+                &browser(&app),
+                name,
+                "wrong password entirely",
+                &addr(3),
+            )
+            .await,
+            401,
+            "invalid_credentials",
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    // Alice signs in from home once; later an attacker runs up the delay from elsewhere.
+    sign_in_again(&app, &user, "10.50.0.1").await;
+    for i in 0..6 {
+        login_from(
+            &app,
+            &browser(&app),
+            "alice",
+            "wrong password entirely",
+            &addr(i),
+        )
+        .await;
+    }
+    assert_error(
+        &login_from(&app, &browser(&app), "alice", PW, "10.70.0.1").await,
+        429,
+        "rate_limited",
+    );
+    // From home the right password still works (and the attempt was counted: a wrong one
+    // from home would have been evaluated and counted too, never free).
+    assert_eq!(
+        login_from(&app, &browser(&app), "alice", PW, "10.50.0.1")
+            .await
+            .0,
+        200
+    );
+    // The success reset the counter: the attacker starts from zero again.
+    assert_error(
+        &login_from(
+            &app,
+            &browser(&app),
+            "alice",
+            "wrong password entirely",
+            "10.70.0.2",
+        )
+        .await,
+        401,
+        "invalid_credentials",
+    );
+    app.stop().await;
+}
+
+// ---- item 6: a rehash keeps a forced change -------------------------------------------------
+
+#[tokio::test]
+async fn issue9_item6_rehash_at_sign_in_keeps_the_forced_password_change() {
+    let app = spawn_behind_proxy().await;
+    let user = register(&app, "alice", PW).await;
+    app.state()
+        .db
+        .set_must_change_password(&user.id)
+        .await
+        .unwrap();
+    let dir = app.stop().await;
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+        c.argon2_memory_kib = 32 * 1024;
+    })
+    .await;
+    let again = sign_in_again(&app, &user, "10.66.0.1").await;
+    let stored = app.state().db.user_by_id(&user.id).await.unwrap().unwrap();
+    assert!(stored.password_hash.contains("m=32768"), "rehashed");
+    assert_eq!(
+        me(&app, &again.client).await.1["must_change_password"],
+        true
+    );
+    assert_error(
+        &body(
+            again
+                .client
+                .get(app.url("/api/sessions"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+        403,
+        "password_change_required",
+    );
+    app.stop().await;
+}
+
+// ---- item 8: quotas and file modes ----------------------------------------------------------
+
+/// The P-384 base point, uncompressed and base64: a valid public key.
+fn p384_generator() -> String {
+    let hex = "04aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab73617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f";
+    let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).unwrap();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
+/// A WebSocket handshake with the user's session cookie; the error carries a refusal.
+async fn ws_try(
+    app: &TestApp,
+    user: &User,
+) -> Result<crate::messaging::Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let config = std::sync::Arc::new(crate::common::tls_config_trusting(
+        &app.tls_dir().join("ca.pem"),
+    ));
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut req = format!("wss://localhost:{}/api/ws", app.addr.port())
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert(
+        "cookie",
+        format!("__Host-parley_session={}", user.cookie)
+            .parse()
+            .unwrap(),
+    );
+    h.insert(
+        "origin",
+        format!("https://localhost:{}", app.addr.port())
+            .parse()
+            .unwrap(),
+    );
+    tokio_tungstenite::client_async(req, tls)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_after() {
+    let app = spawn_behind_proxy_with(|c| {
+        c.quota_sends_per_minute = 10;
+        c.quota_key_publications_per_hour = 3;
+        c.quota_user_lookups_per_minute = 5;
+    })
+    .await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    // 30 sends at once: exactly the 10 of the quota are stored.
+    let got = burst(30, |i| {
+        let (app, alice, bob) = (&app, &alice, &bob);
+        async move { crate::messaging::send(app, alice, bob, crate::messaging::msg(i as u8)).await }
+    })
+    .await;
+    assert_eq!(got, tally(&[("ok", 10), ("quota_exceeded", 20)]));
+    let res = alice
+        .client
+        .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
+        .header("x-csrf-token", &alice.csrf)
+        .json(&json!({"payload": crate::messaging::msg(1)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let wait = retry_after(&res);
+    assert!((1..=6).contains(&wait), "one send per 6 s: {wait}");
+    let b = body(res).await.1;
+    assert_eq!(b["quota"], "message_sends");
+    // Bob's own quota is untouched.
+    assert_eq!(
+        crate::messaging::send(&app, &bob, &alice, crate::messaging::msg(2))
+            .await
+            .0,
+        201
+    );
+    // Key publications: 3 an hour.
+    for i in 0..4u8 {
+        let r = post(
+            &app,
+            &alice.client,
+            &alice.csrf,
+            "/api/keys",
+            json!({"public_key": p384_generator()}),
+        )
+        .await;
+        if i < 3 {
+            assert_ne!(r.0, 429, "{i}: {}", r.1);
+        } else {
+            assert_error(&r, 429, "quota_exceeded");
+            assert_eq!(r.1["quota"], "key_publications");
+        }
+    }
+    // Look-ups: 5 a minute.
+    for i in 0..6 {
+        let res = alice
+            .client
+            .get(app.url("/api/users?username=bobby"))
+            .send()
+            .await
+            .unwrap();
+        if i < 5 {
+            assert_eq!(res.status(), 200);
+        } else {
+            assert_eq!(res.status(), 429);
+            assert!(retry_after(&res) >= 1);
+            assert_eq!(body(res).await.1["quota"], "user_lookups");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item8_sockets_per_session_are_capped() {
+    let app = spawn_behind_proxy().await;
+    let alice = register(&app, "alice", PW).await;
+    // The default: 10 per session; the probe opened 40.
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut ws = crate::messaging::ws_connect(&app, &alice).await;
+        crate::messaging::backlog(&mut ws).await;
+        open.push(ws);
+    }
+    let refused = ws_try(&app, &alice).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 429);
+            assert!(res.headers().contains_key("retry-after"));
+        }
+        other => panic!("the 11th socket must be refused: {:?}", other.map(|_| ())),
+    }
+    // Another session of the same user has its own allowance; closing one frees a slot.
+    let other = sign_in_again(&app, &alice, "10.66.0.1").await;
+    let mut ws = crate::messaging::ws_connect(&app, &other).await;
+    crate::messaging::backlog(&mut ws).await;
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    while futures_util::StreamExt::next(&mut first).await.is_some() {}
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(ws) = ws_try(&app, &alice).await {
+            again = Some(ws);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed socket frees its slot");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn issue9_item8_database_files_are_0600_in_a_0700_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    // SQLite whatever the suite's backend: this is about the embedded database's files.
+    let dir = tempfile::tempdir().unwrap();
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.database_url = None).await;
+    let alice = register(&app, "alice", PW).await;
+    let bob = register(&app, "bobby", PW).await;
+    crate::messaging::send(&app, &alice, &bob, crate::messaging::msg(1)).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&app.data_dir), 0o700);
+    for f in ["parley.db", "parley.db-wal", "parley.db-shm"] {
+        let p = app.data_dir.join(f);
+        assert!(p.exists(), "{f} exists while the server runs");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+    // An older install's files are tightened at start-up.
+    let dir = app.stop().await;
+    std::fs::set_permissions(
+        dir.path().join("parley.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.database_url = None).await;
+    assert_eq!(mode(&app.data_dir.join("parley.db")), 0o600);
+    app.stop().await;
+}
