@@ -104,15 +104,19 @@ pub struct Send {
     payload: Value,
 }
 
-async fn peer(state: &AppState, me: &str, peer: &str) -> AppResult<()> {
+/// The peer exists; `writable` also refuses a deleted account (its history stays readable).
+async fn peer(state: &AppState, me: &str, peer: &str, writable: bool) -> AppResult<()> {
     if peer == me {
         return Err(AppError::validation(
             "peer",
             "you cannot send messages to yourself",
         ));
     }
-    state.db.user_by_id(peer).await?.ok_or(AppError::NotFound)?;
-    Ok(())
+    match state.db.account_deleted(peer).await? {
+        None => Err(AppError::NotFound),
+        Some(true) if writable => Err(AppError::AccountDeleted),
+        Some(_) => Ok(()),
+    }
 }
 
 pub async fn send(
@@ -121,7 +125,7 @@ pub async fn send(
     Path(peer_id): Path<String>,
     Json(b): Json<Send>,
 ) -> AppResult<Response> {
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, true).await?;
     let (kind, text) = messaging::validate_payload(&b.payload)?;
     let m = state
         .db
@@ -150,7 +154,7 @@ pub async fn history(
     Path(peer_id): Path<String>,
     Query(p): Query<Page>,
 ) -> AppResult<Response> {
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, false).await?;
     if p.after.is_some() && p.before.is_some() {
         return Err(AppError::validation(
             "after",
@@ -176,7 +180,7 @@ pub async fn mark_read(
     Path(peer_id): Path<String>,
     Json(b): Json<Read>,
 ) -> AppResult<Response> {
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, false).await?;
     let now = state.clock.now();
     let n = state
         .db

@@ -11,6 +11,7 @@ mod common;
 mod fake_hibp;
 mod flows;
 mod hardening;
+mod issue14;
 mod messaging;
 mod scale;
 mod tls_matrix;
