@@ -41,7 +41,8 @@ export function conversationPane(store) {
 
   // ---- header
   const back = h('button', { type: 'button', class: 'button secondary small conv-back', onclick: () => store.select(null) }, '‹ Chats');
-  const name = h('h2', { class: 'conv-title username' });
+  // A level-one heading: on phones this pane is the whole screen (issue 14 item 6).
+  const name = h('h1', { class: 'conv-title username' });
   const verified = h('span', { class: 'badge' });
   const safety = h('button', { type: 'button', class: 'button secondary small' }, 'Safety number');
   const refresh = h('button', { type: 'button', class: 'button secondary small' }, 'Refresh keys');
@@ -53,6 +54,8 @@ export function conversationPane(store) {
     h('div', { class: 'conv-actions' }, safety, refresh),
   );
   const message = messageArea();
+  const deletedNote = h('p', { class: 'conv-deleted', attrs: { role: 'status' } });
+  deletedNote.hidden = true;
 
   // ---- timeline
   const older = h('button', { type: 'button', class: 'link-button load-older' }, 'Load older messages');
@@ -67,7 +70,7 @@ export function conversationPane(store) {
   const hint = h('p', { class: 'composer-hint muted' });
   const composer = h('form', { class: 'composer', noValidate: true }, h('div', { class: 'composer-row' }, textarea, sendButton), hint);
 
-  const body = h('div', { class: 'conv-body' }, header, message.element, scroller, composer);
+  const body = h('div', { class: 'conv-body' }, header, deletedNote, message.element, scroller, composer);
   const element = h('section', { class: 'chat-conv', attrs: { 'aria-label': 'Conversation' } }, placeholder, body);
 
   const peerNow = () => (shownPeer ? store.peer(shownPeer) : undefined);
@@ -168,11 +171,23 @@ export function conversationPane(store) {
     verified.title = 'Show the safety number';
 
     const online = store.connection.state === 'online';
-    refresh.disabled = !online || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
-    textarea.disabled = !online;
-    sendButton.disabled = !online;
-    textarea.placeholder = online ? `Message ${peer.username}` : 'Offline — you can send when the connection is back';
-    if (!online) {
+    // A deleted account keeps its history here, but nobody can receive new messages.
+    deletedNote.hidden = !peer.deleted;
+    deletedNote.textContent = peer.deleted
+      ? `${peer.username} deleted their account. Your conversation stays here to read, but you can no longer send messages to it.`
+      : '';
+    refresh.disabled = peer.deleted || !online || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
+    textarea.disabled = !online || peer.deleted;
+    sendButton.disabled = !online || peer.deleted;
+    textarea.placeholder = peer.deleted
+      ? 'This account was deleted'
+      : online
+        ? `Message ${peer.username}`
+        : 'Offline — you can send when the connection is back';
+    if (peer.deleted) {
+      hint.textContent = 'This account was deleted: sending is off.';
+      hint.dataset.state = 'warn';
+    } else if (!online) {
       hint.textContent = connectionText(store.connection);
       hint.dataset.state = store.connection.state;
     } else if (peer.hasKey === false) {
