@@ -9,8 +9,10 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
-# openssl for TLS probes, CA certificates, and the venv module for Python tools.
+# openssl for TLS probes, CA certificates, the venv module for Python tools, and tesseract for
+# scripts/captcha-ocr.sh (plain OCR against the CAPTCHA, issue 14 item 1).
 readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-noto-cjk openssl ca-certificates python3-venv
+  tesseract-ocr
   postgresql postgresql-client sqlite3)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"

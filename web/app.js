@@ -194,8 +194,9 @@ const topbar = (() => {
     h(
       'a',
       { class: 'topbar-brand', href: '#/chat' },
-      h('img', { src: '/favicon.svg', alt: '', width: 32, height: 32 }),
-      h('span', {}, 'Parley'),
+      // The logo carries the link's name: the word beside it is hidden on phones (axe link-name).
+      h('img', { src: '/favicon.svg', alt: 'Parley', width: 32, height: 32 }),
+      h('span', { attrs: { 'aria-hidden': 'true' } }, 'Parley'),
     ),
     h('nav', { class: 'topbar-nav', attrs: { 'aria-label': 'Main' } }, links['/chat'], links['/account']),
     h('div', { class: 'topbar-session' }, username, signOut),
@@ -264,7 +265,32 @@ function render() {
   const view = route.view.render(app, currentScope);
   const flash = pendingFlash;
   pendingFlash = null;
-  replace(root, flash ? notice(flash.kind, ...flash.content) : null, view);
+  // A notice carried to this page can be dismissed, and goes away with the next page.
+  const flashNotice = flash ? notice(flash.kind, ...flash.content) : null;
+  if (flashNotice) {
+    flashNotice.classList.add('flash');
+    flashNotice.append(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'flash-dismiss',
+          attrs: { 'aria-label': 'Dismiss this notice' },
+          onclick: () => {
+            flashNotice.remove();
+            // Focus would fall to the page body: put it on the page's heading instead.
+            const heading = view.querySelector('h1, h2');
+            if (heading instanceof HTMLElement) {
+              heading.tabIndex = -1;
+              heading.focus();
+            }
+          },
+        },
+        '×',
+      ),
+    );
+  }
+  replace(root, flashNotice, view);
   root.hidden = false;
   document.title = route.view.title === 'Parley' ? 'Parley' : `${route.view.title} · Parley`;
 

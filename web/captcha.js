@@ -1,10 +1,13 @@
 // @ts-check
 /**
  * The CAPTCHA block for sign-up and sign-in: the image (a `data:` URI from `GET /api/captcha`),
- * a "New image" button, and the answer field. An image that expires is replaced automatically.
+ * a "New image" button, a "Listen" button that plays the same challenge spoken
+ * (`GET /api/captcha/{id}/audio`, WCAG 1.1.1), and the answer field. An image that expires is
+ * replaced automatically. After a refused attempt, `afterError` keeps the image and the typed
+ * answer when the server says the challenge was not used (`"captcha": "kept"`).
  */
 
-import { fetchCaptcha } from './api.js';
+import { ApiError, fetchCaptcha } from './api.js';
 import { h } from './dom.js';
 import { describeError, field, input } from './ui.js';
 
@@ -16,6 +19,8 @@ const EXPIRY_MARGIN_SECS = 10;
  * @property {HTMLElement} element
  * @property {HTMLInputElement} input
  * @property {(note?: string) => Promise<void>} refresh loads a new image; `note` is announced
+ * @property {(error: unknown) => void} afterError after a refused attempt: keep the challenge
+ *   and the answer if the server kept it, else load a new one and say why
  * @property {() => { captcha_id: string, captcha_answer: string }} values
  * @property {(message: string | null) => void} setError
  */
@@ -25,7 +30,32 @@ const EXPIRY_MARGIN_SECS = 10;
  * @returns {CaptchaField}
  */
 export function captchaField(scope) {
-  const image = h('img', { class: 'captcha-image', alt: 'CAPTCHA: distorted characters to type below', width: 240, height: 90 });
+  const image = h('img', {
+    class: 'captcha-image',
+    alt: 'CAPTCHA: five distorted letters and digits to type below. To hear them instead, use “Listen”.',
+    width: 260,
+    height: 90,
+  });
+  const audio = h('audio', { class: 'captcha-audio', controls: true, preload: 'none' });
+  audio.hidden = true;
+  const listen = h(
+    'button',
+    {
+      type: 'button',
+      class: 'button secondary small',
+      onclick: () => {
+        if (!id) {
+          return;
+        }
+        audio.src = `/api/captcha/${encodeURIComponent(id)}/audio`;
+        audio.hidden = false;
+        void audio.play().catch(() => {
+          status.textContent = 'Use the player’s play button to hear the characters.';
+        });
+      },
+    },
+    'Listen',
+  );
   const answer = input({
     name: 'captcha_answer',
     autocomplete: 'off',
@@ -37,12 +67,13 @@ export function captchaField(scope) {
   const wrapped = field({
     label: 'Type the characters in the image',
     input: answer,
-    help: 'Not case-sensitive. Can’t read it? Ask for a new image.',
+    help: 'Letters and digits, not case-sensitive. Can’t read it? Ask for a new image, or listen to it.',
   });
   const element = h(
     'div',
     { class: 'captcha' },
-    h('div', { class: 'captcha-row' }, image, reload),
+    h('div', { class: 'captcha-row' }, image, h('div', { class: 'captcha-buttons' }, reload, listen)),
+    audio,
     status,
     wrapped.element,
   );
@@ -56,6 +87,7 @@ export function captchaField(scope) {
   async function refresh(note) {
     clearTimeout(expiryTimer);
     reload.disabled = true;
+    listen.disabled = true;
     element.dataset.state = 'loading';
     try {
       const captcha = await fetchCaptcha();
@@ -64,6 +96,9 @@ export function captchaField(scope) {
       }
       id = captcha.id;
       image.src = captcha.image;
+      audio.pause();
+      audio.removeAttribute('src');
+      audio.hidden = true;
       answer.value = '';
       status.textContent = note ?? '';
       const lifetime = Math.max(30, Number(captcha.expires_in) || 300) - EXPIRY_MARGIN_SECS;
@@ -74,6 +109,7 @@ export function captchaField(scope) {
       status.textContent = `Couldn’t load a CAPTCHA image: ${describeError(error)} Use “New image” to try again.`;
     } finally {
       reload.disabled = false;
+      listen.disabled = !id;
     }
   }
 
@@ -81,6 +117,18 @@ export function captchaField(scope) {
     element,
     input: answer,
     refresh,
+    afterError(error) {
+      if (error instanceof ApiError && error.extra.captcha === 'kept' && element.dataset.state === 'ready') {
+        status.textContent = '';
+        return;
+      }
+      // A wrong answer is explained at the answer field by the form itself.
+      void refresh(
+        error instanceof ApiError && error.code === 'captcha_failed'
+          ? undefined
+          : 'That attempt used up the image, so here is a new one: please type its characters.',
+      );
+    },
     values: () => ({ captcha_id: id, captcha_answer: answer.value.trim() }),
     setError: wrapped.setError,
   };

@@ -160,8 +160,15 @@ function createMeter(input, username, scope) {
       element.dataset.score = '0';
       label.textContent = 'Too short';
       replace(details, h('p', { class: 'meter-warning' }, `Use at least ${MIN_PASSWORD_LENGTH} characters (an emoji or accented letter counts as one).`));
-    } else if (element.dataset.score === 'none') {
+    } else {
+      // A verdict belongs to the password it was given for: never show the previous one
+      // while this one is being checked (issue 14 item 5).
+      element.dataset.score = 'none';
+      element.dataset.state = 'checking';
+      delete element.dataset.acceptable;
+      delete element.dataset.checkedLength;
       label.textContent = 'Checking…';
+      replace(details);
     }
     const mine = sequence;
     timer = setTimeout(() => void check(password, mine), CHECK_DEBOUNCE_MS);
@@ -191,6 +198,7 @@ function createMeter(input, username, scope) {
     if (mine !== sequence || scope?.alive() === false) {
       return;
     }
+    element.dataset.state = 'checked';
     const score = Math.max(0, Math.min(4, Math.round(Number(result.score) || 0)));
     element.dataset.score = String(result.acceptable ? score : 0);
     element.dataset.acceptable = String(Boolean(result.acceptable));

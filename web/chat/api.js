@@ -14,7 +14,7 @@ import { get, post } from '../api.js';
  * @typedef {{ public_key: string, created_at: number }} PublicKey
  * @typedef {{ current: PublicKey | null, history: PublicKey[] }} Keys
  * @typedef {{ id: string, username: string, keys: Keys }} FoundUser
- * @typedef {{ peer_id: string, peer_username: string, last_activity: number, last_id: number, unread: number }} ConversationRow
+ * @typedef {{ peer_id: string, peer_username: string, last_activity: number, last_id: number, unread: number, peer_deleted?: boolean }} ConversationRow
  * @typedef {{
  *   id: number, sender_id: string, recipient_id: string, kind: string, payload: unknown,
  *   created_at: number, delivered_at: number | null, read_at: number | null,

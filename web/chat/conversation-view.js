@@ -41,7 +41,8 @@ export function conversationPane(store) {
 
   // ---- header
   const back = h('button', { type: 'button', class: 'button secondary small conv-back', onclick: () => store.select(null) }, '‹ Chats');
-  const name = h('h2', { class: 'conv-title username' });
+  // A level-one heading: on phones this pane is the whole screen (issue 14 item 6).
+  const name = h('h1', { class: 'conv-title username' });
   const verified = h('span', { class: 'badge' });
   const safety = h('button', { type: 'button', class: 'button secondary small' }, 'Safety number');
   const refresh = h('button', { type: 'button', class: 'button secondary small' }, 'Refresh keys');
@@ -58,6 +59,8 @@ export function conversationPane(store) {
   const keyWarningText = h('span', {});
   const keyWarningButton = h('button', { type: 'button', class: 'button secondary small' }, 'Review safety number');
   const keyWarning = h('div', { class: 'message key-warning', dataset: { kind: 'warn' }, attrs: { role: 'alert' } }, keyWarningText, ' ', keyWarningButton);
+  const deletedNote = h('p', { class: 'conv-deleted', attrs: { role: 'status' } });
+  deletedNote.hidden = true;
 
   // ---- timeline
   const older = h('button', { type: 'button', class: 'link-button load-older' }, 'Load older messages');
@@ -72,7 +75,7 @@ export function conversationPane(store) {
   const hint = h('p', { class: 'composer-hint muted' });
   const composer = h('form', { class: 'composer', noValidate: true }, h('div', { class: 'composer-row' }, textarea, sendButton), hint);
 
-  const body = h('div', { class: 'conv-body' }, header, keyWarning, message.element, scroller, composer);
+  const body = h('div', { class: 'conv-body' }, header, deletedNote, keyWarning, message.element, scroller, composer);
   const element = h('section', { class: 'chat-conv', attrs: { 'aria-label': 'Conversation' } }, placeholder, body);
 
   const peerNow = () => (shownPeer ? store.peer(shownPeer) : undefined);
@@ -182,11 +185,26 @@ export function conversationPane(store) {
       : `${peer.username}'s security key changed. Review the new safety number with ${peer.username} before you trust this conversation.`;
 
     const online = store.connection.state === 'online';
-    refresh.disabled = !online || blocked || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
-    textarea.disabled = !online || blocked;
-    sendButton.disabled = !online || blocked;
-    textarea.placeholder = blocked ? 'Accept the new security key to send' : online ? `Message ${peer.username}` : 'Offline — you can send when the connection is back';
-    if (blocked) {
+    // A deleted account keeps its history here, but nobody can receive new messages.
+    deletedNote.hidden = !peer.deleted;
+    deletedNote.textContent = peer.deleted
+      ? `${peer.username} deleted their account. Your conversation stays here to read, but you can no longer send messages to it.`
+      : '';
+    const noSend = peer.deleted || blocked;
+    refresh.disabled = noSend || !online || !peer.historyLoaded || refresh.getAttribute('aria-busy') === 'true';
+    textarea.disabled = !online || noSend;
+    sendButton.disabled = !online || noSend;
+    textarea.placeholder = peer.deleted
+      ? 'This account was deleted'
+      : blocked
+        ? 'Accept the new security key to send'
+        : online
+          ? `Message ${peer.username}`
+          : 'Offline — you can send when the connection is back';
+    if (peer.deleted) {
+      hint.textContent = 'This account was deleted: sending is off.';
+      hint.dataset.state = 'warn';
+    } else if (blocked) {
       hint.textContent = `Sending is paused: ${peer.username}'s security key changed since you verified it.`;
       hint.dataset.state = 'warn';
     } else if (!online) {

@@ -79,6 +79,16 @@ export function listPane(store) {
           input.focus();
         } else {
           input.value = '';
+          // Straight on to writing (issue 14 item 7): the new chat's composer, once rendered.
+          requestAnimationFrame(() => {
+            const composer = document.querySelector('.chat-conv textarea[name="message"]');
+            const title = document.querySelector('.chat-conv .conv-title');
+            if (composer instanceof HTMLTextAreaElement && !composer.disabled) composer.focus();
+            else if (title instanceof HTMLElement) {
+              title.tabIndex = -1;
+              title.focus();
+            }
+          });
         }
       } catch (e) {
         console.warn('Parley: starting a chat failed', e);
@@ -123,6 +133,7 @@ export function listPane(store) {
               onclick: () => store.select(peer.id),
             },
             h('span', { class: 'conv-name username' }, peer.username),
+            peer.deleted ? h('span', { class: 'badge deleted' }, 'Deleted account') : null,
             h('span', { class: 'conv-when' }, shortWhen(peer.lastActivity)),
             // A security key change not accepted yet stays visible in the list (issue 14 item 2).
             store.keyWarning(peer.id) ? h('span', { class: 'badge warn key-changed', attrs: { title: 'Security key changed: review the safety number' } }, '⚠ Key changed') : null,

@@ -36,6 +36,8 @@ export class Peer {
     /** Highest server id known from anywhere (the list, pushes): for unread counting and order. */
     this.knownLastId = 0;
     this.unread = 0;
+    /** The contact deleted their account: history stays, sending is off (issue 14 item 3). */
+    this.deleted = false;
     /** Local order for contacts without messages yet (just started). */
     this.startedAt = 0;
     /** @type {Conversation | null} */

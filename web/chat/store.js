@@ -244,6 +244,7 @@ export class ChatStore {
   async #mergeList(rows) {
     for (const row of rows) {
       const peer = this.#peerFor(row.peer_id, row.peer_username);
+      if (row.peer_deleted) peer.deleted = true;
       peer.lastActivity = Math.max(peer.lastActivity, row.last_activity);
       if (!this.#isVisible(peer)) peer.unread = row.unread;
       peer.knownLastId = Math.max(peer.knownLastId, row.last_id);
@@ -415,7 +416,7 @@ export class ChatStore {
    */
   send(id, text) {
     const peer = this.#peers.get(id);
-    if (!peer) return;
+    if (!peer || peer.deleted) return;
     localSeq += 1;
     /** @type {Pending} */
     const item = { localId: localSeq, text, error: null };
@@ -457,6 +458,7 @@ export class ChatStore {
       } catch (error) {
         for (const m of stored) peer.noteStored(m, this.#opts.me.id, this.#earlyDelivered);
         item.error = sendErrorText(error, peer.username);
+        if (error instanceof ApiError && error.code === 'account_deleted') peer.deleted = true;
       }
       this.#emit(peer.id);
     });
@@ -594,6 +596,14 @@ export class ChatStore {
       case 'read':
         if (typeof frame.reader === 'string' && typeof frame.up_to === 'number') this.#onRead(frame.reader, frame.up_to);
         break;
+      case 'account_deleted': {
+        const gone = typeof frame.user_id === 'string' ? this.#peers.get(frame.user_id) : undefined;
+        if (gone) {
+          gone.deleted = true;
+          this.#emit(gone.id);
+        }
+        break;
+      }
       case 'key':
         if (typeof frame.user_id === 'string') {
           const user = frame.user_id;

@@ -14,7 +14,10 @@ import { STORAGE_CLEARED_TEXT, timeElement } from './format.js';
 /** @typedef {import('./peer.js').Receipt} Receipt */
 
 /**
- * @typedef {{ key: string, sort: number, sig: string, render: () => HTMLElement }} Item
+ * An item; `same` marks a notice that may repeat (issue 14 item 4): a run of items with the
+ * same `same.group` and nothing between them shows as one notice with a count.
+ * @typedef {{ group: string, kind: 'warn' | 'lost', text: string, many: (n: number) => string }} Same
+ * @typedef {{ key: string, sort: number, sig: string, render: () => HTMLElement, same?: Same, at?: number }} Item
  *
  * @typedef {object} TimelineActions
  * @property {() => void} showSafetyNumber
@@ -138,7 +141,15 @@ function eventItem(ev, peer) {
       } else {
         text = 'Message could not be verified — not shown';
       }
-      return { key, sort: ev.id, sig: `undecryptable|${ev.reason}`, render: () => system(kind, text, base) };
+      const many = LOST.has(ev.reason) && ev.type !== 'change' ? (/** @type {number} */ n) => `${n} messages can’t be decrypted in this browser (their keys are gone)` : (/** @type {number} */ n) => `${text} (${n} in a row)`;
+      return {
+        key,
+        sort: ev.id,
+        sig: `undecryptable|${ev.reason}`,
+        render: () => system(kind, text, base),
+        same: { group: `${kind}|${text}`, kind, text, many },
+        at: ev.created_at,
+      };
     }
     default:
       return null;
@@ -212,7 +223,50 @@ export function timelineItems(peer, actions) {
       },
     });
   }
-  return items.sort((a, b) => a.sort - b.sort);
+  return collapseRuns(items.sort((a, b) => a.sort - b.sort));
+}
+
+/**
+ * Runs of the same notice become one line with a count ("34 messages can’t be decrypted…"),
+ * keyed by the run's first item so that the node survives while the run grows.
+ * @param {Item[]} items sorted
+ * @returns {Item[]}
+ */
+export function collapseRuns(items) {
+  /** @type {Item[]} */
+  const out = [];
+  let i = 0;
+  while (i < items.length) {
+    const first = /** @type {Item} */ (items[i]);
+    let j = i + 1;
+    while (first.same && j < items.length && items[j]?.same?.group === first.same.group) j += 1;
+    const count = j - i;
+    if (count === 1 || !first.same) {
+      out.push(first);
+    } else {
+      const same = first.same;
+      const last = /** @type {Item} */ (items[j - 1]);
+      const from = first.at;
+      const to = last.at;
+      out.push({
+        key: `${first.key}-run`,
+        sort: first.sort,
+        sig: `run|${same.group}|${count}|${last.key}`,
+        render: () => {
+          const node = system(same.kind, same.many(count), {
+            extra:
+              from === undefined || to === undefined
+                ? null
+                : h('span', { class: 'sys-meta' }, timeElement(from), ' – ', timeElement(to)),
+          });
+          node.dataset.count = String(count);
+          return node;
+        },
+      });
+    }
+    i = j;
+  }
+  return out;
 }
 
 /**

@@ -10,6 +10,7 @@ import { ApiError, post, rejectionReasons } from '../api.js';
 import { recoveryCodes, totpEnrolment } from '../codes.js';
 import { h, replace } from '../dom.js';
 import { newPasswordHelp, passwordField } from '../password-field.js';
+import { forgetAll } from '../protocol.js';
 import { secondFactorField } from '../second-factor.js';
 import {
   busy,
@@ -347,12 +348,18 @@ export function deleteAccountSection(app, scope) {
       'div',
       { class: 'checkbox' },
       understood,
-      h('label', { attrs: { for: understood.id } }, 'I understand that my account, my sessions and my data will be deleted permanently.'),
+      h('label', { attrs: { for: understood.id } }, 'I understand that my account, my sessions and my keys will be deleted permanently. The people I talked to keep their copy of our conversations.'),
     ),
     validate: () => (understood.checked ? null : 'Tick the box to confirm that you want to delete your account.'),
     onSubmit: async (credentials) => {
+      const userId = app.me()?.user.id;
       await post('/api/account/delete', credentials);
-      app.forgetSession({ kind: 'ok', content: ['Your account has been deleted. Goodbye!'] }, '/');
+      // The account is gone, so are its keys in this browser: the private identity key, the
+      // key sets and counters (issue 14 item 3). Other tabs lose them too (shared storage).
+      if (userId) {
+        forgetAll(localStorage, userId);
+      }
+      app.forgetSession({ kind: 'ok', content: ['Your account has been deleted. Its keys were erased from this browser. Goodbye!'] }, '/');
     },
   });
   return section(

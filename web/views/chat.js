@@ -8,6 +8,7 @@
  * reconnects and the server hands over every message not yet acknowledged.
  */
 
+import { attention, requestPersistentStorage } from '../attention.js';
 import { h, replace } from '../dom.js';
 import { conversationPane } from '../chat/conversation-view.js';
 import { STORAGE_CLEARED_TEXT } from '../chat/format.js';
@@ -48,7 +49,14 @@ export function render(app, scope) {
   const banners = h('div', { class: 'chat-banners' });
   const list = listPane(store);
   const conversation = conversationPane(store);
-  const element = h('section', { class: 'view chat', dataset: { pane: 'list' } }, banners, h('div', { class: 'chat-layout' }, list.element, conversation.element));
+  const watcher = attention(store, { baseTitle: () => `${title} · Parley` });
+  const element = h(
+    'section',
+    { class: 'view chat', dataset: { pane: 'list' } },
+    banners,
+    h('div', { class: 'chat-layout' }, list.element, conversation.element),
+    watcher.element,
+  );
 
   let dismissedCleared = false;
   const renderBanners = () => {
@@ -90,6 +98,7 @@ export function render(app, scope) {
     list.update();
     if (change.peer === null || change.peer === store.selected) conversation.update();
     if (change.peer === null) renderBanners();
+    watcher.update();
   });
 
   const onVisible = () => {
@@ -99,11 +108,14 @@ export function render(app, scope) {
   window.addEventListener('focus', onVisible);
   scope.onCleanup(() => {
     unsubscribe();
+    watcher.dispose();
     document.removeEventListener('visibilitychange', onVisible);
     window.removeEventListener('focus', onVisible);
     store.dispose();
   });
 
   void store.start();
+  // The private keys live in this browser's storage: ask it not to evict them.
+  void requestPersistentStorage();
   return element;
 }

@@ -110,12 +110,7 @@ function passwordStep(app, scope, show, username = '', note = null) {
         if (!scope.alive()) {
           return;
         }
-        const wrongCaptcha = error instanceof ApiError && error.code === 'captcha_failed';
-        void captcha.refresh(
-          wrongCaptcha
-            ? 'That answer was wrong or the image expired, so here is a new image.'
-            : 'Please type the characters of this new image.',
-        );
+        captcha.afterError(error);
         if (!(error instanceof ApiError)) {
           message.show('error', describeError(error));
           return;
@@ -270,11 +265,13 @@ function flashRecoveryState(app, mode, answer) {
       'warn',
       h('strong', { class: 'flash-title' }, 'You signed in with a recovery code.'),
       ' ',
-      answer.warning ?? 'That code can’t be used again.',
+      // The count is said once, here (issue 14 item 7); the server's own sentence repeats
+      // it, so it is shown only when the count is missing.
+      remaining === null ? (answer.warning ?? 'That code can’t be used again.') : 'That code can’t be used again.',
       h(
         'span',
         { class: 'flash-line' },
-        remaining === null ? '' : h('strong', {}, `Recovery codes left: ${remaining}. `),
+        remaining === null ? '' : h('strong', { class: 'flash-count' }, `Recovery codes left: ${remaining}. `),
         link,
         '.',
       ),

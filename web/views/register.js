@@ -141,12 +141,9 @@ function accountStep(app, scope, show, username = '', note = null) {
         if (!scope.alive()) {
           return;
         }
-        // The CAPTCHA is single use: every failed attempt needs a new image.
-        const captchaNote =
-          error instanceof ApiError && error.code === 'captcha_failed'
-            ? 'That answer was wrong or the image expired, so here is a new image.'
-            : 'Please type the characters of this new image.';
-        void captcha.refresh(captchaNote);
+        // A challenge that was checked is used up; one refused earlier (weak password...) is
+        // kept by the server, and so is the typed answer.
+        captcha.afterError(error);
         handleAccountError(error, { user, password, confirm, captcha, message, scope, submit });
       }
     });

@@ -31,6 +31,16 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Operator actions on accounts (uses the same configuration as `serve`).
     Admin(AdminArgs),
+    /// Write sample CAPTCHA images named after their answers (scripts/captcha-ocr.sh).
+    #[command(hide = true)]
+    CaptchaSamples {
+        /// Output directory
+        #[arg(long)]
+        out: PathBuf,
+        /// How many images
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+    },
 }
 
 #[derive(Args, Debug)]

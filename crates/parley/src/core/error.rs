@@ -62,6 +62,8 @@ pub enum AppError {
     Busy,
     #[error("no such resource")]
     NotFound,
+    #[error("this account was deleted")]
+    AccountDeleted,
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     #[error("sign-in required")]
@@ -98,6 +100,7 @@ impl AppError {
             AppError::Validation { .. } => "validation_failed",
             AppError::PasswordRejected(_) => "password_rejected",
             AppError::CaptchaFailed => "captcha_failed",
+            AppError::AccountDeleted => "account_deleted",
             AppError::UsernameTaken => "username_taken",
             AppError::UsernameConfusable => "username_confusable",
             AppError::QuotaExceeded { .. } => "quota_exceeded",
@@ -145,6 +148,7 @@ impl AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::AccountDeleted => StatusCode::GONE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -213,6 +217,22 @@ impl AppError {
             field,
             message: message.into(),
         }
+    }
+}
+
+impl AppError {
+    /// The error response with more fields in its body (e.g. `"captcha": "kept"`).
+    pub fn into_response_with(self, more: serde_json::Value) -> Response {
+        let mut extra = self.extra().unwrap_or_else(|| serde_json::json!({}));
+        if let (Some(e), Some(m)) = (extra.as_object_mut(), more.as_object()) {
+            e.extend(m.clone());
+        }
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            extra: Some(extra),
+        };
+        (self.status(), axum::Json(body)).into_response()
     }
 }
 

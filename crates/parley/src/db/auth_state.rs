@@ -64,12 +64,16 @@ impl Db {
         &self,
         id: &str,
         answer_hash: &str,
+        answer_enc: &[u8],
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO captchas (id, answer_hash, expires_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(answer_hash)
-            .bind(expires_at)
+        sqlx::query(
+            "INSERT INTO captchas (id, answer_hash, answer_enc, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(answer_hash)
+        .bind(answer_enc)
+        .bind(expires_at)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -87,6 +91,35 @@ impl Db {
             Some(r) if r.try_get::<i64, _>("expires_at")? > now => Some(r.try_get("answer_hash")?),
             _ => None,
         })
+    }
+
+    /// The sealed answer of a live (unexpired, unconsumed) challenge, for its audio version.
+    pub async fn captcha_answer_enc(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT answer_enc FROM captchas WHERE id = $1 AND expires_at > $2 \
+             AND answer_enc IS NOT NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get("answer_enc")).transpose()
+    }
+
+    /// Whether a challenge can still be answered (not consumed, not expired).
+    pub async fn captcha_alive(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM captchas WHERE id = $1 AND expires_at > $2")
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     pub async fn purge_expired(&self, now: i64) -> Result<(), sqlx::Error> {

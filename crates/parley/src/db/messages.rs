@@ -30,6 +30,8 @@ fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error
 pub struct ConversationRow {
     pub peer_id: String,
     pub peer_username: String,
+    /// The peer deleted their account (issue 14 item 3): history stays, sending does not.
+    pub peer_deleted: bool,
     pub last_activity: i64,
     pub last_id: i64,
     pub unread: i64,
@@ -312,7 +314,7 @@ impl Db {
 
     pub async fn conversations(&self, me: &str) -> Result<Vec<ConversationRow>, sqlx::Error> {
         sqlx::query(
-            "SELECT c.peer_id, u.username, c.last_activity, c.last_id, c.unread FROM ( \
+            "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
                SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
                       MAX(created_at) AS last_activity, MAX(id) AS last_id, \
                       COUNT(*) FILTER (WHERE recipient_id = $1 AND read_at IS NULL AND kind = 'msg') AS unread \
@@ -328,6 +330,7 @@ impl Db {
             Ok(ConversationRow {
                 peer_id: r.try_get("peer_id")?,
                 peer_username: r.try_get("username")?,
+                peer_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
                 last_activity: r.try_get("last_activity")?,
                 last_id: r.try_get("last_id")?,
                 unread: r.try_get("unread")?,

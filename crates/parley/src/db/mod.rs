@@ -5,6 +5,7 @@
 pub mod auth_state;
 pub mod messages;
 pub mod sessions;
+pub mod tombstones;
 pub mod users;
 
 use std::time::Duration;

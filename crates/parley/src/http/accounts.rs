@@ -52,6 +52,32 @@ pub async fn captcha(State(state): State<AppState>, client: Client) -> AppResult
     )
 }
 
+/// `GET /api/captcha/{id}/audio`: the same challenge, spoken (WAV).
+pub async fn captcha_audio(
+    State(state): State<AppState>,
+    client: Client,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> AppResult<Response> {
+    let wav = state.accounts.captcha_audio(&id, &client).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        wav,
+    )
+        .into_response())
+}
+
+/// A refused sign-up or sign-in says whether its CAPTCHA can still be used: `"captcha":
+/// "kept"` when the request was refused before the challenge was checked.
+async fn refused(state: &AppState, captcha_id: Option<&str>, e: AppError) -> Response {
+    if matches!(e, AppError::CaptchaFailed) || !state.accounts.captcha_kept(captcha_id).await {
+        return e.into_response();
+    }
+    e.into_response_with(json!({"captcha": "kept"}))
+}
+
 #[derive(Deserialize)]
 pub struct PasswordCheck {
     password: String,
@@ -87,7 +113,7 @@ pub async fn register_start(
     client: Client,
     Json(b): Json<RegisterStart>,
 ) -> AppResult<Response> {
-    let (token, totp, expires_at, username) = state
+    let started = state
         .accounts
         .register_start(
             &b.username,
@@ -97,7 +123,11 @@ pub async fn register_start(
             b.captcha_answer.as_deref(),
             &client,
         )
-        .await?;
+        .await;
+    let (token, totp, expires_at, username) = match started {
+        Ok(s) => s,
+        Err(e) => return Ok(refused(&state, b.captcha_id.as_deref(), e).await),
+    };
     Ok(with_cookies(
         StatusCode::CREATED,
         json!({"stage": "totp", "username": username, "expires_at": expires_at, "totp": totp}),
@@ -206,7 +236,7 @@ pub async fn login(
     if let Some(old) = cookie(&headers, COOKIE) {
         end_session(&state, &crate::service::crypto::token_hash(old)).await?;
     }
-    let pending = state
+    let pending = match state
         .accounts
         .login(
             &b.username,
@@ -215,7 +245,11 @@ pub async fn login(
             b.captcha_answer.as_deref(),
             &client,
         )
-        .await?;
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return Ok(refused(&state, b.captcha_id.as_deref(), e).await),
+    };
     Ok(with_cookies(
         StatusCode::OK,
         json!({"stage": "second_factor", "methods": ["totp", "recovery"]}),
@@ -529,9 +563,22 @@ pub async fn delete_account(
 ) -> AppResult<Response> {
     reauthenticate(&state, &auth, &b, &client).await?;
     let hashes = state.db.delete_sessions_of(&auth.user.id).await?;
-    state.db.delete_user(&auth.user.id).await?;
+    let peers = state.db.contacts_of(&auth.user.id).await?;
+    state
+        .db
+        .tombstone_user(&auth.user.id, state.clock.now())
+        .await?;
     for h in hashes {
         session_ended(&state, h).await;
+    }
+    if !peers.is_empty() {
+        state
+            .events
+            .publish(crate::service::realtime::Event::AccountDeleted {
+                user_id: auth.user.id.clone(),
+                to: peers,
+            })
+            .await;
     }
     tracing::info!("an account was deleted");
     Ok(with_cookies(

@@ -20,7 +20,7 @@ use crate::http::AppState;
 /// The Content Security Policy: nothing by default, then only what the app uses. No inline
 /// script or style, no eval; Trusted Types make any HTML-string sink throw in the browser.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
+img-src 'self' data:; media-src 'self'; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
 require-trusted-types-for 'script'; trusted-types 'none'";
 

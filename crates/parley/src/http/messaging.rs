@@ -107,15 +107,19 @@ pub struct Send {
     payload: Value,
 }
 
-async fn peer(state: &AppState, me: &str, peer: &str) -> AppResult<()> {
+/// The peer exists; `writable` also refuses a deleted account (its history stays readable).
+async fn peer(state: &AppState, me: &str, peer: &str, writable: bool) -> AppResult<()> {
     if peer == me {
         return Err(AppError::validation(
             "peer",
             "you cannot send messages to yourself",
         ));
     }
-    state.db.user_by_id(peer).await?.ok_or(AppError::NotFound)?;
-    Ok(())
+    match state.db.account_deleted(peer).await? {
+        None => Err(AppError::NotFound),
+        Some(true) if writable => Err(AppError::AccountDeleted),
+        Some(_) => Ok(()),
+    }
 }
 
 pub async fn send(
@@ -125,7 +129,7 @@ pub async fn send(
     Json(b): Json<Send>,
 ) -> AppResult<Response> {
     state.quotas.check(Quota::Send, &auth.user.id)?;
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, true).await?;
     let checked = messaging::validate_payload(&b.payload)?;
     let slot = match (&checked.key_set, &checked.iv) {
         (Some(k), Some(i)) => Some((k.as_str(), i.as_str(), checked.iv_counter)),
@@ -186,7 +190,7 @@ pub async fn history(
     Path(peer_id): Path<String>,
     Query(p): Query<Page>,
 ) -> AppResult<Response> {
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, false).await?;
     if p.after.is_some() && p.before.is_some() {
         return Err(AppError::validation(
             "after",
@@ -212,7 +216,7 @@ pub async fn mark_read(
     Path(peer_id): Path<String>,
     Json(b): Json<Read>,
 ) -> AppResult<Response> {
-    peer(&state, &auth.user.id, &peer_id).await?;
+    peer(&state, &auth.user.id, &peer_id, false).await?;
     let now = state.clock.now();
     let n = state
         .db

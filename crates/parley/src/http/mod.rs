@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
         .route("/health", get(health::health))
         .route("/captcha", get(a::captcha))
+        .route("/captcha/{id}/audio", get(a::captcha_audio))
         .route("/password/check", post(a::password_check))
         .route("/register", post(a::register_start).get(a::register_state))
         .route("/register/totp", post(a::register_totp))

@@ -102,6 +102,11 @@ pub struct Accounts {
     pub ip_limits: IpLimiter,
 }
 
+/// Associated data binding a sealed CAPTCHA answer to its challenge.
+fn captcha_aad(id: &str) -> String {
+    format!("parley captcha {id}")
+}
+
 impl Accounts {
     pub fn new(config: Arc<Config>, db: Db, clock: Clock) -> anyhow::Result<Accounts> {
         let keys = ServerKeys::load(&config)?;
@@ -139,13 +144,55 @@ impl Accounts {
         .await
         .map_err(|e| AppError::Internal(e.into()))??;
         let now = self.clock.now();
+        let sealed = self
+            .keys
+            .seal(c.answer.as_bytes(), captcha_aad(&c.id).as_bytes());
         self.db
-            .insert_captcha(&c.id, &c.answer_hash, now + captcha::TTL_SECS)
+            .insert_captcha(&c.id, &c.answer_hash, &sealed, now + captcha::TTL_SECS)
             .await?;
         Ok((c.id, c.png_data_uri))
     }
 
-    /// Consume the challenge; right answer or not, it cannot be tried again.
+    /// The same challenge, spoken (WCAG 1.1.1): a WAV made on demand from the sealed answer.
+    /// Listening does not consume the challenge; an unknown, expired or consumed one is 404.
+    pub async fn captcha_audio(&self, id: &str, client: &Client) -> AppResult<Vec<u8>> {
+        self.limit(Action::Captcha, client)?;
+        let sealed = self
+            .db
+            .captcha_answer_enc(id, self.clock.now())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let answer = self
+            .keys
+            .open(&sealed, captcha_aad(id).as_bytes())
+            .map_err(AppError::Internal)?;
+        let answer = String::from_utf8(answer).map_err(|e| AppError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || captcha::render_wav(&answer))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+            .map_err(AppError::Internal)
+    }
+
+    /// Whether a challenge sent with a refused request can still be answered: true when the
+    /// request was refused before the challenge was checked (the client keeps the typed
+    /// answer and the image then).
+    pub async fn captcha_kept(&self, id: Option<&str>) -> bool {
+        match id {
+            Some(id) => self
+                .db
+                .captcha_alive(id, self.clock.now())
+                .await
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// Consume the challenge; right answer or not, it cannot be tried again. Callers check it
+    /// only once every field that can be judged without it has passed (issue 14 item 1): a
+    /// request refused for a weak password or a malformed username leaves the challenge
+    /// untouched, so the person keeps their answer; the first request that checks it
+    /// consumes it, so a solved challenge buys exactly one attempt at what it protects (one
+    /// password guess, one username-availability answer).
     pub async fn check_captcha(&self, id: Option<&str>, answer: Option<&str>) -> AppResult<()> {
         let (Some(id), Some(answer)) = (id, answer) else {
             return Err(AppError::CaptchaFailed);
@@ -313,12 +360,13 @@ impl Accounts {
         client: &Client,
     ) -> AppResult<(String, totp::Provisioning, i64, String)> {
         self.limit(Action::Register, client)?;
-        self.check_captcha(captcha_id, captcha_answer).await?;
+        // Fields judged without the CAPTCHA first: their errors leave it unconsumed.
         let (username, key) = Self::validate_username(username)?;
         let skeleton = Self::check_new_username(&username)?;
         let normalized = self
             .check_new_password(password, confirm, &username)
             .await?;
+        self.check_captcha(captcha_id, captcha_answer).await?;
         if self.db.username_exists(&key).await? {
             return Err(AppError::UsernameTaken);
         }

@@ -39,6 +39,8 @@ pub enum Event {
     },
     /// `user_id` published a new identity key.
     Key { user_id: String, to: Vec<String> },
+    /// `user_id` deleted their account (issue 14 item 3): their peers' open chats say so.
+    AccountDeleted { user_id: String, to: Vec<String> },
     /// A session ended (logout, revocation, deletion): its sockets close.
     SessionEnded { session: String },
 }
@@ -233,6 +235,9 @@ impl Events {
                 json!({"type": "read", "reader": reader, "peer": peer, "up_to": up_to, "at": at}),
             ),
             Event::Key { user_id, to } => (to, json!({"type": "key", "user_id": user_id})),
+            Event::AccountDeleted { user_id, to } => {
+                (to, json!({"type": "account_deleted", "user_id": user_id}))
+            }
             Event::SessionEnded { session } => return self.hub.close_session(&session),
         };
         let text: Arc<str> = Arc::from(frame.to_string());

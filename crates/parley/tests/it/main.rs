@@ -13,6 +13,7 @@ mod common;
 mod fake_hibp;
 mod flows;
 mod hardening;
+mod issue14;
 mod keysets;
 mod messaging;
 mod scale;

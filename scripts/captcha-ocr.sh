@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Measures how often plain OCR solves Parley's CAPTCHA (A4; issue 14 item 1): makes COUNT
+# images with the server's own generator (`parley captcha-samples`), reads each with tesseract
+# in two page-segmentation modes (--psm 7: one text line, --psm 8: one word), no training and
+# no whitelist, and counts an image as solved when the OCR text, upper-cased with spaces and
+# punctuation removed, equals its answer — the same normalisation the server applies.
+#
+#   scripts/captcha-ocr.sh [COUNT] [MAX_SOLVED]     # defaults: 100 images, at most 1 solved
+#
+# Exits 1 when either mode solves more than MAX_SOLVED images. The suite runs a smaller sample
+# (scripts/test.sh); the full 100-image run takes about a minute on two cores.
+# Needs: tesseract (Debian `tesseract-ocr`, installed by scripts/setup-test-deps.sh) and the
+# server binary ($PARLEY_BIN, default target/debug/parley).
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+COUNT="${1:-100}"
+MAX_SOLVED="${2:-1}"
+BIN="${PARLEY_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley}"
+command -v tesseract >/dev/null || { echo "captcha-ocr: tesseract not found (apt-get install tesseract-ocr)" >&2; exit 2; }
+[[ -x "${BIN}" ]] || { echo "captcha-ocr: no server binary at ${BIN} (cargo build --bin parley)" >&2; exit 2; }
+
+dir="$(mktemp -d)"
+trap 'rm -rf "${dir}"' EXIT
+"${BIN}" captcha-samples --out "${dir}" --count "${COUNT}"
+
+fail=0
+for psm in 7 8; do
+  solved=0
+  for img in "${dir}"/*.png; do
+    answer="$(basename "${img}" .png)"
+    answer="${answer#*-}"
+    read_as="$(OMP_THREAD_LIMIT=1 tesseract "${img}" - --psm "${psm}" 2>/dev/null | tr -d '[:space:][:punct:]' | tr '[:lower:]' '[:upper:]')" || read_as=""
+    if [[ "${read_as}" == "${answer}" ]]; then
+      solved=$((solved + 1))
+      echo "captcha-ocr: psm ${psm} solved ${answer}"
+    fi
+  done
+  echo "captcha-ocr: tesseract --psm ${psm} solved ${solved} of ${COUNT} (allowed: ${MAX_SOLVED})"
+  if ((solved > MAX_SOLVED)); then
+    fail=1
+  fi
+done
+exit "${fail}"
