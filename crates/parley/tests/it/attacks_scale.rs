@@ -190,6 +190,39 @@ async fn issue9_item1_two_instances_count_every_attempt_once() {
     eprintln!("two instances, recovery-code burst of 16: {got:?}");
     assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 11)]));
 
+    // Registration codes on one sign-up, half on each instance: 10 are tried, no more.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let (r1, r2) = (via(&one, &jar), via(&two, &jar));
+    let (status, b) = register_start(&one, &r1, "bobby", PW).await;
+    assert_eq!(status, 201, "{b}");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let wrong = wrong_code(&one, &secret);
+    let got = burst(16, |i| {
+        let (app, cl, wrong) = if i % 2 == 0 {
+            (&one, &r1, wrong.clone())
+        } else {
+            (&two, &r2, wrong.clone())
+        };
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/totp",
+                &addr(400 + i),
+                None,
+                json!({"code": wrong}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("two instances, registration-code burst of 16: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_code", 10), ("registration_expired", 6)])
+    );
     one.stop().await;
     two.stop().await;
 }
