@@ -252,7 +252,7 @@ impl Db {
             )
             .bind(*name_key),
         };
-        Ok(q.fetch_optional(&self.pool)
+        q.fetch_optional(&self.pool)
             .await?
             .map(|r| -> Result<FailureState, sqlx::Error> {
                 Ok(FailureState {
@@ -261,7 +261,7 @@ impl Db {
                     disabled: r.try_get::<i64, _>("disabled")? != 0,
                 })
             })
-            .transpose()?)
+            .transpose()
     }
 
     /// Count one attempt **before** it is checked (issue 9 item 1): the attempt is presumed

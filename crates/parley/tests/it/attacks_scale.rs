@@ -72,6 +72,46 @@ async fn issue9_item1_two_instances_count_every_attempt_once() {
     let user = register(&one, "alice", PW).await;
     let apps = [&one, &two];
 
+    // Re-auth guesses with Alice's full session, half on each instance.
+    let (b1, b2) = (browser(&one), browser(&two));
+    let got = burst(16, |i| {
+        let (app, cl) = if i % 2 == 0 { (&one, &b1) } else { (&two, &b2) };
+        let user = &user;
+        async move {
+            body(
+                cl.post(app.url("/api/session/reauth"))
+                    .header("cookie", format!("__Host-parley_session={}", user.cookie))
+                    .header("x-csrf-token", &user.csrf)
+                    .header("x-forwarded-for", addr(300 + i))
+                    .json(&json!({"password": format!("wrong guess {i}")}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("two instances, re-auth burst of 16: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_credentials", 5), ("rate_limited", 11)])
+    );
+    // The delay over, the right password resets the per-name count.
+    one.state().clock.advance(31);
+    two.state().clock.advance(31);
+    let r = body(
+        b2.post(two.url("/api/session/reauth"))
+            .header("cookie", format!("__Host-parley_session={}", user.cookie))
+            .header("x-csrf-token", &user.csrf)
+            .json(&json!({"password": PW}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+
     // Password guesses, half on each instance.
     let clients: Vec<Client> = (0..16).map(|i| browser(apps[i % 2])).collect();
     let ids = futures_util::future::join_all((0..16).map(|i| {
@@ -130,6 +170,59 @@ async fn issue9_item1_two_instances_count_every_attempt_once() {
     .await;
     eprintln!("two instances, TOTP burst of 16: {got:?}");
     assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 11)]));
+
+    // Recovery-code guesses on the same pending session, half on each instance.
+    let got = burst(16, |i| {
+        let (app, cl) = if i % 2 == 0 { (&one, &c1) } else { (&two, &c2) };
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/login/recovery",
+                &addr(200 + i),
+                None,
+                json!({"code": "aaaa-bbbb-cccc-dddd"}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("two instances, recovery-code burst of 16: {got:?}");
+    assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 11)]));
+
+    // Registration codes on one sign-up, half on each instance: 10 are tried, no more.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let (r1, r2) = (via(&one, &jar), via(&two, &jar));
+    let (status, b) = register_start(&one, &r1, "bobby", PW).await;
+    assert_eq!(status, 201, "{b}");
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let wrong = wrong_code(&one, &secret);
+    let got = burst(16, |i| {
+        let (app, cl, wrong) = if i % 2 == 0 {
+            (&one, &r1, wrong.clone())
+        } else {
+            (&two, &r2, wrong.clone())
+        };
+        async move {
+            post_from(
+                app,
+                cl,
+                "/api/register/totp",
+                &addr(400 + i),
+                None,
+                json!({"code": wrong}),
+            )
+            .await
+        }
+    })
+    .await;
+    eprintln!("two instances, registration-code burst of 16: {got:?}");
+    assert_eq!(
+        got,
+        tally(&[("invalid_code", 10), ("registration_expired", 6)])
+    );
     one.stop().await;
     two.stop().await;
 }
