@@ -7,7 +7,8 @@ use sqlx::Row;
 use super::Db;
 
 impl Db {
-    /// Turn an account into a tombstone in one transaction: credentials wiped, username freed
+    /// Turn an account into a tombstone in one transaction: credentials wiped, username (and its
+    /// confusable skeleton, issue 9 item 4) freed
     /// for a new account (which gets a new id), sessions, codes, authenticators, counters and
     /// the security log deleted. Messages stay for the people it talked to; conversations
     /// whose other side is deleted too are removed, and so is a tombstone nobody talks to.
@@ -15,6 +16,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE users SET deleted_at = $2, username_key = 'deleted:' || id, \
+             username_skeleton = 'deleted:' || id, \
              password_hash = '', totp_secret_enc = $3, totp_last_step = 0, \
              must_change_password = 0 WHERE id = $1",
         )
