@@ -566,9 +566,10 @@ describe('issue 8: adversarial property-based runs (P1 IV uniqueness, P2 forward
     }
     console.log(`adversarial: ${RUNS} runs, ${failed.length} failed, ${healingLoss} first messages lost while healing`);
     if (failed.length > 0) {
-      const summary = [...byProperty].map(([prop, seeds]) => `${prop}: ${seeds.length} runs, seeds ${[...new Set(seeds)].slice(0, 12).join(' ')}`).join('\n');
+      const summary = [...byProperty].map(([prop, seeds]) => `${prop}: ${new Set(seeds).size} runs, seeds ${[...new Set(seeds)].slice(0, 12).join(' ')}`).join('\n');
       const first = failed[0];
-      assert.fail(`${failed.length}/${RUNS} runs violated a property (module ${MODULE})\n${summary}\nfirst failing seed ${first.seed}:\n  ${first.violations.join('\n  ')}\ntrace:\n${first.trace.join('\n')}\nreproduce: PARLEY_ADV_SEED=${first.seed} PARLEY_ADV_RUNS=1 PARLEY_ADV_TRACE=1 node --test tests/protocol/adversarial.test.mjs`);
+      const all = failed.map((f) => `  seed ${f.seed}: ${f.violations.slice(0, 3).join(' | ')}`).join('\n');
+      assert.fail(`${failed.length}/${RUNS} runs violated a property (module ${MODULE})\n${summary}\n${all}\nfirst failing seed ${first.seed}:\n  ${first.violations.join('\n  ')}\ntrace:\n${first.trace.join('\n')}\nreproduce: PARLEY_ADV_SEED=${first.seed} PARLEY_ADV_RUNS=1 PARLEY_ADV_TRACE=1 node --test tests/protocol/adversarial.test.mjs`);
     }
   });
 });
