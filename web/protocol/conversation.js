@@ -390,7 +390,7 @@ export class Conversation {
       if (this.#reason(state) !== null) return this.#startExchange(post);
       const old = await loadKeySet(this.#storage, this.#me, /** @type {string} */ (walkChain(state).head));
       if (!old) throw new ProtocolError('storage_failed');
-      const salt = Math.max(state.salt_max, old.salt) + 1;
+      const salt = Math.max(state.max_salt[old.pair] ?? 0, old.salt) + 1; // per pair (§4.2, finding A4)
       if (salt > MAX_COUNTER) throw new ProtocolError('bad_salt', 'the salt counter is exhausted');
       const next = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: old.ownPublic, peerId: this.#peer, peerPublic: old.peerPublic, salt, nonce: newNonce() });
       saveKeySet(this.#storage, this.#me, next);
@@ -449,8 +449,11 @@ export class Conversation {
     const peerKey = state.peer_key;
     if (!peerKey) throw new ProtocolError('no_peer_key', "the contact's public key is unknown: call setPeerKeys first");
     const pair = await pairId(this.#me, this.#identity.publicKey, this.#peer, peerKey);
-    // One salt counter per conversation, with fresh randomness beside it (§4.2).
-    const salt = state.salt_max + 1;
+    // The salt counter of this pair of identity keys, with fresh randomness beside it (§4.2). Not
+    // the conversation's: an exchange of another pair (e.g. a stand-in key of the server, which
+    // can confirm it) must not push this pair's salts beyond what the contact accepts
+    // (salt_max + 2^20) — adversary finding A4.
+    const salt = (state.max_salt[pair] ?? 0) + 1;
     if (salt > MAX_COUNTER) throw new ProtocolError('bad_salt', 'the salt counter is exhausted');
     const ks = await deriveKeySet({ ownPrivate: this.#identity.privateKey, ownId: this.#me, ownPublic: this.#identity.publicKey, peerId: this.#peer, peerPublic: peerKey, salt, nonce: newNonce() });
     saveKeySet(this.#storage, this.#me, ks);
@@ -599,8 +602,14 @@ export class Conversation {
     if (!legacy) bumpSalt(state, ks.pair, x.salt);
     const admitted = walkChain(state).head === ks.id;
     // A fresh, authenticated exchange that is not newer than the current key set: its sender is
-    // behind (e.g. a restored older localStorage); a new exchange from this side brings it forward.
-    if (fresh && !base.mine) state.want_exchange = !legacy && !admitted && before.head !== null && x.salt < before.salt;
+    // behind (e.g. a restored older localStorage, or it missed a change of this side); a new
+    // exchange from this side brings it forward. A tie (same salt, later server id) counts too
+    // when the head came from a `change`: its sender may have missed that change and can never
+    // derive the head's key set (adversary finding A2). A tie with an `ecdh` head resolves by
+    // itself: the sender derives it from that exchange alone (lower server id wins).
+    const headIsChange = state.exchanges.some((e) => e.key_set === before.head && e.type === 'change');
+    const behind = x.salt < before.salt || (x.salt === before.salt && headIsChange);
+    if (fresh && !base.mine) state.want_exchange = !legacy && !admitted && before.head !== null && behind;
     this.#save(state);
     this.#log.exchange('recv', ks.id, x.salt, from, to, `${legacy ? 'legacy (read-only) ' : ''}${fresh && !legacy ? 'engaged (fresh)' : `stale (${this.#now() - base.created_at}s old or history): read-only`}${admitted ? '' : ' — not newer than the current key set'}`);
     events.push(this.#exchangeEvent(base, ks.id, fresh, entry.engaged, true));
@@ -741,9 +750,30 @@ export class Conversation {
       saveSeen(this.#storage, this.#me, ks.id, seen);
     }
     this.#log.decrypt(ks, from, to, r.iv, r.text, /** @type {{ ciphertext: string }} */ (payload), seenAs.verdict === 'again');
+    /** @type {ProtocolEvent[]} */
+    const events = [];
+    if (!base.mine && seenAs.verdict === 'new') this.#warnUnpinned(base, ks.peerPublic, events);
     /** @type {MessageEvent} */
     const event = { ...base, kind: 'message', text: r.text, keySetId: ks.id, iv: r.iv };
-    return [event];
+    events.push(event);
+    return events;
+  }
+
+  /**
+   * A contact message seen for the first time under a key set of a contact key that is not the
+   * pinned one, in a verified conversation: the key-change warning is raised (and sending held
+   * back) even if that key was seen before — e.g. a stand-in key the server sent before the user
+   * verified the real one (X3, §9.6; adversary finding A3).
+   * @param {EventBase} base @param {string} peerPublic @param {ProtocolEvent[]} events
+   */
+  #warnUnpinned(base, peerPublic, events) {
+    const state = this.#load();
+    const key = canonicalKey(peerPublic);
+    if (!key || state.peer_key === null || key === state.peer_key || state.verified_key !== state.peer_key || state.key_warning !== null) return;
+    state.key_warning = { old: state.peer_key, new: key, id: base.id, verified: true };
+    this.#save(state);
+    this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} message under key ${key.slice(0, 12)}… which is not the verified ${state.peer_key.slice(0, 12)}… (sending blocked until accepted)`);
+    events.push(this.#peerKeyChanged(base.id, base.created_at, state.peer_key, key));
   }
 
   // ---------------------------------------------------------------- events

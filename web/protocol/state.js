@@ -87,6 +87,8 @@ export function walkChain(state) {
   const order = [...state.exchanges].sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity));
   /** @type {ExchangeEntry | null} */
   let head = null;
+  /** The pair of identity keys of the head; a `change` keeps the pair of the key set it replaces. @type {string | undefined} */
+  let headPair;
   const superseded = new Set();
   for (const e of order) {
     const legacy = isLegacy(e);
@@ -96,12 +98,16 @@ export function walkChain(state) {
     else if (e.type === 'ecdh') {
       // A new pair of identity keys (E7: a browser that lost its storage starts at salt 1 again)
       // is admitted when it names the contact's newest key; otherwise only a higher salt.
-      const newPair = e.pair !== undefined && e.pair !== head?.pair && e.current_key === true;
+      // (A `change` entry names no pair: it inherits its old key set's, else a stale exchange of
+      // the same pair would pass as a "new pair" after a Refresh — adversary finding A1.)
+      const newPair = e.pair !== undefined && e.pair !== headPair && e.current_key === true;
       admit = head === null || headLegacy || legacy || e.salt > head.salt || newPair;
     }
     else admit = head !== null && e.old === head.key_set && (legacy || e.salt > head.salt);
-    if (admit) head = e;
-    else superseded.add(e);
+    if (admit) {
+      headPair = e.type === 'change' && e.pair === undefined ? headPair : e.pair;
+      head = e;
+    } else superseded.add(e);
   }
   return {
     head: head?.key_set ?? null,
