@@ -72,7 +72,7 @@ describe('sign-in', { timeout: 60_000 }, () => {
       await recoveryField.fill(used);
       await page.getByRole('button', { name: 'Verify' }).click();
       await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
-      const warning = page.locator('.message[data-kind="warn"]');
+      const warning = page.locator('#app > .message[data-kind="warn"]');
       const warningText = await warning.innerText();
       assert.match(warningText, /recovery code/i);
       assert.match(warningText, /Recovery codes left: 9\b/);
@@ -93,7 +93,7 @@ describe('sign-in', { timeout: 60_000 }, () => {
       await page.getByLabel('Enter one of your recovery codes').fill(/** @type {string} */ (account.recoveryCodes[1]));
       await page.getByRole('button', { name: 'Verify' }).click();
       await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
-      assert.match(await page.locator('.message[data-kind="warn"]').innerText(), /Recovery codes left: 8\b/);
+      assert.match(await page.locator('#app > .message[data-kind="warn"]').innerText(), /Recovery codes left: 8\b/);
 
       await assertClean(handle, {
         allow: [EXPECTED_ME_401, /\/api\/login\b.*HTTP 401|\/api\/login\/recovery\b.*HTTP 401|status of 401/],
