@@ -35,7 +35,12 @@ impl AppState {
     pub async fn new(config: Arc<Config>, db: Db) -> anyhow::Result<AppState> {
         let clock = Clock::default();
         let accounts = Arc::new(Accounts::new(config.clone(), db.clone(), clock.clone())?);
-        let events = Events::start(db.clone(), config.database_url().expose()).await?;
+        let events = Events::start(
+            db.clone(),
+            config.database_url().expose(),
+            config.max_websockets,
+        )
+        .await?;
         Ok(AppState {
             config,
             db,

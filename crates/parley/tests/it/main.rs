@@ -4,13 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod backlog;
 mod breach;
 mod certificate;
 mod cli;
 mod common;
 mod fake_hibp;
+mod faults;
 mod flows;
 mod hardening;
 mod messaging;
+mod resources;
 mod scale;
 mod tls_matrix;
