@@ -12,6 +12,7 @@ mod common;
 mod fake_hibp;
 mod faults;
 mod flows;
+mod fuzz_replay;
 mod hardening;
 mod messaging;
 mod resources;
