@@ -22,7 +22,6 @@ readonly STEPS=(
   "build server|cargo build --bin parley"
   "cargo test (SQLite)|cargo test --workspace"
   "integration tests on PostgreSQL|PARLEY_TEST_DATABASE_URL=${PARLEY_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432} cargo test --test it"
-  "fuzz smoke run (15 s per target)|scripts/fuzz.sh 15"
   "typecheck web client|npx --no-install tsc -p tsconfig.json"
   "typecheck browser tests|npx --no-install tsc -p tests/tsconfig.json"
   "protocol tests (node:test)|node --test tests/protocol/*.test.mjs"

@@ -118,3 +118,127 @@ async fn fuzz_replay_json_extractor() {
         }
     }
 }
+
+// ------------------------------------------------------------------ bounded mutation loop
+//
+// A seeded, bounded mutational loop over the same checks, in the ordinary suite: the fallback
+// while libFuzzer's instrumented build is not available (it is slow to build on a busy
+// machine), and a cheap guard in every run. Seeded, so a failure reproduces; a failing input
+// is printed and belongs in fuzz/regressions/<target>/.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Mutations per target and run.
+const MUTATIONS: usize = 100_000;
+
+const TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "\\u0000",
+    "\\ud800",
+    "null",
+    "true",
+    "-1",
+    "1e999",
+    "18446744073709551616",
+    "\"v\":1",
+    "\"type\":\"msg\"",
+    "\"type\":\"ack\"",
+    "\"ids\":[",
+    "\"id\":",
+    "é",
+    "ﬁ",
+    "İ",
+    "ẞ",
+    "\u{202e}",
+    "\u{200b}",
+    "\u{fdfa}",
+    "\u{3250}",
+    "a",
+    " ",
+];
+
+fn mutate(rng: &mut StdRng, seeds: &[Vec<u8>]) -> Vec<u8> {
+    let mut data = seeds[rng.random_range(0..seeds.len())].clone();
+    for _ in 0..rng.random_range(1..6) {
+        let at = if data.is_empty() {
+            0
+        } else {
+            rng.random_range(0..=data.len())
+        };
+        match rng.random_range(0..5) {
+            0 if !data.is_empty() => {
+                let i = rng.random_range(0..data.len());
+                data[i] ^= 1 << rng.random_range(0..8);
+            }
+            1 if at < data.len() => {
+                let end = (at + rng.random_range(1..8)).min(data.len());
+                data.drain(at..end);
+            }
+            2 => {
+                let t = TOKENS[rng.random_range(0..TOKENS.len())].as_bytes();
+                data.splice(at..at, t.iter().copied());
+            }
+            3 => {
+                let other = &seeds[rng.random_range(0..seeds.len())];
+                if !other.is_empty() {
+                    let from = rng.random_range(0..other.len());
+                    data.splice(at..at, other[from..].iter().copied());
+                }
+            }
+            _ => data.insert(at, rng.random()),
+        }
+    }
+    data.truncate(4096);
+    data
+}
+
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    inputs(target).into_iter().map(|(_, d)| d).collect()
+}
+
+fn check_payload(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = validate_public_key(text);
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Ok((_, stored)) = validate_payload(&value)
+    {
+        assert!(stored.len() <= MAX_PAYLOAD_BYTES);
+        let back: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, value, "input {:?}", String::from_utf8_lossy(data));
+    }
+}
+
+fn check_credentials(text: &str) {
+    let once = normalize(text);
+    assert_eq!(normalize(&once), once, "input {text:?}");
+    if let Ok((display, key)) = Accounts::validate_username(text) {
+        let again = Accounts::validate_username(&display).expect("stays valid");
+        assert_eq!(again, (display, key), "input {text:?}");
+    }
+}
+
+#[test]
+fn fuzz_bounded_payload_ws_frame_and_credentials() {
+    let mut rng = StdRng::seed_from_u64(0x9a7e_2026);
+    let (payload, frames, creds) = (seeds("payload"), seeds("ws_frame"), seeds("credentials"));
+    for _ in 0..MUTATIONS {
+        check_payload(&mutate(&mut rng, &payload));
+        let f = mutate(&mut rng, &frames);
+        if let Ok(text) = std::str::from_utf8(&f)
+            && let Some(ids) = parse_client_frame(text)
+        {
+            assert!(ids.len() <= ACK_IDS_MAX + 1, "input {text:?}");
+        }
+        let c = mutate(&mut rng, &creds);
+        check_credentials(&String::from_utf8_lossy(&c));
+    }
+}
