@@ -46,7 +46,8 @@ pub const OUTSTANDING_MAX: usize = 4096;
 pub const ACK_IDS_MAX: usize = 256;
 /// Client frames (and acked ids this socket did not push) a socket may send in a burst...
 pub const FRAME_BUDGET: f64 = 1000.0;
-/// ... and per second after it. A frame acknowledging a message this socket pushed is free.
+/// ... and per second after it. A frame acknowledging a message this socket pushed is free;
+/// each acked id it did not push costs 2 (a database write), checked before the write.
 pub const FRAME_RATE: f64 = 500.0;
 /// Largest client frame.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -265,8 +266,16 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                         // (there are only as many as messages); anything else costs.
                         let (mut cost, mut useful) = (0.0, false);
                         for &id in &ids {
-                            if outstanding.remove(id) { useful = true; } else { cost += 1.0; }
+                            // An id this socket did not push means a database write: 2.
+                            if outstanding.remove(id) { useful = true; } else { cost += 2.0; }
                             page.remove(&id);
+                        }
+                        if !useful { cost += 1.0; }
+                        // The budget is checked before any database work.
+                        if !budget.spend(cost) {
+                            tracing::info!("a WebSocket client sent too many frames; closing it");
+                            let _ = sink.send(close(1008, "too many frames")).await;
+                            break;
                         }
                         if !ids.is_empty() {
                             let now = state.clock.now();
@@ -287,7 +296,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                                 }
                             }
                         }
-                        if useful { cost } else { cost + 1.0 }
+                        0.0
                     }
                     Some(Ok(Message::Pong(_) | Message::Ping(_) | Message::Binary(_))) => {
                         last_seen = Instant::now();
