@@ -301,7 +301,9 @@ async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
         sent
     });
     let started = Instant::now();
-    let close = tokio::time::timeout(Duration::from_secs(10), async {
+    // SQLite: cut off in well under a second; PostgreSQL (a transaction per bogus ack): a few
+    // seconds on a busy machine.
+    let close = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(m) = rx.next().await {
             if let Ok(Message::Close(c)) = m {
                 return c.map(|c| u16::from(c.code));
@@ -313,7 +315,7 @@ async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
         None
     })
     .await
-    .expect("the flooding socket is closed within 10 s");
+    .expect("the flooding socket is closed within 30 s");
     let cut_after = started.elapsed();
     assert_eq!(close, Some(1008), "closed as a policy violation");
     let sent = sender.await.unwrap();
