@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every `cargo fuzz` target (fuzz/fuzz_targets/*.rs) for a bounded time each.
 #
-#   scripts/fuzz.sh            15 s per target (the smoke run scripts/test.sh does)
+#   scripts/fuzz.sh            15 s per target (a smoke run)
 #   scripts/fuzz.sh 600        10 minutes per target (the longer run; see docs/security.md)
 #   scripts/fuzz.sh 60 payload only the named targets
 #
