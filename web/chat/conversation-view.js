@@ -11,6 +11,7 @@ import { busy, describeError, messageArea } from '../ui.js';
 import { connectionText } from './list-view.js';
 import { showSafetyNumber } from './safety.js';
 import { reconcile, timelineItems } from './timeline.js';
+import { PAGE_MAX } from './api.js';
 
 /** @typedef {import('./store.js').ChatStore} ChatStore */
 /** @typedef {import('./peer.js').Peer} Peer */
@@ -152,6 +153,9 @@ export function conversationPane(store) {
     retry: (localId) => shownPeer && store.retry(shownPeer, localId),
     /** @param {number} localId */
     discard: (localId) => shownPeer && store.discard(shownPeer, localId),
+    loadOlder: () => {
+      if (shownPeer) void store.loadOlder(shownPeer, PAGE_MAX);
+    },
   };
 
   function update() {

@@ -358,20 +358,22 @@ export class ChatStore {
   }
 
   /**
-   * "Load older messages" (`before=`).
+   * "Load older messages" (`before=`); the timeline's "not shown yet" marker asks for bigger
+   * pages (`api.PAGE_MAX`).
    * @param {string} id
+   * @param {number} [limit]
    */
-  async loadOlder(id) {
+  async loadOlder(id, limit = api.PAGE) {
     const peer = this.#peers.get(id);
     if (!peer || !peer.hasOlder || peer.loadingOlder || peer.oldestId === null) return;
     peer.loadingOlder = true;
     this.#emit(peer.id);
     try {
-      const page = await api.history(peer.id, { before: peer.oldestId, limit: api.PAGE });
+      const page = await api.history(peer.id, { before: peer.oldestId, limit });
       peer.apply(await this.#conv(peer).loadHistory(page));
       for (const m of page) peer.noteStored(m, this.#opts.me.id, this.#earlyDelivered);
       if (page.length) peer.oldestId = /** @type {StoredMessage} */ (page[0]).id;
-      peer.hasOlder = page.length === api.PAGE;
+      peer.hasOlder = page.length === limit;
     } catch (error) {
       peer.loadError = error instanceof ApiError ? error.message : 'Older messages could not be loaded.';
     } finally {

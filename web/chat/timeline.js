@@ -23,6 +23,7 @@ import { STORAGE_CLEARED_TEXT, timeElement } from './format.js';
  * @property {() => void} showSafetyNumber
  * @property {(localId: number) => void} retry
  * @property {(localId: number) => void} discard
+ * @property {() => void} loadOlder extends the loaded history downwards (`before=`)
  */
 
 /** Pending messages sort after everything the server stored. */
@@ -51,7 +52,7 @@ function lostKeys(ev) {
 
 /**
  * A line of the timeline that is not a chat bubble.
- * @param {'session' | 'keys' | 'warn' | 'lost' | 'alert'} kind
+ * @param {'session' | 'keys' | 'warn' | 'lost' | 'alert' | 'gap'} kind
  * @param {import('../dom.js').Child} text
  * @param {{ id?: number, who?: string, at?: number, extra?: import('../dom.js').Child }} [more]
  * @returns {HTMLElement}
@@ -166,7 +167,16 @@ export function timelineItems(peer, actions) {
   /** @type {Item[]} */
   const items = [];
   let firstLost = Infinity;
+  // Only the loaded history is known to be complete: from its oldest message (`oldestId`) on.
+  // Messages older than that which arrived anyway (the WebSocket backlog of a long absence)
+  // would sit above a silent gap, so they wait behind a marker until the history reaches them.
+  const floor = peer.historyLoaded && peer.hasOlder && peer.oldestId !== null ? peer.oldestId : -Infinity;
+  let notShown = 0;
   for (const ev of peer.events.values()) {
+    if (ev.id < floor) {
+      notShown += 1;
+      continue;
+    }
     const item = eventItem(ev, peer);
     if (item) items.push(item);
     if (lostKeys(ev)) firstLost = Math.min(firstLost, ev.id);
@@ -178,6 +188,22 @@ export function timelineItems(peer, actions) {
       sort: firstLost - 0.75,
       sig: 'e5',
       render: () => h('div', { class: 'sys e5', dataset: { kind: 'lost' }, attrs: { role: 'note' } }, h('strong', { class: 'sys-text' }, STORAGE_CLEARED_TEXT)),
+    });
+  }
+  if (notShown > 0) {
+    const text = `${notShown} earlier message${notShown === 1 ? '' : 's'} received but not shown yet`;
+    items.push({
+      key: 'gap',
+      sort: floor - 0.9,
+      sig: `gap|${notShown}|${peer.loadingOlder}`,
+      render: () =>
+        system('gap', text, {
+          extra: h(
+            'button',
+            { type: 'button', class: 'button secondary small', disabled: peer.loadingOlder, onclick: () => actions.loadOlder() },
+            peer.loadingOlder ? 'Loading…' : 'Show earlier messages',
+          ),
+        }),
     });
   }
   for (const notice of peer.keyNotices) {

@@ -1,8 +1,18 @@
 //! Start-up and the listeners: the HTTPS listener (rustls, policy in `tls::policy`), the
 //! optional plain-HTTP redirect listener, certificate renewal, and graceful shutdown.
+//!
+//! Every connection holds one of `max_connections` slots from accept to close (a WebSocket
+//! keeps its connection's slot, see `http::ws::ConnSlot`). A connection is closed when it
+//! stays silent: the TLS handshake must finish in `HANDSHAKE_TIMEOUT`, the first request must
+//! start `FIRST_REQUEST_TIMEOUT` after it (hyper-util's protocol detection has no timeout of
+//! its own), HTTP/1 headers must arrive in `HEADER_TIMEOUT`, and a connection with no request
+//! in flight for `idle_timeout_secs` is shut down (HTTP/2: GOAWAY). docs/security.md lists
+//! the limits and the tests that prove them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -13,11 +23,10 @@ use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -29,13 +38,21 @@ use crate::tls::policy::{self, ReloadableCert};
 use crate::tls::store::{self, SiteCert};
 
 /// A TLS handshake must finish in this time, or the connection is dropped (slowloris).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request headers must arrive in this time.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections beyond this wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 10_000;
-/// In-flight requests get this long to finish at shutdown.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request headers must arrive in this time (HTTP/1: also between keep-alive requests).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the TLS handshake, the first request must start within this time.
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// File descriptors kept free for the database, the certificate files and the listeners.
+pub const FD_RESERVE: u64 = 256;
+/// In-flight requests get this long to finish at shutdown (and after an idle close).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// HTTP/2 keep-alive pings; a peer that does not answer in `H2_PING_TIMEOUT` is dropped.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Accept errors (EMFILE, ENFILE, ENOBUFS…) back off from this up to `ACCEPT_BACKOFF_MAX`.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often the served certificate is checked for renewal.
 const RENEW_CHECK: Duration = Duration::from_secs(12 * 3600);
 
@@ -45,11 +62,20 @@ pub struct RunningServer {
     pub redirect_addr: Option<SocketAddr>,
     pub state: AppState,
     pub ca_file: Option<std::path::PathBuf>,
+    /// The effective connection cap (`max_connections`, lowered to fit the open-file limit).
+    pub max_connections: usize,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
+    /// Connections holding a slot right now (handshaking, HTTP, WebSockets); the accept loop
+    /// takes a slot before it waits for the next connection, which is not counted.
+    pub fn open_connections(&self) -> usize {
+        (self.max_connections - self.slots.available_permits()).saturating_sub(1)
+    }
+
     /// Stop accepting, let in-flight requests finish (bounded), and return.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
@@ -93,14 +119,22 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let app = http::router(state.clone());
     let shutdown = CancellationToken::new();
 
+    let max_connections = connection_cap(config.max_connections);
+    let slots = Arc::new(Semaphore::new(max_connections));
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let mut tasks = vec![tokio::spawn(serve_tls(
-        listener,
-        acceptor,
-        app,
+        Listener {
+            tcp: listener,
+            acceptor,
+            app,
+            slots: slots.clone(),
+            max_connections,
+            idle: Duration::from_secs(config.idle_timeout_secs),
+        },
+        state.clone(),
         shutdown.clone(),
     ))];
 
@@ -130,17 +164,91 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         redirect_addr,
         state,
         ca_file,
+        max_connections,
+        slots,
         shutdown,
         tasks,
     })
 }
 
-async fn serve_tls(
-    listener: TcpListener,
+/// "Too many open files" is avoided by construction: the soft open-file limit is raised to the
+/// hard one, and the connection cap is kept `FD_RESERVE` below it (each connection is one
+/// descriptor). docs/deployment.md says how to raise the hard limit (`LimitNOFILE`).
+fn connection_cap(configured: usize) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (limit.current, limit.maximum)
+        && cur < max
+    {
+        limit.current = Some(max);
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let Some(files) = limit.current else {
+        return configured;
+    };
+    let fit = usize::try_from(files.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+    if fit < configured {
+        tracing::warn!(
+            configured,
+            open_file_limit = files,
+            cap = fit.max(16),
+            "max_connections lowered to fit the open-file limit (raise LimitNOFILE)"
+        );
+    }
+    configured.min(fit).max(16)
+}
+
+struct Listener {
+    tcp: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
-    shutdown: CancellationToken,
-) {
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+    idle: Duration,
+}
+
+/// What a connection is doing: requests in flight, and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    served: AtomicBool,
+    last: Mutex<Instant>,
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.served.store(true, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// When the connection becomes idle-closable, or `None` if it is now.
+    fn deadline(&self, idle: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return Some(now + idle);
+        }
+        let wait = if self.served.load(Ordering::SeqCst) {
+            idle
+        } else {
+            FIRST_REQUEST_TIMEOUT
+        };
+        let at = *self.last.lock().unwrap_or_else(|e| e.into_inner()) + wait;
+        (at > now).then_some(at)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn serve_tls(l: Listener, state: AppState, shutdown: CancellationToken) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -149,61 +257,119 @@ async fn serve_tls(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30));
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
 
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            p = l.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+            accepted = l.tcp.accept() => match accepted {
+                Ok(a) => { backoff = ACCEPT_BACKOFF_MIN; a }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // EMFILE and friends: back off (exponentially) instead of spinning; the
+                    // connections that hold descriptors time out and free them.
+                    tracing::warn!(error = %e, "accept failed; backing off {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, app, builder, watcher) = (
-            acceptor.clone(),
-            app.clone(),
+        let (acceptor, app, builder, shutdown, idle) = (
+            l.acceptor.clone(),
+            l.app.clone(),
             builder.clone(),
-            graceful.watcher(),
+            shutdown.clone(),
+            l.idle,
         );
         tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+            let permit = Arc::new(permit);
+            let tls = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => match r {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
             };
-            let svc = app.map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req.map(axum::body::Body::new)
+            let activity = Arc::new(Activity {
+                in_flight: AtomicUsize::new(0),
+                served: AtomicBool::new(false),
+                last: Mutex::new(Instant::now()),
             });
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(svc));
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let slot = http::ws::ConnSlot(permit);
+            let tracker = activity.clone();
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                let in_flight = tracker.begin();
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(slot.clone());
+                let call = app.clone().oneshot(req.map(axum::body::Body::new));
+                async move {
+                    let res = call.await;
+                    drop(in_flight);
+                    res
+                }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            tokio::pin!(conn);
+            let mut closing = false;
+            // The first check comes at the earlier of the two limits; each check sets the next.
+            let mut deadline = Instant::now() + FIRST_REQUEST_TIMEOUT.min(idle);
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = shutdown.cancelled(), if !closing => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                        deadline = Instant::now() + SHUTDOWN_GRACE;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if closing {
+                            tracing::debug!(%peer, "connection did not close in time; dropped");
+                            break;
+                        }
+                        match activity.deadline(idle) {
+                            Some(next) => deadline = next,
+                            None if !activity.served.load(Ordering::SeqCst) => {
+                                tracing::debug!(%peer, "no request after the handshake; closed");
+                                break;
+                            }
+                            None => {
+                                tracing::debug!(%peer, "idle connection; shutting it down");
+                                conn.as_mut().graceful_shutdown();
+                                closing = true;
+                                deadline = Instant::now() + SHUTDOWN_GRACE;
+                            }
+                        }
+                    }
+                }
             }
         });
     }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    drop(l.tcp);
+    // WebSockets hold their connection's slot: ask them to close (1012, "service restart"),
+    // then wait for every slot to come back, bounded.
+    state.events.hub.close_all(1012, "server restarting");
+    let all = u32::try_from(l.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, l.slots.acquire_many(all))
         .await
         .is_err()
     {

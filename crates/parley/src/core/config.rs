@@ -46,6 +46,18 @@ pub struct Config {
     /// Longest time a request may take before it is answered with 408.
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Open connections (TLS handshakes, HTTP and WebSockets together) beyond this wait in the
+    /// kernel's backlog. Lowered at start-up to stay below the open-file limit.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Open WebSockets beyond this are refused with `503 busy`; below `max_connections`, so
+    /// long-lived sockets never take the slots that ordinary requests need.
+    #[serde(default = "defaults::max_websockets")]
+    pub max_websockets: usize,
+    /// An HTTP/1.1 keep-alive or HTTP/2 connection with no request in flight for this long is
+    /// closed (HTTP/2 with a GOAWAY).
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
     /// Base URL of a Pwned Passwords range API (`<url>/range/<5 hex>`); empty disables it and
     /// only the offline list is used.
     #[serde(default = "defaults::breach_api_url")]
@@ -131,6 +143,15 @@ mod defaults {
     }
     pub fn request_timeout_secs() -> u64 {
         30
+    }
+    pub fn max_connections() -> usize {
+        10_000
+    }
+    pub fn max_websockets() -> usize {
+        8_000
+    }
+    pub fn idle_timeout_secs() -> u64 {
+        60
     }
     pub fn breach_api_url() -> String {
         "https://api.pwnedpasswords.com".into()
@@ -252,6 +273,15 @@ impl Config {
         }
         if !(1..=600).contains(&self.request_timeout_secs) {
             problems.push("request_timeout_secs must be between 1 and 600".into());
+        }
+        if !(16..=1_000_000).contains(&self.max_connections) {
+            problems.push("max_connections must be between 16 and 1000000".into());
+        }
+        if self.max_websockets == 0 || self.max_websockets >= self.max_connections {
+            problems.push("max_websockets must be at least 1 and below max_connections".into());
+        }
+        if !(1..=3600).contains(&self.idle_timeout_secs) {
+            problems.push("idle_timeout_secs must be between 1 and 3600".into());
         }
         if self.argon2_memory_kib < 19_456 || self.argon2_memory_kib > 4 * 1024 * 1024 {
             problems.push("argon2_memory_kib must be between 19456 and 4194304".into());

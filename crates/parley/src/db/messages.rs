@@ -252,18 +252,23 @@ impl Db {
         rows.into_iter().map(message).collect()
     }
 
-    /// Messages to `user` that no client of theirs has acknowledged yet.
-    pub async fn undelivered(
+    /// A page of the messages to `user` that no client of theirs has acknowledged yet: ids
+    /// after `after`, oldest first (the WebSocket backlog's cursor; index
+    /// `messages_undelivered`).
+    pub async fn undelivered_after(
         &self,
         user: &str,
+        after: i64,
         limit: i64,
     ) -> Result<Vec<MessageRow>, sqlx::Error> {
         sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages WHERE recipient_id = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2"
+            " FROM messages WHERE recipient_id = $1 AND delivered_at IS NULL AND id > $2 \
+             ORDER BY id LIMIT $3"
         ))
         .bind(user)
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?
@@ -290,6 +295,34 @@ impl Db {
         .await?
         .map(|r| r.try_get("sender_id"))
         .transpose()
+    }
+
+    /// `mark_delivered` for several ids in one transaction (one commit, one fsync): the
+    /// `(id, sender)` of each message acknowledged for the first time.
+    pub async fn mark_delivered_many(
+        &self,
+        recipient: &str,
+        ids: &[i64],
+        now: i64,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut first = Vec::new();
+        for &id in ids {
+            let row = sqlx::query(
+                "UPDATE messages SET delivered_at = $1 WHERE id = $2 AND recipient_id = $3 \
+                 AND delivered_at IS NULL RETURNING sender_id",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(recipient)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = row {
+                first.push((id, r.try_get("sender_id")?));
+            }
+        }
+        tx.commit().await?;
+        Ok(first)
     }
 
     pub async fn mark_read(

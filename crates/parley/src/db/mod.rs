@@ -43,9 +43,12 @@ impl Db {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; the busy timeout queues writers
                     // instead of failing them; foreign keys are off by default in SQLite.
+                    // `synchronous = FULL`: every commit is fsync'd to the WAL before the
+                    // answer, so a `201` survives a power loss or OS crash, not only a killed
+                    // process (NORMAL could lose the last commits; docs/security.md).
                     sqlx::raw_sql(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                     )
                     .execute(conn)
                     .await?;

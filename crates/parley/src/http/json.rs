@@ -17,10 +17,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(map_rejection(rejection, state.config.body_limit)),
-        }
+        extract(req, state.config.body_limit).await.map(Json)
+    }
+}
+
+/// The extractor's work without the app's state (also what `fuzz/` drives): the body as `T`,
+/// or the app's error for it.
+pub async fn extract<T: DeserializeOwned>(req: Request, body_limit: usize) -> Result<T, AppError> {
+    match axum::Json::<T>::from_request(req, &()).await {
+        Ok(axum::Json(v)) => Ok(v),
+        Err(rejection) => Err(map_rejection(rejection, body_limit)),
     }
 }
 

@@ -40,7 +40,12 @@ impl AppState {
         let accounts = Arc::new(Accounts::new(config.clone(), db.clone(), clock.clone())?);
         accounts.backfill_username_skeletons().await?;
         let quotas = Arc::new(Quotas::new(&config));
-        let events = Events::start(db.clone(), config.database_url().expose()).await?;
+        let events = Events::start(
+            db.clone(),
+            config.database_url().expose(),
+            config.max_websockets,
+        )
+        .await?;
         Ok(AppState {
             config,
             db,

@@ -1,18 +1,31 @@
 //! `GET /api/ws`: one WebSocket per tab, on the same origin, authenticated by the session
 //! cookie with an `Origin` check (no token in the URL). On connect the server sends every
-//! message not yet acknowledged, then `{"type":"backlog_done"}`; afterwards it pushes new
-//! messages, receipts and key events. The client acknowledges each message it has stored
-//! (`{"type":"ack","id":N}`); only then is it marked delivered (Signal's ack-based delivery).
-//! Server pings every 25 s; a session that ends or times out closes its sockets (code 4001).
+//! message not yet acknowledged, in pages of `BACKLOG_PAGE` (the next page only once the
+//! previous one is acknowledged, so memory stays bounded however long the backlog), then
+//! `{"type":"backlog_done"}`; meanwhile and afterwards it pushes new messages, receipts and key
+//! events. The client acknowledges each message it has stored (`{"type":"ack","id":N}` or
+//! `{"type":"ack","ids":[…]}`, at most `ACK_IDS_MAX` ids); only then is it marked delivered
+//! (Signal's ack-based delivery). A socket sends each message at most once.
+//!
+//! Limits (docs/security.md): `max_websockets` open sockets (then `503 busy`); each socket
+//! holds one of the server's connection slots until it closes; client frames are metered by
+//! a token bucket (`FRAME_BUDGET`, refilled at `FRAME_RATE` per second; acks of messages this
+//! socket pushed are free) and a socket that floods is closed with 1008. Server pings every
+//! 25 s; a session that ends or times out closes its sockets (code 4001); a server shutting
+//! down closes them with 1012.
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::core::AppError;
 use crate::db::sessions::SessionRow;
@@ -24,7 +37,25 @@ use crate::service::sessions::{self, COOKIE};
 const PING_EVERY: Duration = Duration::from_secs(25);
 const DEAD_AFTER: Duration = Duration::from_secs(70);
 const REVALIDATE_EVERY: Duration = Duration::from_secs(20);
-const BACKLOG_MAX: i64 = 1000;
+/// Messages per backlog page; the next page waits until this one is acknowledged.
+pub const BACKLOG_PAGE: i64 = 100;
+/// Pushed messages awaiting their ack that one socket remembers (beyond, the oldest is
+/// forgotten: it stays undelivered and comes back in the next backlog — never lost).
+pub const OUTSTANDING_MAX: usize = 4096;
+/// Ids in one ack frame.
+pub const ACK_IDS_MAX: usize = 256;
+/// Client frames (and acked ids this socket did not push) a socket may send in a burst...
+pub const FRAME_BUDGET: f64 = 1000.0;
+/// ... and per second after it. A frame acknowledging a message this socket pushed is free;
+/// each acked id it did not push costs 2 (a database write), checked before the write.
+pub const FRAME_RATE: f64 = 500.0;
+/// Largest client frame.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// The connection slot of the TLS connection a request came on (set by `server`); a WebSocket
+/// keeps it until it closes, so sockets count against `max_connections`.
+#[derive(Clone)]
+pub struct ConnSlot(pub Arc<OwnedSemaphorePermit>);
 
 /// Browsers always send `Origin` on WebSocket handshakes; it must be this site.
 fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
@@ -42,25 +73,115 @@ fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), 
 pub async fn connect(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
+    conn_slot: Option<Extension<ConnSlot>>,
     headers: HeaderMap,
     uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     check_origin(&state, &headers, &uri)?;
-    let slot = state.quotas.socket(&auth.session.id_hash)?; // held while the socket is open
+    // Per-session quota first (429), then the instance-wide cap (503); both held while open.
+    let quota_slot = state.quotas.socket(&auth.session.id_hash)?;
+    let Some(ws_slot) = state.events.hub.reserve() else {
+        tracing::warn!("WebSocket refused: max_websockets sockets are open");
+        return Err(AppError::Busy);
+    };
     let token = cookie(&headers, COOKIE).unwrap_or_default().to_owned();
+    let slots = (quota_slot, ws_slot, conn_slot.map(|Extension(s)| s));
     Ok(ws
-        .max_message_size(16 * 1024)
+        .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
+            let _slots = slots;
             run(state, auth.session, token, socket).await;
-            drop(slot);
         }))
 }
 
-#[derive(Deserialize)]
+/// What a client may send.
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ClientFrame {
-    Ack { id: i64 },
+pub enum ClientFrame {
+    Ack {
+        #[serde(default)]
+        id: Option<i64>,
+        #[serde(default)]
+        ids: Vec<i64>,
+    },
+}
+
+/// Parse a client text frame: `Some(ids to acknowledge)`, or `None` for anything else
+/// (unknown frames are ignored, as before; they still cost budget).
+pub fn parse_client_frame(text: &str) -> Option<Vec<i64>> {
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(ClientFrame::Ack { id, mut ids }) => {
+            if ids.len() > ACK_IDS_MAX {
+                return None;
+            }
+            ids.extend(id);
+            Some(ids)
+        }
+        Err(_) => None,
+    }
+}
+
+/// A token bucket for client frames.
+struct Budget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            tokens: FRAME_BUDGET,
+            at: Instant::now(),
+        }
+    }
+
+    /// Spend `cost`; false when the bucket is empty (the client floods).
+    fn spend(&mut self, cost: f64) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * FRAME_RATE;
+        self.tokens = (self.tokens + refill).min(FRAME_BUDGET);
+        self.at = now;
+        self.tokens -= cost;
+        self.tokens >= 0.0
+    }
+}
+
+/// Messages this socket pushed to its user and not yet acknowledged (bounded).
+#[derive(Default)]
+struct Outstanding {
+    ids: HashSet<i64>,
+    order: VecDeque<i64>,
+}
+
+impl Outstanding {
+    fn insert(&mut self, id: i64) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+            while self.ids.len() > OUTSTANDING_MAX {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+            if self.order.len() > 2 * OUTSTANDING_MAX {
+                let ids = &self.ids;
+                self.order.retain(|x| ids.contains(x));
+            }
+        }
+    }
+    fn contains(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+    fn remove(&mut self, id: i64) -> bool {
+        self.ids.remove(&id)
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 async fn run(state: AppState, session: SessionRow, token: String, socket: WebSocket) {
@@ -68,40 +189,65 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
     let (_registration, mut rx) = state.events.hub.register(&user, &session.id_hash);
     let (mut sink, mut stream) = socket.split();
 
-    // The backlog: everything not yet acknowledged, oldest first.
-    match state.db.undelivered(&user, BACKLOG_MAX).await {
-        Ok(list) => {
+    // Pushed to this socket, awaiting the client's ack (live pushes and backlog pages).
+    let mut outstanding = Outstanding::default();
+    // The backlog: its cursor (None once `backlog_done` was sent) and the ids of the page in
+    // flight; the next page is read only when all of those are acknowledged.
+    let mut cursor: Option<i64> = Some(0);
+    let mut page: HashSet<i64> = HashSet::new();
+    let mut budget = Budget::new();
+
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
+    let mut last_seen = Instant::now();
+    loop {
+        if let Some(after) = cursor
+            && page.is_empty()
+        {
+            let list = match state.db.undelivered_after(&user, after, BACKLOG_PAGE).await {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the backlog");
+                    let _ = sink.send(close(1011, "try again")).await;
+                    return;
+                }
+            };
+            let last_page = (list.len() as i64) < BACKLOG_PAGE;
+            cursor = list.last().map(|m| m.id).or(cursor);
             for m in list {
+                if outstanding.contains(m.id) {
+                    continue; // pushed live already
+                }
+                outstanding.insert(m.id);
+                page.insert(m.id);
                 let frame = serde_json::json!({"type": "message", "message": m}).to_string();
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     return;
                 }
             }
+            if last_page {
+                // Everything unacknowledged when this page was read has now been sent.
+                cursor = None;
+                page.clear();
+                if sink
+                    .send(Message::Text(r#"{"type":"backlog_done"}"#.into()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
-        Err(e) => return tracing::warn!(error = %e, "cannot load the backlog"),
-    }
-    if sink
-        .send(Message::Text(r#"{"type":"backlog_done"}"#.into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-
-    let mut ping = tokio::time::interval(PING_EVERY);
-    let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
-    let mut last_seen = Instant::now();
-    let close = |code: u16, reason: &'static str| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
-    loop {
         tokio::select! {
             frame = rx.recv() => match frame {
                 Some(Frame::Text(t)) => {
                     if sink.send(Message::Text(t.as_ref().into())).await.is_err() { break; }
+                }
+                Some(Frame::Message { id, recipient, text }) => {
+                    let mine = recipient.as_ref() == user.as_str();
+                    if mine && outstanding.contains(id) { continue; }
+                    if mine { outstanding.insert(id); }
+                    if sink.send(Message::Text(text.as_ref().into())).await.is_err() { break; }
                 }
                 Some(Frame::Close(code, reason)) => {
                     let _ = sink.send(close(code, reason)).await;
@@ -113,22 +259,58 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                     break;
                 }
             },
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Text(t))) => {
-                    last_seen = Instant::now();
-                    if let Ok(ClientFrame::Ack { id }) = serde_json::from_str::<ClientFrame>(&t) {
-                        let now = state.clock.now();
-                        match state.db.mark_delivered(&user, id, now).await {
-                            Ok(Some(sender)) => {
-                                state.events.publish(Event::Delivered { id, at: now, to: vec![sender, user.clone()] }).await;
-                            }
-                            Ok(None) => {}
-                            Err(e) => tracing::warn!(error = %e, "cannot record an ack"),
+            incoming = stream.next() => {
+                let cost = match &incoming {
+                    Some(Ok(Message::Text(t))) => {
+                        last_seen = Instant::now();
+                        let ids = parse_client_frame(t).unwrap_or_default();
+                        // A frame that acknowledges something this socket pushed is free
+                        // (there are only as many as messages); anything else costs.
+                        let (mut cost, mut useful) = (0.0, false);
+                        for &id in &ids {
+                            // An id this socket did not push means a database write: 2.
+                            if outstanding.remove(id) { useful = true; } else { cost += 2.0; }
+                            page.remove(&id);
                         }
+                        if !useful { cost += 1.0; }
+                        // The budget is checked before any database work.
+                        if !budget.spend(cost) {
+                            tracing::info!("a WebSocket client sent too many frames; closing it");
+                            let _ = sink.send(close(1008, "too many frames")).await;
+                            break;
+                        }
+                        if !ids.is_empty() {
+                            let now = state.clock.now();
+                            match state.db.mark_delivered_many(&user, &ids, now).await {
+                                Ok(first) => {
+                                    for (id, sender) in first {
+                                        // To the sender's tabs only: the recipient's own sockets
+                                        // have no use for it (and a batch would fill their queues).
+                                        state.events.publish(Event::Delivered { id, at: now, to: vec![sender] }).await;
+                                    }
+                                }
+                                Err(e) => {
+                                    // Not recorded: these messages are still undelivered. The
+                                    // client reconnects and gets them again in its backlog.
+                                    tracing::warn!(error = %e, "cannot record an ack");
+                                    let _ = sink.send(close(1011, "try again")).await;
+                                    break;
+                                }
+                            }
+                        }
+                        0.0
                     }
+                    Some(Ok(Message::Pong(_) | Message::Ping(_) | Message::Binary(_))) => {
+                        last_seen = Instant::now();
+                        1.0
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                };
+                if !budget.spend(cost) {
+                    tracing::info!("a WebSocket client sent too many frames; closing it");
+                    let _ = sink.send(close(1008, "too many frames")).await;
+                    break;
                 }
-                Some(Ok(Message::Pong(_) | Message::Ping(_) | Message::Binary(_))) => last_seen = Instant::now(),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             },
             _ = ping.tick() => {
                 if last_seen.elapsed() > DEAD_AFTER { break; }
@@ -157,5 +339,36 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames() {
+        assert_eq!(
+            parse_client_frame(r#"{"type":"ack","id":5}"#),
+            Some(vec![5])
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"ack","ids":[1,2,3]}"#),
+            Some(vec![1, 2, 3])
+        );
+        assert_eq!(parse_client_frame(r#"{"type":"nope"}"#), None);
+        assert_eq!(parse_client_frame("not json"), None);
+        let many = format!(r#"{{"type":"ack","ids":{:?}}}"#, vec![1; ACK_IDS_MAX + 1]);
+        assert_eq!(parse_client_frame(&many), None);
+    }
+
+    #[test]
+    fn outstanding_is_bounded() {
+        let mut o = Outstanding::default();
+        for id in 0..(OUTSTANDING_MAX as i64 + 10) {
+            o.insert(id);
+        }
+        assert_eq!(o.ids.len(), OUTSTANDING_MAX);
+        assert!(!o.contains(0) && o.contains(OUTSTANDING_MAX as i64 + 9));
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::core::config::DbKind;
 use crate::db::Db;
@@ -49,6 +49,13 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub enum Frame {
     Text(Arc<str>),
+    /// A pushed message: the socket remembers `id` when its user is the `recipient`, so the
+    /// backlog never sends it twice and its ack is expected.
+    Message {
+        id: i64,
+        recipient: Arc<str>,
+        text: Arc<str>,
+    },
     Close(u16, &'static str),
 }
 
@@ -58,10 +65,11 @@ struct Conn {
     tx: mpsc::Sender<Frame>,
 }
 
-#[derive(Default)]
 pub struct Hub {
     next: AtomicU64,
     conns: Mutex<HashMap<String, Vec<Conn>>>,
+    /// One permit per open WebSocket (`max_websockets`).
+    slots: Arc<Semaphore>,
 }
 
 /// Unregisters its connection when dropped (the RAII guard of STYLE.md).
@@ -84,6 +92,24 @@ impl Drop for Registration {
 }
 
 impl Hub {
+    pub fn new(max_websockets: usize) -> Hub {
+        Hub {
+            next: AtomicU64::new(0),
+            conns: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(max_websockets)),
+        }
+    }
+
+    /// A WebSocket slot, or `None` when `max_websockets` sockets are open.
+    pub fn reserve(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Tell every socket of this instance to close (shutdown: 1012 "service restart").
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        self.broadcast(Frame::Close(code, reason));
+    }
+
     pub fn register(
         self: &Arc<Self>,
         user: &str,
@@ -157,9 +183,13 @@ pub struct Events {
 
 impl Events {
     /// On PostgreSQL also start the listener that feeds this instance's hub.
-    pub async fn start(db: Db, database_url: &str) -> anyhow::Result<Events> {
+    pub async fn start(
+        db: Db,
+        database_url: &str,
+        max_websockets: usize,
+    ) -> anyhow::Result<Events> {
         let events = Events {
-            hub: Arc::new(Hub::default()),
+            hub: Arc::new(Hub::new(max_websockets)),
             db,
         };
         if events.db.kind == DbKind::Postgres {
@@ -216,11 +246,27 @@ impl Events {
     async fn dispatch(&self, event: Event) {
         use serde_json::json;
         let (to, frame) = match event {
-            Event::Message { id, to } => match self.db.message(id).await {
-                Ok(Some(m)) => (to, json!({"type": "message", "message": m})),
-                Ok(None) => return,
-                Err(e) => return tracing::warn!(error = %e, "cannot load message for push"),
-            },
+            Event::Message { id, to } => {
+                let m = match self.db.message(id).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return,
+                    Err(e) => return tracing::warn!(error = %e, "cannot load message for push"),
+                };
+                let recipient: Arc<str> = Arc::from(m.recipient_id.as_str());
+                let text: Arc<str> =
+                    Arc::from(json!({"type": "message", "message": m}).to_string());
+                for user in to {
+                    self.hub.send_to(
+                        &user,
+                        Frame::Message {
+                            id,
+                            recipient: recipient.clone(),
+                            text: text.clone(),
+                        },
+                    );
+                }
+                return;
+            }
             Event::Delivered { id, at, to } => {
                 (to, json!({"type": "delivered", "id": id, "at": at}))
             }

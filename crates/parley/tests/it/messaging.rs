@@ -68,7 +68,7 @@ async fn history(app: &TestApp, me: &User, peer: &str, query: &str) -> Value {
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-async fn ws_connect_with(
+pub async fn ws_connect_with(
     app: &TestApp,
     cookie: &str,
     origin: &str,

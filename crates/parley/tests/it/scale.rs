@@ -15,7 +15,7 @@ use crate::messaging::{backlog, msg, next_json, send, ws_connect};
 
 const PW: &str = "violet lantern 42 orbit";
 
-async fn instance(
+pub(crate) async fn instance(
     dir: tempfile::TempDir,
     database_url: &str,
     pepper: &str,
@@ -35,7 +35,7 @@ async fn instance(
     .await
 }
 
-async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     use sqlx::Connection;
     let base = std::env::var("PARLEY_TEST_DATABASE_URL")
         .ok()
