@@ -7,7 +7,7 @@
 #
 # libFuzzer needs nightly compiler flags (-Zsanitizer, coverage instrumentation); the only
 # toolchain here is stable, so RUSTC_BOOTSTRAP=1 unlocks them (cargo-fuzz is installed by
-# scripts/setup-test-deps.sh). The committed seed corpus (fuzz/corpus/<target>) is read, never
+# `scripts/setup-test-deps.sh --fuzz` on first use). The committed seed corpus (fuzz/corpus/<target>) is read, never
 # written: new inputs and any crash go under $CARGO_TARGET_DIR/fuzz-work/. A crash fails the
 # run and prints its reproducer; keep it as a regression test (docs/security.md "Fuzzing").
 set -euo pipefail
@@ -25,10 +25,8 @@ TARGET_DIR="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/fuzz"
 WORK="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/fuzz-work"
 readonly TARGET_DIR WORK
 
-command -v cargo-fuzz >/dev/null || {
-  echo "[fuzz] cargo-fuzz is missing: run scripts/setup-test-deps.sh" >&2
-  exit 1
-}
+# cargo-fuzz (pinned) and g++, installed on first use.
+command -v cargo-fuzz >/dev/null || "${REPO_ROOT}/scripts/setup-test-deps.sh" --fuzz
 
 if (($# > 0)); then
   TARGETS=("$@")

@@ -159,13 +159,19 @@ ensure_cargo_fuzz() {
 }
 
 main() {
+  # `--fuzz`: only what scripts/fuzz.sh needs. The suite does not run libFuzzer (its instrumented
+  # build alone takes longer than the suite's time budget allows; docs/security.md "Fuzzing"), so
+  # a CI machine does not pay for cargo-fuzz.
+  if [[ "${1:-}" == "--fuzz" ]]; then
+    ensure_cargo_fuzz
+    return
+  fi
   ensure_apt_packages
   ensure_container_tools
   ensure_postgres
   ensure_node
   ensure_node_modules
   ensure_python_tools
-  ensure_cargo_fuzz
   log "all test dependencies are present"
 }
 
