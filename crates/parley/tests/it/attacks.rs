@@ -826,13 +826,13 @@ async fn issue9_item5_unknown_names_are_throttled_exactly_like_real_ones() {
     let unknown = lockout_story(&app, "nobody", 100).await;
     eprintln!("real: {real:?}\nunknown: {unknown:?}");
     // The same answers whether the account exists or not (a `Retry-After` may differ by the
-    // second that ticked between the two stories).
+    // seconds that tick between the two stories on a busy machine; the delay itself is 30 s).
     let answers = |v: &[(u16, String, u64)]| -> Vec<(u16, String)> {
         v.iter().map(|(s, c, _)| (*s, c.clone())).collect()
     };
     assert_eq!(answers(&real), answers(&unknown));
     for (r, u) in real.iter().zip(&unknown) {
-        assert!(r.2.abs_diff(u.2) <= 1, "{real:?} {unknown:?}");
+        assert!(r.2.abs_diff(u.2) <= 3, "{real:?} {unknown:?}");
     }
     assert_eq!(real[4].0, 401);
     assert_eq!((real[5].0, real[5].1.as_str()), (429, "rate_limited"));
