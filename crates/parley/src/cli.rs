@@ -40,6 +40,9 @@ pub enum Command {
         /// How many images
         #[arg(long, default_value_t = 20)]
         count: usize,
+        /// Draw the set from this seed (the same images every run); default: fresh randomness
+        #[arg(long)]
+        seed: Option<u64>,
     },
 }
 

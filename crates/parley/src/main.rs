@@ -33,8 +33,8 @@ fn main() -> ExitCode {
             cli::load_config(cli.config.as_deref(), &overrides)
                 .and_then(|config| runtime()?.block_on(cli::admin(config, args.command)))
         }
-        Command::CaptchaSamples { out, count } => {
-            parley::service::captcha::write_samples(&out, count)
+        Command::CaptchaSamples { out, count, seed } => {
+            parley::service::captcha::write_samples(&out, count, seed)
         }
         Command::Healthcheck(args) => {
             cli::load_config(cli.config.as_deref(), &cli::ServeArgs::default()).and_then(|config| {

@@ -71,8 +71,11 @@ pub fn new_challenge(fixed_answer: Option<&str>) -> anyhow::Result<Challenge> {
 }
 
 pub fn random_answer() -> String {
+    answer_from(&mut rand::rng())
+}
+
+fn answer_from(rng: &mut impl Rng) -> String {
     let symbols: Vec<char> = ALPHABET.chars().collect();
-    let mut rng = rand::rng();
     (0..LENGTH)
         .map(|_| symbols[rng.random_range(0..symbols.len())])
         .collect()
@@ -157,7 +160,11 @@ fn ellipse(r: &mut Rasterizer, cx: f32, cy: f32, rx: f32, ry: f32) {
 }
 
 pub fn render_png(text: &str) -> anyhow::Result<Vec<u8>> {
-    let mut rng = rand::rng();
+    render_png_with(text, &mut rand::rng())
+}
+
+/// The image of `text`, every random choice drawn from `rng` (seeded for repeatable samples).
+fn render_png_with(text: &str, rng: &mut impl Rng) -> anyhow::Result<Vec<u8>> {
     let (w, h) = (WIDTH, HEIGHT);
     // Pale paper with a random tint.
     let tint = [
@@ -303,11 +310,21 @@ fn hue_rgb(h: f32) -> (f32, f32, f32) {
 
 /// Write `count` images named `NNN-ANSWER.png` into `dir` (`parley captcha-samples`, for
 /// scripts/captcha-ocr.sh and for people judging readability).
-pub fn write_samples(dir: &std::path::Path, count: usize) -> anyhow::Result<()> {
+/// `count` images named `NNN-ANSWER.png`. With a `seed` the set is the same on every run (the
+/// suite's OCR check is then repeatable, not a coin toss); without one, fresh randomness.
+pub fn write_samples(dir: &std::path::Path, count: usize, seed: Option<u64>) -> anyhow::Result<()> {
+    use rand::SeedableRng;
     std::fs::create_dir_all(dir)?;
+    let mut rng = match seed {
+        Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+        None => rand::rngs::StdRng::from_rng(&mut rand::rng()),
+    };
     for i in 0..count {
-        let a = random_answer();
-        std::fs::write(dir.join(format!("{i:03}-{a}.png")), render_png(&a)?)?;
+        let a = answer_from(&mut rng);
+        std::fs::write(
+            dir.join(format!("{i:03}-{a}.png")),
+            render_png_with(&a, &mut rng)?,
+        )?;
     }
     Ok(())
 }
