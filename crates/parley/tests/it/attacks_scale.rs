@@ -31,21 +31,7 @@ async fn instance(database_url: &str, pepper: &str, totp_key: &str) -> TestApp {
 }
 
 async fn two_instances() -> (TestApp, TestApp) {
-    use sqlx::Connection;
-    let base = std::env::var("PARLEY_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres:postgres@127.0.0.1:5432".into());
-    let base = base.trim_end_matches('/');
-    let name = format!("parley_attacks_{}", parley::service::crypto::random_id());
-    let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("a PostgreSQL server (scripts/setup-test-deps.sh starts one)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{base}/{name}");
+    let url = crate::scale::fresh_database().await;
     let key = |b: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b; 32]);
     let one = instance(&url, &key(5), &key(6)).await;
     let two = instance(&url, &key(5), &key(6)).await;
