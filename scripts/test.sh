@@ -9,6 +9,10 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 cd "${REPO_ROOT}"
 
+# A run from a clean clone gains nothing from incremental caches, and they cost GiBs of disk
+# (CI once failed linking with "No space left on device").
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 # The browser tests run the binary that the build step makes.
 if [[ -z "${PARLEY_BIN:-}" ]]; then
   export PARLEY_BIN="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley"
