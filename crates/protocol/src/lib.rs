@@ -47,6 +47,7 @@
 //! ```
 
 mod change;
+pub mod conversation;
 mod encoding;
 mod error;
 mod exchange;
