@@ -234,6 +234,13 @@ export class Runner {
         await this.open({ name: step.party, me: old.me, peer: old.peer, key: old.key }, storage);
         return {};
       }
+      case 'reload': {
+        // The same storage reloaded (a new tab or page load), with identity `key` (a browser whose
+        // identity key was replaced keeps its old key sets).
+        const old = /** @type {any} */ (p);
+        await this.open({ name: step.party, me: old.me, peer: old.peer, key: step.key }, old.storage);
+        return {};
+      }
       default:
         throw new Error(`unknown op ${step.op}`);
     }
@@ -731,6 +738,46 @@ scenario('directory', 'The key directory: an off-curve or missing key is ignored
   await s.do({ party: 'alice', op: 'accept' });
   await s.send('alice', 'to mallory');
   await s.send('alice', 'x'.repeat(48 * 1024));
+});
+
+scenario('own-key-changed', 'A browser whose identity key was replaced over the same storage: its old key sets still decrypt, a change or ecdh for the old key is not_my_key, the next send starts a new exchange (own_key_changed).', async (s) => {
+  await s.pair();
+  await s.send('alice', 'one');
+  await s.sync('bob');
+  await s.send('bob', 'two');
+  await s.do({ party: 'alice', op: 'reload', key: 'alice' });
+  await s.sync('alice');
+  await s.do({ party: 'alice', op: 'reload', key: 'alice2' });
+  s.server.publish(ALICE, KEYS.alice2.public_key);
+  await s.refresh('bob');
+  await s.send('bob', 'three');
+  await s.sync('alice');
+  await s.send('alice', 'with my new key');
+  await s.keys('bob');
+  await s.sync('bob');
+  await s.send('bob', 'got your new key');
+  await s.sync('alice');
+});
+
+scenario('legacy', 'Legacy key sets of old history (no nonce, no key confirmation): a legacy ecdh, msg and change decrypt read-only; sending starts a nonce-salted exchange.', async (s) => {
+  await s.pair();
+  const alicePrivate = await importPrivateJwk(KEYS.alice.jwk);
+  const derive = (/** @type {number} */ salt) => deriveKeySet({ ownPrivate: alicePrivate, ownId: ALICE, ownPublic: KEYS.alice.public_key, peerId: BOB, peerPublic: KEYS.bob.public_key, salt, nonce: null });
+  const ks1 = await derive(1);
+  const ks2 = await derive(2);
+  const ecdh = { v: 1, type: 'ecdh', key_set: ks1.id, salt: 1, keys: { [ALICE]: KEYS.alice.public_key, [BOB]: KEYS.bob.public_key } };
+  const { makeChange } = await import('../../web/protocol.js');
+  s.wait(-3600);
+  const ids = [s.forge(ALICE, BOB, ecdh), s.forge(ALICE, BOB, await encryptDetailed(ks1, 'legacy hello', 1).then((e) => e.payload))];
+  ids.push(s.forge(ALICE, BOB, await makeChange(ks1, ks2, 1)));
+  ids.push(s.forge(ALICE, BOB, await encryptDetailed(ks2, 'legacy after change', 1).then((e) => e.payload)));
+  s.wait(3600);
+  await s.do({ party: 'bob', op: 'history', messages: ids.map((id) => s.msg(id)) });
+  await s.receive('bob', { ...s.msg(ids[0]), id: s.forge(ALICE, BOB, ecdh), created_at: s.t });
+  await s.send('bob', 'a new exchange');
+  await s.sync('alice');
+  await s.send('alice', 'on the new key set');
+  await s.sync('bob');
 });
 
 /** @returns {Promise<any>} the whole trace file */

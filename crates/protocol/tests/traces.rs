@@ -237,6 +237,15 @@ fn replay(trace: &Value) -> Vec<String> {
                             .expect("valid ids");
                     None
                 }
+                "reload" => {
+                    // The same storage reloaded (a new page load), possibly with another identity.
+                    let key = step["key"].as_str().expect("key").to_owned();
+                    let store = party.conv.store().clone();
+                    party.conv = Conversation::new(&party.me, &party.peer, identity(&key), store)
+                        .expect("valid ids");
+                    party.key = key;
+                    None
+                }
                 other => panic!("unknown op {other}"),
             };
             match result {
