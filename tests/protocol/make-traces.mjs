@@ -234,6 +234,16 @@ export class Runner {
         await this.open({ name: step.party, me: old.me, peer: old.peer, key: old.key }, storage);
         return {};
       }
+      case 'rollback': {
+        // The storage under a running instance is replaced by an older copy (another tab restored
+        // a profile backup): this instance keeps what it learnt of the server's last IVs.
+        const copy = this.snapshots.get(`${step.party}/${step.name}`);
+        if (!copy) throw new Error(`no snapshot ${step.name}`);
+        const st = /** @type {any} */ (p).storage;
+        for (const k of st.keys()) st.removeItem(k);
+        for (const [k, v] of copy) st.setItem(k, v);
+        return {};
+      }
       case 'reload': {
         // The same storage reloaded (a new tab or page load), with identity `key` (a browser whose
         // identity key was replaced keeps its old key sets).
@@ -496,6 +506,7 @@ scenario('stale', 'An ecdh older than 60 s, or from history, is read-only: the r
   await s.send('alice', 'old news');
   s.wait(120);
   await s.sync('bob');
+  await s.do({ party: 'bob', op: 'exchange' });
   await s.send('bob', 'fresh start');
   await s.sync('alice');
   await s.send('alice', 'ok');
@@ -716,6 +727,14 @@ scenario('restore', 'A restored older storage resumes above the server\'s last I
   await s.sync('bob');
   await s.send('bob', 'six');
   await s.sync('alice');
+  // A rollback under the running instance: its first post meets the server's 409 iv_reused, it
+  // asks the last IV again and posts above it.
+  await s.do({ party: 'alice', op: 'snapshot', name: 'running' });
+  await s.send('alice', 'eight');
+  await s.send('alice', 'nine');
+  await s.do({ party: 'alice', op: 'rollback', name: 'running' });
+  await s.send('alice', 'ten');
+  await s.sync('bob');
   // Bob restores too, before everything.
   await s.do({ party: 'bob', op: 'snapshot', name: 'late' });
   await s.do({ party: 'bob', op: 'restore', name: 'late' });

@@ -237,6 +237,15 @@ fn replay(trace: &Value) -> Vec<String> {
                             .expect("valid ids");
                     None
                 }
+                "rollback" => {
+                    // The storage under the running instance replaced by an older copy.
+                    let store = snapshots
+                        .get(&format!("{name}/{}", step["name"]))
+                        .expect("a snapshot")
+                        .clone();
+                    party.conv.replace_store(store);
+                    None
+                }
                 "reload" => {
                     // The same storage reloaded (a new page load), possibly with another identity.
                     let key = step["key"].as_str().expect("key").to_owned();

@@ -169,6 +169,14 @@ impl Conversation {
         &self.store
     }
 
+    /// The storage changed under this instance (another tab wrote it, or an older copy was
+    /// restored while it runs): take `store`, keeping what this instance learnt of the server's
+    /// last IVs — a repeated IV is then refused by the server (`iv_reused`) and retried above
+    /// the server's last IV (§4.5).
+    pub fn replace_store(&mut self, store: Store) {
+        self.store = store;
+    }
+
     // ------------------------------------------------------------ queries
 
     fn key_set(&self, id: &str) -> Option<&StoredKeySet> {
