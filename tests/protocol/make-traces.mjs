@@ -33,9 +33,6 @@ const START = 1_750_000_000;
 
 // ---------------------------------------------------------------- keys
 
-/** @param {string} s */
-const b64url = (s) => Buffer.from(s, 'base64').toString('base64url');
-
 /** The JWK (and b64 public key) of a fixed private scalar `d` (48 bytes). @param {Buffer} d */
 function jwkOf(d) {
   const ecdh = createECDH('secp384r1');
@@ -526,7 +523,7 @@ scenario('rejections-msg', 'Every rejection of a msg: malformed items and fields
   const ks = await s.keySet('alice', good.payload.key_set);
   const m = (/** @type {any} */ payload, /** @type {any} */ extra = {}) => ({ ...clone(good), id: s.forge(ALICE, BOB, payload), created_at: s.t, ...extra });
   await s.receive('bob', m({ ...good.payload, mac: flip(good.payload.mac) }));
-  const tampered = /** @type {Uint8Array} */ (fromB64(good.payload.ciphertext));
+  const tampered = /** @type {Uint8Array<ArrayBuffer>} */ (fromB64(good.payload.ciphertext));
   tampered[0] ^= 1;
   const ivBytes = u96be(7);
   await s.receive('bob', m({ ...good.payload, iv: toB64(ivBytes), ciphertext: toB64(tampered), mac: toB64(await hmac(ks.send.mac, msgMacInput(ALICE, BOB, ks.id, ivBytes, tampered))) }));
@@ -575,7 +572,7 @@ scenario('rejections-ecdh', 'Every rejection of an ecdh: malformed fields (salt 
   await s.receive('bob', e({ ...p, keys: { ...p.keys, [CAROL]: p.keys[BOB] } }));
   await s.receive('bob', e({ ...p, keys: { [ALICE]: p.keys[ALICE] } }));
   await s.receive('bob', e({ ...p, keys: 'keys' }));
-  const { confirm, ...noConfirm } = p;
+  const { confirm: _confirm, ...noConfirm } = p;
   await s.receive('bob', e(noConfirm));
   await s.receive('bob', e({ ...p, nonce: toB64(new Uint8Array(15)) }));
   await s.receive('bob', e({ ...p, confirm: toB64(new Uint8Array(16)) }));
@@ -589,16 +586,13 @@ scenario('rejections-ecdh', 'Every rejection of an ecdh: malformed fields (salt 
   await s.receive('bob', e({ ...p, key_set: '0'.repeat(32) }));
   await s.receive('bob', e({ ...p, nonce: flip(p.nonce) }));
   // A genuine exchange of Alice's with a salt too far above everything seen (salt_max + 2^20).
-  const a = s.runner.party('alice');
   const alicePrivate = await importPrivateJwk(KEYS.alice.jwk);
   const far = await deriveKeySet({ ownPrivate: alicePrivate, ownId: ALICE, ownPublic: KEYS.alice.public_key, peerId: BOB, peerPublic: KEYS.bob.public_key, salt: 2 ** 20 + 2, nonce: new Uint8Array(16).fill(9) });
   await s.receive('bob', e(await makeExchange(far)));
   const near = await deriveKeySet({ ownPrivate: alicePrivate, ownId: ALICE, ownPublic: KEYS.alice.public_key, peerId: BOB, peerPublic: KEYS.bob.public_key, salt: 2 ** 20 + 1, nonce: new Uint8Array(16).fill(10) });
   await s.receive('bob', e(await makeExchange(near)));
-  void a;
   // A legacy (no nonce) exchange from history.
-  const { nonce, confirm: c2, ...legacy } = p;
-  void nonce; void c2; void confirm;
+  const { nonce: _nonce, confirm: _c, ...legacy } = p;
   await s.receive('bob', e(legacy));
   // The genuine exchange replayed under a new id: no effect.
   await s.receive('bob', e(p));
@@ -815,7 +809,6 @@ export async function buildTraces() {
   };
 }
 
-void b64url;
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const file = await buildTraces();
