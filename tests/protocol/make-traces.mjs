@@ -736,6 +736,30 @@ scenario('restore', 'A restored older storage resumes above the server\'s last I
   await s.sync('alice');
 });
 
+scenario('restore-echo', 'After a restore, the server\'s catch-up brings back the own messages, ecdh and change the restored storage never saw (own echoes without a pending entry).', async (s) => {
+  await s.pair();
+  await s.do({ party: 'alice', op: 'snapshot', name: 'empty' });
+  await s.send('alice', 'one');
+  await s.sync('bob');
+  await s.send('bob', 'two');
+  await s.do({ party: 'alice', op: 'snapshot', name: 'early' });
+  await s.send('alice', 'three');
+  await s.refresh('alice');
+  await s.send('alice', 'four');
+  await s.sync('bob');
+  await s.do({ party: 'alice', op: 'restore', name: 'early' });
+  for (const m of s.server.between(ALICE, BOB)) await s.receive('alice', m.id);
+  await s.send('alice', 'five');
+  await s.sync('bob');
+  await s.do({ party: 'alice', op: 'restore', name: 'empty' });
+  s.wait(120);
+  await s.do({ party: 'alice', op: 'history', messages: s.server.between(ALICE, BOB).map(clone) });
+  await s.send('alice', 'six');
+  await s.sync('bob');
+  await s.send('bob', 'seven');
+  await s.sync('alice');
+});
+
 scenario('directory', 'The key directory: an off-curve or missing key is ignored; a changed key raises the warning; the pin follows the directory.', async (s) => {
   await s.open('alice', ALICE, BOB, 'alice');
   await s.do({ party: 'alice', op: 'set_peer_keys', keys: { current: null } });

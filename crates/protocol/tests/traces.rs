@@ -326,7 +326,7 @@ fn every_trace_gives_the_events_of_the_browser_module() {
         traces.len(),
         failures.join("\n\n")
     );
-    assert!(steps > 300, "only {steps} steps");
+    assert!(steps > 450, "only {steps} steps");
 }
 
 #[test]
