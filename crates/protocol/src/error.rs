@@ -140,6 +140,16 @@ pub enum ProtocolError {
     BadIv,
     /// A text longer than [`crate::MAX_PLAINTEXT_BYTES`] bytes of UTF-8.
     TooLong,
+    /// A verified contact's key changed: the user must accept the new key before sending (X3).
+    KeyChangeUnconfirmed,
+    /// No usable key set after three attempts.
+    NoKeySet,
+    /// The contact's public key is unknown (the key directory was not read).
+    NoPeerKey,
+    /// The IV counter of a key set is exhausted: refresh.
+    IvExhausted,
+    /// A key set just stored cannot be read back.
+    StorageFailed,
 }
 
 impl ProtocolError {
@@ -152,6 +162,11 @@ impl ProtocolError {
             ProtocolError::BadSalt => "bad_salt",
             ProtocolError::BadIv => "bad_iv",
             ProtocolError::TooLong => "too_long",
+            ProtocolError::KeyChangeUnconfirmed => "key_change_unconfirmed",
+            ProtocolError::NoKeySet => "no_key_set",
+            ProtocolError::NoPeerKey => "no_peer_key",
+            ProtocolError::IvExhausted => "iv_exhausted",
+            ProtocolError::StorageFailed => "storage_failed",
         }
     }
 }

@@ -6,9 +6,13 @@
 //! vectors, **`tests/protocol/vectors.json`**, which `tests/vectors.rs` checks value by value
 //! (every derived key, ciphertext, MAC and payload, and the verdict on every tampered payload).
 //!
-//! Pure: no I/O, no clock, no randomness, no async. Storage, locks, the 60-second rule and the
-//! exchange chain (§7–§11 of the spec) belong to the client that uses this crate; what is here is
-//! everything whose bytes must match the browser's:
+//! Pure: no I/O, no clock, no randomness, no async. The primitives below are everything whose
+//! bytes must match the browser's; [`conversation`] is the per-conversation state machine of
+//! §7–§11 (the twin of `web/protocol/conversation.js`: nonce-salted key sets, key confirmation,
+//! the forward-only exchange chain, the 60-second rule, replay detection, key warnings, resuming
+//! above the server's last IV), sans-IO — the caller's [`conversation::Io`] supplies the clock,
+//! the salt nonces and the server's answers — and held to the browser's module by the trace
+//! vectors `tests/protocol/traces.json` (`tests/traces.rs`):
 //!
 //! | spec | here |
 //! |---|---|
@@ -18,6 +22,7 @@
 //! | §5.2, §6.1 `msg` | [`encrypt`], [`decrypt`], [`decrypt_gated`] |
 //! | §5.3, §8 `change` | [`make_change`], [`verify_change`] |
 //! | §5.1, §7.2 `ecdh` | [`make_exchange`], [`check_exchange`], [`accept_exchange`] |
+//! | §7–§11 the conversation state machine | [`conversation::Conversation`] |
 //! | §6.2 failure reasons | [`Reason`] (`bad_mac`, `replay`, … exactly as the browser and vectors name them) |
 //!
 //! Payloads are plain structs whose fields are the JSON fields; the caller's JSON layer maps a
@@ -47,6 +52,7 @@
 //! ```
 
 mod change;
+pub mod conversation;
 mod encoding;
 mod error;
 mod exchange;
