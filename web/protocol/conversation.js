@@ -618,15 +618,19 @@ export class Conversation {
 
   /**
    * A contact key named by an authenticated `ecdh`: a key never seen raises the warning whatever
-   * the server id (X3, §9.6); it is pinned only when newer than the one that set the pin.
+   * the server id (X3, §9.6); it is pinned only when the contact's exchange is newer than the one
+   * that set the pin.
    * @param {ConversationState} state @param {EventBase} base @param {string} peerKey canonical @param {ProtocolEvent[]} events
    */
   #pin(state, base, peerKey, events) {
     const seen = Conversation.#keys(state).includes(peerKey);
     this.#noteKey(state, base.id, base.created_at, peerKey, events);
     // An exchange never moves the pin back to a key seen before (a replayed older exchange); the
-    // key directory (setPeerKeys) does, when the contact returns to an earlier browser.
-    if (base.id <= state.peer_key_id || (seen && state.peer_key !== null)) return;
+    // key directory (setPeerKeys) does, when the contact returns to an earlier browser. An own
+    // exchange never moves it at all: it named the pin of its time, so seen again (an echo after
+    // a restored older localStorage) it would re-pin a key the directory may no longer name
+    // (docs/model, trail new-own-ecdh-pin).
+    if (base.mine || base.id <= state.peer_key_id || (seen && state.peer_key !== null)) return;
     state.peer_key = peerKey;
     state.peer_key_id = base.id;
   }
