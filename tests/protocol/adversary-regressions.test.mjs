@@ -147,4 +147,26 @@ describe('adversary findings (seeded runs, issue 8)', () => {
     assert.deepEqual(texts(await bob.sync()), ['a3'], 'both sides send and decrypt again');
     assert.deepEqual(texts(await bob.history()), ['a1', 'a2', 'b1', 'a3'], 'a reload (id order) shows the message under the missed key set');
   });
+  it('model finding (SPIN, 2 user / 2 server steps): the directory moving a verified contact to a key seen before verification raises the warning and blocks sending', async () => {
+    const { alice, bob, server, clock } = await pair();
+    server.nextId = 10; // ids 1-9 stay free for the server's forgery "below everything"
+    await bob.send('b1');
+    assert.deepEqual(texts(await alice.sync()), ['b1']); // Bob's exchange (id 10) pins his real key
+    // The server's stand-in exchange, with an id below the pin, reaches Alice before she verifies
+    // Bob: its key is noted (with the warning, which she clears by verifying Bob's real key).
+    const m = await standIn(alice.identity.publicKey, 1);
+    const seen = await alice.conv.receive({ id: 1, sender_id: BOB, recipient_id: ALICE, created_at: clock.now(), payload: m.exchange });
+    assert.deepEqual(seen.map((e) => e.kind), ['peer_key_changed', 'exchange']);
+    assert.notEqual(alice.conv.peerKey(), m.ks.ownPublic, 'not pinned (id below the pin)');
+    alice.conv.markVerified();
+    assert.equal(alice.conv.isVerified(), true);
+    // Later the key directory names the stand-in key (already seen): before the fix the pin moved
+    // silently and the next message was encrypted to the server's key.
+    const events = await alice.conv.setPeerKeys({ current: { public_key: m.ks.ownPublic } });
+    assert.deepEqual(events.map((e) => e.kind), ['peer_key_changed'], 'the key change is announced');
+    assert.equal(alice.conv.sendBlocked(), true, 'sending waits until the user accepts');
+    const before = server.received.length;
+    await assert.rejects(alice.conv.send('a2', alice.post), (e) => /** @type {any} */ (e).code === 'key_change_unconfirmed');
+    assert.equal(server.received.length, before, 'nothing was posted');
+  });
 });

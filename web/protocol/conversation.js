@@ -246,6 +246,14 @@ export class Conversation {
       const events = [];
       const at = Number.isSafeInteger(keys.current?.created_at) ? /** @type {number} */ (keys.current?.created_at) : this.#now();
       this.#noteKey(state, 0, at, current, events);
+      // A verified contact's pin moves away from the verified key only with the warning, sending
+      // held back, even to a key seen before (e.g. a stand-in the server sent before the user
+      // verified the real one, which #noteKey does not announce again; docs/model, SPIN).
+      if (!state.key_warning?.verified && state.verified_key !== null && state.verified_key === state.peer_key && current !== state.verified_key) {
+        state.key_warning = { old: state.peer_key, new: current, id: 0, verified: true };
+        this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} directory key ${current.slice(0, 12)}… is not the verified ${state.peer_key.slice(0, 12)}… (sending blocked until accepted)`);
+        events.push(this.#peerKeyChanged(0, at, state.peer_key, current));
+      }
       state.peer_key = current;
       this.#save(state);
       return events;
