@@ -48,16 +48,17 @@ build() {
   echo "[model] built ${variant} ($*) in $((SECONDS - start))s"
 }
 
-# run NAME VARIANT EXPECTED_ERRORS CHECK PARTY_STEPS ADV_STEPS
+# run NAME VARIANT EXPECTED_ERRORS CHECK PARTY_STEPS ADV_STEPS [MIDID]
+# (MIDID=1: the server's replays and forgeries may also take an id between two posts)
 run() {
-  local name="$1" variant="$2" expect="$3" check="$4" party="$5" adv="$6"
+  local name="$1" variant="$2" expect="$3" check="$4" party="$5" adv="$6" mid="${7:-0}"
   local dir="${WORK}/${variant}" out="${WORK}/${name}.out" start=${SECONDS}
   rm -f "${dir}/parley.pml.trail"
-  (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" ./pan -m20000 >"${out}" 2>&1) || true
+  (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" MIDID="${mid}" ./pan -m20000 >"${out}" 2>&1) || true
   local errors states
   errors="$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "${out}" | head -n 1)"
   states="$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' "${out}" | head -n 1)"
-  local summary="${name} (${variant}, CHECK=${check} PARTY_STEPS=${party} ADV_STEPS=${adv}): ${errors:-?} errors (expected ${expect}), ${states:-?} states, $((SECONDS - start))s"
+  local summary="${name} (${variant}, CHECK=${check} PARTY_STEPS=${party} ADV_STEPS=${adv} MIDID=${mid}): ${errors:-?} errors (expected ${expect}), ${states:-?} states, $((SECONDS - start))s"
   if [[ "${expect}" == 0 ]] && grep -q 'max search depth too small\|out of memory\|Search not completed' "${out}"; then
     echo "[model] FAIL ${summary}: search incomplete"; cat "${out}"; FAILED=1; return
   fi
@@ -65,7 +66,7 @@ run() {
     echo "[model] FAIL ${summary}"
     cat "${out}"
     if [[ -f "${dir}/parley.pml.trail" ]]; then
-      (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" ./pan -r parley.pml.trail 2>&1 \
+      (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" MIDID="${mid}" ./pan -r parley.pml.trail 2>&1 \
         | grep -E '^MSC|assertion violated' | sed -e 's/^MSC: //') || true
     fi
     FAILED=1
@@ -79,9 +80,9 @@ run() {
     {
       echo "# ${name}: SPIN's counterexample, replayed (MSC lines and the assertion that fails)."
       echo "# Replay: spin -a ${defines} docs/model/parley.pml && gcc -O0 -DSAFETY -DCOLLAPSE -o pan pan.c &&"
-      echo "#   CHECK=${check} PARTY_STEPS=${party} ADV_STEPS=${adv} ./pan -r docs/model/trails/${name}.trail"
+      echo "#   CHECK=${check} PARTY_STEPS=${party} ADV_STEPS=${adv} MIDID=${mid} ./pan -r docs/model/trails/${name}.trail"
       echo "# (or: spin -t -k docs/model/trails/${name}.trail ${defines} -DCHECK=${check} -DPARTY_STEPS=${party} -DADV_STEPS=${adv} docs/model/parley.pml)"
-      (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" ./pan -r parley.pml.trail 2>&1 \
+      (cd "${dir}" && CHECK="${check}" PARTY_STEPS="${party}" ADV_STEPS="${adv}" MIDID="${mid}" ./pan -r parley.pml.trail 2>&1 \
         | grep -E '^MSC|assertion violated' | sed -e 's/^MSC: //' -e 's/^pan:1: //' -e 's/ (at depth [0-9]*)//')
     } >"${TRAILS}/${name}.txt"
   fi
@@ -110,7 +111,7 @@ build_all() {
 
 if ((DEEP)); then
   build_all "new:"
-  run "new-deep" new 0 0 "${PARTY_STEPS:-3}" "${ADV_STEPS:-2}"
+  run "new-deep" new 0 0 "${PARTY_STEPS:-3}" "${ADV_STEPS:-2}" "${MIDID:-0}"
   exit "${FAILED}"
 fi
 
@@ -130,8 +131,8 @@ fi
 LANE=$!
 run "new-p4-a0" new 0 0 4 0
 run "new-p3-a1" new 0 0 3 1
-run "new-p2-a1" new 0 0 2 1
-run "new-p1-a2" new 0 0 1 2
+run "new-p2-a1" new 0 0 2 1 1
+run "new-p1-a2" new 0 0 1 2 1
 
 # The OLD rules (web/protocol before issue 8): SPIN must find each finding of the issue.
 run "old-finding-1" old 1 1 4 0   # (key, IV) reused after a rollback

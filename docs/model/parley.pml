@@ -101,7 +101,8 @@ typedef Msg {
 };
 Msg log[MAXLOG];
 byte nlog = 0;
-byte nextid = 2;            /* ids of posts; id 1 is kept for forgeries "below everything" */
+byte nextid = 2;            /* ids of posts, in steps of 2 (odd ids are free for forgeries
+                               between two posts); id 1 is below everything */
 byte srvlast[2 * MAXKS];    /* highest IV the server holds per (sender, key set) */
 short srvclosed[2];         /* key sets a sender posted a change from (bitmask) */
 
@@ -158,6 +159,8 @@ byte advsteps = 0;
 byte maxparty = PARTY_STEPS;
 byte maxadv = ADV_STEPS;
 byte check = CHECK;
+byte midid = 0;            /* MIDID=1: forgeries and replays may also take an id between posts */
+byte fid;
 
 /* scratch (global so that d_steps can use them; reset after use to keep states merged) */
 byte hd, he, i, j, k, r, s, t, x, y, q;
@@ -257,7 +260,7 @@ inline post(typ_, from_, ks_, ks2_, iv_) {
   assert(nlog < MAXLOG);
   log[nlog].typ = typ_; log[nlog].from = from_; log[nlog].ks = ks_; log[nlog].ks2 = ks2_;
   log[nlog].iv = iv_; log[nlog].id = nextid; log[nlog].forged = 0;
-  nextid++; nlog++
+  nextid = nextid + 2; nlog++
 }
 
 /* the head moved from `old_` to `new_` after a received exchange: it must not go back */
@@ -649,17 +652,26 @@ inline deliver() {
 }
 
 /* a forged entry "from fp", delivered to the other side at once (it stays in the log for
- * later replays); id_ is a new top id (nextid) or 1, below every post */
+ * later replays); id_ is a new top id (nextid), 1 (below every post) or, with MIDID, an id
+ * between the two newest posts (pickid) */
 inline forge(typ_, ks_, ks2_, iv_, id_) {
   assert(nlog < MAXLOG);
   log[nlog].typ = typ_; log[nlog].from = fp; log[nlog].ks = ks_; log[nlog].ks2 = ks2_;
   log[nlog].iv = iv_; log[nlog].id = id_; log[nlog].forged = 1;
   printf("MSC: server forges/replays log[%d]: type %d \"from %c\" ks=%d ks2=%d iv=%d id=%d\n", nlog, typ_, 65 + fp, ks_, ks2_, iv_, id_);
-  if :: log[nlog].id == nextid -> nextid++ :: else -> skip fi;
+  if :: log[nlog].id == nextid -> nextid = nextid + 2 :: else -> skip fi;
   rp = 1 - fp; rn = nlog;
   nlog++;
   deliver();
   fp = 0
+}
+
+/* the id of a replay or forgery: a new top id or (MIDID) one between the two newest posts */
+inline pickid() {
+  if
+  :: fid = nextid
+  :: midid -> fid = nextid - 3
+  fi
 }
 
 inline adversary() {
@@ -677,7 +689,8 @@ inline adversary() {
      if
      :: log[i].typ != MSG && nlog < MAXLOG ->
         fp = log[i].from;
-        forge(log[i].typ, log[i].ks, log[i].ks2, log[i].iv, nextid)
+        pickid();
+        forge(log[i].typ, log[i].ks, log[i].ks2, log[i].iv, fid)
      :: else -> skip
      fi
   /* forge an ecdh "from q" that names the server's own key as q's, any salt, any id */
@@ -693,7 +706,7 @@ inline adversary() {
      if :: i == 0 -> derive(KA, KE, s, k) :: else -> derive(KE, KB, s, k) fi;
      fp = 1 - i;
      if
-     :: forge(ECDH, k, 0, 0, nextid)
+     :: pickid(); forge(ECDH, k, 0, 0, fid)
      :: forge(ECDH, k, 0, 0, 1)
      fi;
      s = 0; k = 0
@@ -713,7 +726,8 @@ inline adversary() {
            fi;
            if :: s > MAXSALT -> s = MAXSALT :: else -> skip fi;
            derive(ks_pa[k], ks_pb[k], s, x);
-           forge(CHANGE, k, x, 0, nextid);
+           pickid();
+           forge(CHANGE, k, x, 0, fid);
            s = 0
         :: else -> skip
         fi
@@ -723,7 +737,7 @@ inline adversary() {
   /* lie in the key directory */
   :: select(i : 0 .. 1); set_peer_keys(i, KE)
   fi;
-  i = 0
+  i = 0; fid = 0
 }
 
 /* ------------------------------------------------------------------ the users */
@@ -858,11 +872,12 @@ active proctype world() {
     if ((e = getenv("PARTY_STEPS")) != NULL) now.maxparty = atoi(e);
     if ((e = getenv("ADV_STEPS")) != NULL) now.maxadv = atoi(e);
     if ((e = getenv("CHECK")) != NULL) now.check = atoi(e);
+    if ((e = getenv("MIDID")) != NULL) now.midid = atoi(e);
   };
   /* an established conversation: Alice's ecdh (salt 1) is key set 1, id 2, seen by both */
   atomic {
     ks_pa[1] = KA; ks_pb[1] = KB; ks_salt[1] = 1; nks = 2;
-    log[0].typ = ECDH; log[0].from = 0; log[0].ks = 1; log[0].id = 2; nlog = 1; nextid = 3;
+    log[0].typ = ECDH; log[0].from = 0; log[0].ks = 1; log[0].id = 2; nlog = 1; nextid = 4;
     i = 0;
     do
     :: i < 2 ->
