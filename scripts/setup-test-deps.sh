@@ -10,9 +10,10 @@ readonly REPO_ROOT
 
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
 # openssl for TLS probes, CA certificates, the venv module for Python tools, and tesseract for
-# scripts/captcha-ocr.sh (plain OCR against the CAPTCHA, issue 14 item 1).
+# scripts/captcha-ocr.sh (plain OCR against the CAPTCHA, issue 14 item 1), and the SPIN model
+# checker for scripts/model-check.sh (issue 8; it compiles SPIN's verifiers with gcc).
 readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-noto-cjk openssl ca-certificates python3-venv
-  tesseract-ocr
+  tesseract-ocr spin
   postgresql postgresql-client sqlite3)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
@@ -158,6 +159,12 @@ ensure_cargo_fuzz() {
   fi
 }
 
+# SPIN writes its verifier as C (pan.c): scripts/model-check.sh needs a C compiler.
+ensure_c_compiler() {
+  command -v gcc >/dev/null || die "gcc: not found; scripts/model-check.sh compiles SPIN's verifier with it (apt-get install gcc)"
+  log "gcc: $(gcc -dumpversion) is present"
+}
+
 main() {
   # `--fuzz`: only what scripts/fuzz.sh needs. The suite does not run libFuzzer (its instrumented
   # build alone takes longer than the suite's time budget allows; docs/security.md "Fuzzing"), so
@@ -167,6 +174,7 @@ main() {
     return
   fi
   ensure_apt_packages
+  ensure_c_compiler
   ensure_container_tools
   ensure_postgres
   ensure_node

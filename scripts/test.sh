@@ -30,6 +30,7 @@ readonly STEPS=(
   "typecheck web client|npx --no-install tsc -p tsconfig.json"
   "typecheck browser tests|npx --no-install tsc -p tests/tsconfig.json"
   "protocol tests (node:test)|node --test tests/protocol/*.test.mjs"
+  "model check (SPIN)|scripts/model-check.sh"
   "browser tests|node --test --test-concurrency=1 tests/browser/*.test.mjs"
   "container tests|scripts/container-test.sh"
 )

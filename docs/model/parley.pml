@@ -2,7 +2,8 @@
  * Parley's conversation state machine (docs/protocol.md §7–§11) against a malicious server:
  * a SPIN model. How to run it and what each variant shows: docs/model/README.md.
  *
- *   spin -a [-DOLD] [-DCHECK=n] docs/model/parley.pml && gcc -O2 -DSAFETY -o pan pan.c && ./pan
+ *   spin -a [-DOLD] docs/model/parley.pml && gcc -O0 -DSAFETY -o pan pan.c
+ *   PARTY_STEPS=3 ADV_STEPS=1 CHECK=0 ./pan -m20000      (bounds and property read at run time)
  *
  * Two parties, Alice (0) and Bob (1), each with two tabs that share one storage (localStorage)
  * and one lock: every operation of a tab runs under the lock, so it is one atomic step here.
@@ -16,17 +17,25 @@
  * Abstraction: keys are small numbers; a key set is an entry of the registry `ks_*` (who it is
  * between, salt); messages carry key-set indices; MACs are modelled by who can compute a key set
  * (its two owners: a party whose identity key is in it, the server only if KE is). IV counters,
- * salts and the number of key sets are bounded (MAXIV, MAXSALT, MAXKS); the budgets (PARTY_STEPS,
- * ADV_STEPS) bound the length of a run.
+ * salts and the number of key sets are bounded (MAXIV, MAXSALT, MAXKS); MAXSALT stands for the
+ * largest counter (2^53 - 1) and SALTSTEP for the receiver's bound (salt_max + 2^20). The budgets
+ * (PARTY_STEPS, ADV_STEPS) bound the length of a run; they and CHECK are globals that the
+ * environment variables of the same names set at run time (one compiled verifier per rule set),
+ * with the -D values (or the defaults below) when unset, e.g. for `spin -t`.
  *
  * Rules: -DOLD = the browser module before issue 8 (web/protocol/*.js at commit ca09c39);
- * default = the NEW rules of docs/protocol.md (issue 8).
+ * default = the NEW rules of docs/protocol.md (issue 8) as web/protocol implements them, with the
+ * refinements A1-A4 of §14 (salt counter per pair of identity keys, `change` keeps its pair,
+ * want on a tie with a `change` head, the warning for a message under an unpinned key in a
+ * verified conversation), the salt bound (finding 5) and the own-`ecdh` rule of §9.6 (an own
+ * exchange never moves the pin).
  *
  * Properties (assertions; -DCHECK=n keeps only property n, default all):
  *   1 IV    no (key set, direction, IV) is ever encrypted twice by an honest side
  *   2 FWD   a received message never moves a side back to a key set it had left (forward only)
- *   3 SHOW  nothing under a key other than the verified one is shown in a verified conversation,
- *           and nothing under a key other than the pinned one without the key-change warning
+ *   3 SHOW  nothing under a key other than the contact's is shown in a verified conversation
+ *           without the key-change warning raised (and sending held back) first, and nothing
+ *           under such a key in any conversation without the warning having been raised for it
  *   4 SEND  a verified conversation never encrypts to a key other than the verified one
  *   5 LIVE  after the adversary stops (honest server, reconnect catch-up), two round trips
  *           later both sides send and decrypt each other's messages
@@ -35,7 +44,7 @@
 #ifndef CHECK
 #define CHECK 0
 #endif
-#define CHK(n) (CHECK == 0 || CHECK == n)
+#define CHK(n) (check == 0 || check == n)
 
 #ifndef PARTY_STEPS
 #define PARTY_STEPS 4
@@ -49,7 +58,8 @@
 
 #define MAXKS 16     /* key-set registry size (index 0 = none); bitmasks are 16 bits */
 #define MAXIV 7      /* IV counters 1..MAXIV (bits of a byte) */
-#define MAXSALT 8    /* salt counters 1..MAXSALT */
+#define MAXSALT 8    /* salt counters 1..MAXSALT (MAXSALT: the largest counter, 2^53 - 1) */
+#define SALTSTEP 2   /* a received salt above salt_max + SALTSTEP is bad_salt (2^20 in the JS) */
 #define MAXLOG 24    /* messages the server stores */
 #define MAXCH 14     /* exchange-log entries per side */
 
@@ -91,7 +101,8 @@ typedef Msg {
 };
 Msg log[MAXLOG];
 byte nlog = 0;
-byte nextid = 2;            /* ids of posts; id 1 is kept for forgeries "below everything" */
+byte nextid = 2;            /* ids of posts, in steps of 2 (odd ids are free for forgeries
+                               between two posts); id 1 is below everything */
 byte srvlast[2 * MAXKS];    /* highest IV the server holds per (sender, key set) */
 short srvclosed[2];         /* key sets a sender posted a change from (bitmask) */
 
@@ -104,7 +115,9 @@ typedef Party {
   byte pinid;            /* server id of the exchange that pinned it (OLD) */
   byte vkey;             /* the verified key (0: not verified) */
   bit want;              /* "exchange wanted" */
-  byte maxs[4];          /* highest salt seen per pair (indexed by the peer key) */
+  byte maxs[4];          /* highest salt seen per pair (indexed by the peer key: the own key of
+                            an accepted key set is always this side's real key) */
+  byte smax;             /* salt_max: the highest salt of the conversation (receiver's bound) */
   unsigned have : 16;             /* key sets stored (bitmask) */
   unsigned closed : 16;           /* own counters closed (bitmask) */
   byte ctr[MAXKS];       /* own IV counter per key set */
@@ -142,6 +155,12 @@ byte lastshown[2];
 
 byte partysteps = 0;
 byte advsteps = 0;
+/* the bounds and the property, set at run time (see the top) */
+byte maxparty = PARTY_STEPS;
+byte maxadv = ADV_STEPS;
+byte check = CHECK;
+byte midid = 0;            /* MIDID=1: forgeries and replays may also take an id between posts */
+byte fid;
 
 /* scratch (global so that d_steps can use them; reset after use to keep states merged) */
 byte hd, he, i, j, k, r, s, t, x, y, q;
@@ -149,6 +168,7 @@ bit ok;
 /* arguments of receive (never changed inside it), of forge, and the tab and side of an action */
 byte rp, rn;
 bit rf;
+byte bk, bs;
 byte fp, tb, sp, n1, n2, pk;
 bit cu;
 
@@ -240,14 +260,14 @@ inline post(typ_, from_, ks_, ks2_, iv_) {
   assert(nlog < MAXLOG);
   log[nlog].typ = typ_; log[nlog].from = from_; log[nlog].ks = ks_; log[nlog].ks2 = ks2_;
   log[nlog].iv = iv_; log[nlog].id = nextid; log[nlog].forged = 0;
-  nextid++; nlog++
+  nextid = nextid + 2; nlog++
 }
 
 /* the head moved from `old_` to `new_` after a received exchange: it must not go back */
-inline moved(p, old_, new_, check) {
+inline moved(p, old_, new_, chk_) {
   if
   :: old_ != new_ ->
-     if :: check && CHK(2) -> assert(!HAS(st[p].retired, new_)) :: else -> skip fi;
+     if :: chk_ && CHK(2) -> assert(!HAS(st[p].retired, new_)) :: else -> skip fi;
      if :: old_ != 0 -> st[p].retired = st[p].retired | BIT(old_) :: else -> skip fi
   :: else -> skip
   fi
@@ -255,12 +275,18 @@ inline moved(p, old_, new_, check) {
 
 /* ------------------------------------------------------------------ a side's own actions */
 
-/* §7.1: an own ecdh with salt max_seen + 1 to the pinned key */
-#ifdef OLD
+/* §4.2: new key sets count per pair of identity keys (OLD, and NEW since finding A4); the
+ * conversation's salt_max (smax) is what a receiver's bound is taken from (NEW) */
 #define SALTMAX(p, key) st[p].maxs[key]
-#else
-#define SALTMAX(p, key) st[p].maxs[0]   /* NEW: one salt counter per conversation */
-#endif
+
+/* bumpSalt(state, pair, salt): the pair (peer key) in bk, the salt in bs */
+inline bump(p) {
+  if :: bs > st[p].maxs[bk] -> st[p].maxs[bk] = bs :: else -> skip fi;
+  if :: bs > st[p].smax -> st[p].smax = bs :: else -> skip fi;
+  bk = 0; bs = 0
+}
+
+/* §7.1: an own ecdh with salt max_salt[pair] + 1 to the pinned key */
 
 inline start_exchange(p) {
   s = SALTMAX(p, st[p].pin) + 1;
@@ -272,7 +298,7 @@ inline start_exchange(p) {
      :: else -> derive(st[p].pin, KB, s, k)
      fi;
      st[p].have = st[p].have | BIT(k);
-     SALTMAX(p, st[p].pin) = s;
+     bk = st[p].pin; bs = s; bump(p);
      st[p].want = 0;
      printf("MSC: %c posts ecdh    ks=%d salt=%d (to key %d) -> log[%d] id=%d\n", 65 + p, k, s, st[p].pin, nlog, nextid);
      addentry(p, nextid, ECDH, 0, k, 1, 1);
@@ -290,13 +316,13 @@ inline encrypt_post(p) {
   :: st[p].ctr[k] < MAXIV ->
      st[p].ctr[k]++;
      t = st[p].ctr[k];
+     printf("MSC: %c encrypts msg  ks=%d iv=%d (to key %d) -> log[%d] id=%d\n", 65 + p, k, t, PEERKEY(p, k), nlog, nextid);
      if :: CHK(1) -> assert(!HAS(used[2 * k + p], t)) :: else -> skip fi;
      if
      :: CHK(4) -> assert(st[p].vkey == 0 || PEERKEY(p, k) == st[p].vkey || HAS(st[p].accepted, PEERKEY(p, k)))
      :: else -> skip
      fi;
      used[2 * k + p] = used[2 * k + p] | BIT(t);
-     printf("MSC: %c encrypts msg  ks=%d iv=%d (to key %d) -> log[%d] id=%d\n", 65 + p, k, t, PEERKEY(p, k), nlog, nextid);
      if :: t > srvlast[2 * k + p] -> srvlast[2 * k + p] = t :: else -> skip fi;
      post(MSG, p, k, 0, t);
      ok = 1
@@ -348,8 +374,9 @@ inline send(p, tab) {
   k = 0
 }
 
-/* §8.1 Refresh: close the old counter, post a change to salt max_seen + 1 */
-inline refresh(p) {
+/* §8.1 Refresh: resume the old counter from the server (NEW), close it, post a change to
+ * salt max(max_salt[pair], old salt) + 1 */
+inline refresh(p, tab) {
   reason(p);
 #ifndef OLD
   if :: st[p].kw == 2 -> r = 2 :: else -> skip fi;   /* blocked */
@@ -358,6 +385,9 @@ inline refresh(p) {
   :: r == 1 -> start_exchange(p)
   :: r == 0 ->
      x = hd;
+#ifndef OLD
+     k = x; resume(p, tab); k = 0;
+#endif
      s = SALTMAX(p, PEERKEY(p, x));
      if :: ks_salt[x] > s -> s = ks_salt[x] :: else -> skip fi;
      s++;
@@ -370,7 +400,7 @@ inline refresh(p) {
         derive(ks_pa[x], ks_pb[x], s, k);
         st[p].have = st[p].have | BIT(k);
         st[p].closed = st[p].closed | BIT(x);
-        SALTMAX(p, PEERKEY(p, x)) = s;
+        bk = PEERKEY(p, x); bs = s; bump(p);
         printf("MSC: %c posts change  ks=%d->%d salt=%d last_iv=%d -> log[%d] id=%d\n", 65 + p, x, k, s, st[p].ctr[x], nlog, nextid);
         addentry(p, nextid, CHANGE, x, k, 1, 0);
         srvclosed[p] = srvclosed[p] | BIT(x);
@@ -412,6 +442,16 @@ inline set_peer_keys(p, key_) {
      if :: st[p].pin != 0 -> st[p].warned = st[p].warned | BIT(key_) :: else -> skip fi;
 #else
      notekey(p, key_);
+     /* a verified contact's pin leaves the verified key only with the warning, sending held
+      * back, even for a key seen before (found by this model at 2 user / 2 server steps;
+      * -DDIRPIN: before that fix) */
+     if
+#ifndef DIRPIN
+     :: st[p].kw != 2 && st[p].vkey != 0 && st[p].vkey == st[p].pin && key_ != st[p].vkey ->
+        st[p].kw = 2; st[p].kwkey = key_; st[p].warned = st[p].warned | BIT(key_)
+#endif
+     :: else -> skip
+     fi;
 #endif
      st[p].pin = key_
   :: else -> skip
@@ -420,13 +460,25 @@ inline set_peer_keys(p, key_) {
 
 /* ------------------------------------------------------------------ receiving (§6–§8) */
 
-/* show a message of key set k (from the peer): the SHOW property */
+/* show a contact message of key set k_, seen for the first time: the SHOW property. cu: the
+ * conversation was verified (isVerified) before it arrived. NEW (#warnUnpinned, finding A3): in
+ * a verified conversation a message under a contact key other than the pinned one raises the
+ * warning, with sending held back, before it is shown. */
 inline display(p, k_) {
+  cu = (st[p].vkey != 0 && st[p].vkey == st[p].pin && st[p].kw == 0);
+#ifndef OLD
   if
-  :: CHK(3) ->
-     assert(PEERKEY(p, k_) == REAL(1 - p) || HAS(st[p].warned, PEERKEY(p, k_)))
+  :: cu && PEERKEY(p, k_) != st[p].pin ->
+     st[p].kw = 2; st[p].kwkey = PEERKEY(p, k_); st[p].warned = st[p].warned | BIT(PEERKEY(p, k_))
   :: else -> skip
-  fi
+  fi;
+#endif
+  if
+  :: CHK(3) && PEERKEY(p, k_) != REAL(1 - p) ->
+     assert(HAS(st[p].warned, PEERKEY(p, k_)) && (!cu || st[p].kw != 0))
+  :: else -> skip
+  fi;
+  cu = 0
 }
 
 /* receive log[n] at side p; fresh: the server's created_at is within 60 s of the client's clock */
@@ -469,7 +521,7 @@ inline receive(p, n, fresh) {
            walk(p); x = hd;
            st[p].have = st[p].have | BIT(k);
            if :: st[p].nch < MAXCH -> addentry(p, log[n].id, ECDH, 0, k, fresh, 0) :: else -> skip fi;
-           if :: ks_salt[k] > SALTMAX(p, PEERKEY(p, k)) -> SALTMAX(p, PEERKEY(p, k)) = ks_salt[k] :: else -> skip fi;
+           bk = PEERKEY(p, k); bs = ks_salt[k]; bump(p);
            if :: fresh && log[n].from != p -> st[p].want = 0 :: else -> skip fi;
            /* pin (§9.6): only an ecdh with a higher id than the one that set the pin */
            if
@@ -486,24 +538,43 @@ inline receive(p, n, fresh) {
            /* not_my_key: cannot be authenticated, no effect but "exchange wanted" when fresh */
            if :: fresh && log[n].from != p -> st[p].want = 1 :: else -> skip fi
         :: OWNKEY(p, k) == REAL(p) && HAS(st[p].have, k) -> skip   /* R4: a replay, no effect */
-        :: OWNKEY(p, k) == REAL(p) && !HAS(st[p].have, k) ->
+        :: OWNKEY(p, k) == REAL(p) && !HAS(st[p].have, k) && ks_salt[k] > st[p].smax + SALTSTEP ->
+           skip                                                       /* bad_salt (finding 5) */
+        :: OWNKEY(p, k) == REAL(p) && !HAS(st[p].have, k) && ks_salt[k] <= st[p].smax + SALTSTEP ->
            /* key confirmation holds: the server only makes ecdhs of key sets it can compute */
            walk(p); x = hd;
            st[p].have = st[p].have | BIT(k);
            pk = PEERKEY(p, k);
            y = HAS(st[p].peerkeys, pk);
            notekey(p, pk);
+           /* §9.6 (#pin): only the contact's exchange moves the pin, and only to a key never seen
+            * before with a higher id. An own exchange named the pin of its time: seen again (an
+            * echo after a restore) it never moves the pin (-DOWNPIN: before that fix). */
            if
-           :: !(log[n].id <= st[p].pinid || (y && st[p].pin != 0)) -> st[p].pin = pk; st[p].pinid = log[n].id
+#ifdef OWNPIN
+           :: !(log[n].id <= st[p].pinid || (y && st[p].pin != 0)) ->
+#else
+           :: log[n].from != p && !(log[n].id <= st[p].pinid || (y && st[p].pin != 0)) ->
+#endif
+              st[p].pin = pk; st[p].pinid = log[n].id
            :: else -> skip
            fi;
            cu = (st[p].pin == pk);
            if :: st[p].nch < MAXCH -> addentry(p, log[n].id, ECDH, 0, k, fresh, cu) :: else -> skip fi;
+           bk = pk; bs = ks_salt[k]; bump(p);
            pk = 0; cu = 0;
-           if :: ks_salt[k] > SALTMAX(p, 0) -> SALTMAX(p, 0) = ks_salt[k] :: else -> skip fi;
+           /* A2: the head came from a change (a tie then means the sender missed it) */
+           q = 0; j = 0;
+           do
+           :: j < st[p].nch && st[p].eks[j] == x && st[p].etyp[j] == CHANGE -> q = 1; break
+           :: j < st[p].nch && !(st[p].eks[j] == x && st[p].etyp[j] == CHANGE) -> j++
+           :: j >= st[p].nch -> break
+           od;
+           j = 0;
            walk(p);
            if
-           :: fresh && log[n].from != p -> st[p].want = (hd != k && x != 0 && ks_salt[k] < ks_salt[x])
+           :: fresh && log[n].from != p ->
+              st[p].want = (hd != k && x != 0 && (ks_salt[k] < ks_salt[x] || (ks_salt[k] == ks_salt[x] && q)))
            :: else -> skip
            fi;
            moved(p, x, hd, 1)
@@ -529,6 +600,7 @@ inline receive(p, n, fresh) {
         :: y -> if :: fresh -> st[p].eeng[q] = 1 :: else -> skip fi
 #ifndef OLD
         :: !y && HAS(st[p].have, log[n].ks2) -> skip   /* R4: a replayed change, no effect */
+        :: !y && !HAS(st[p].have, log[n].ks2) && ks_salt[log[n].ks2] > st[p].smax + SALTSTEP -> skip   /* bad_salt */
 #endif
         :: else ->
            /* mac_old, salt, key-set id, mac_new all verify (a forged change is only possible
@@ -543,7 +615,7 @@ inline receive(p, n, fresh) {
               fi
            fi;
            if :: st[p].nch < MAXCH -> addentry(p, log[n].id, CHANGE, k, log[n].ks2, fresh, 0) :: else -> skip fi;
-           if :: ks_salt[log[n].ks2] > SALTMAX(p, PEERKEY(p, k)) -> SALTMAX(p, PEERKEY(p, k)) = ks_salt[log[n].ks2] :: else -> skip fi
+           bk = PEERKEY(p, k); bs = ks_salt[log[n].ks2]; bump(p)
         fi;
         j = 0;
         walk(p); moved(p, x, hd, 1)
@@ -580,17 +652,26 @@ inline deliver() {
 }
 
 /* a forged entry "from fp", delivered to the other side at once (it stays in the log for
- * later replays); id_ is a new top id (nextid) or 1, below every post */
+ * later replays); id_ is a new top id (nextid), 1 (below every post) or, with MIDID, an id
+ * between the two newest posts (pickid) */
 inline forge(typ_, ks_, ks2_, iv_, id_) {
   assert(nlog < MAXLOG);
   log[nlog].typ = typ_; log[nlog].from = fp; log[nlog].ks = ks_; log[nlog].ks2 = ks2_;
   log[nlog].iv = iv_; log[nlog].id = id_; log[nlog].forged = 1;
   printf("MSC: server forges/replays log[%d]: type %d \"from %c\" ks=%d ks2=%d iv=%d id=%d\n", nlog, typ_, 65 + fp, ks_, ks2_, iv_, id_);
-  if :: log[nlog].id == nextid -> nextid++ :: else -> skip fi;
+  if :: log[nlog].id == nextid -> nextid = nextid + 2 :: else -> skip fi;
   rp = 1 - fp; rn = nlog;
   nlog++;
   deliver();
   fp = 0
+}
+
+/* the id of a replay or forgery: a new top id or (MIDID) one between the two newest posts */
+inline pickid() {
+  if
+  :: fid = nextid
+  :: midid -> fid = nextid - 3
+  fi
 }
 
 inline adversary() {
@@ -608,16 +689,24 @@ inline adversary() {
      if
      :: log[i].typ != MSG && nlog < MAXLOG ->
         fp = log[i].from;
-        forge(log[i].typ, log[i].ks, log[i].ks2, log[i].iv, nextid)
+        pickid();
+        forge(log[i].typ, log[i].ks, log[i].ks2, log[i].iv, fid)
      :: else -> skip
      fi
   /* forge an ecdh "from q" that names the server's own key as q's, any salt, any id */
   :: nks < MAXKS && nlog < MAXLOG ->
-     select(i : 0 .. 1); select(s : 1 .. 2);
+     select(i : 0 .. 1);
+     /* a low salt, the highest the receiver accepts (A4), the lowest it refuses (finding 5) */
+     if
+     :: s = 1
+     :: s = st[i].smax + SALTSTEP
+     :: s = st[i].smax + SALTSTEP + 1
+     fi;
+     if :: s > MAXSALT -> s = MAXSALT :: else -> skip fi;
      if :: i == 0 -> derive(KA, KE, s, k) :: else -> derive(KE, KB, s, k) fi;
      fp = 1 - i;
      if
-     :: forge(ECDH, k, 0, 0, nextid)
+     :: pickid(); forge(ECDH, k, 0, 0, fid)
      :: forge(ECDH, k, 0, 0, 1)
      fi;
      s = 0; k = 0
@@ -630,9 +719,15 @@ inline adversary() {
         if
         :: select(t : 1 .. 2); forge(MSG, k, 0, t, nextid)
         :: nks < MAXKS && ks_salt[k] < MAXSALT ->
-           s = ks_salt[k] + 1;
+           /* the next salt, or the lowest the receiver refuses (finding 5) */
+           if
+           :: s = ks_salt[k] + 1
+           :: st[1 - fp].smax + SALTSTEP + 1 > ks_salt[k] + 1 -> s = st[1 - fp].smax + SALTSTEP + 1
+           fi;
+           if :: s > MAXSALT -> s = MAXSALT :: else -> skip fi;
            derive(ks_pa[k], ks_pb[k], s, x);
-           forge(CHANGE, k, x, 0, nextid);
+           pickid();
+           forge(CHANGE, k, x, 0, fid);
            s = 0
         :: else -> skip
         fi
@@ -642,7 +737,7 @@ inline adversary() {
   /* lie in the key directory */
   :: select(i : 0 .. 1); set_peer_keys(i, KE)
   fi;
-  i = 0
+  i = 0; fid = 0
 }
 
 /* ------------------------------------------------------------------ the users */
@@ -651,7 +746,10 @@ inline party() {
   select(i : 0 .. 1);
   if
   :: select(tb : 0 .. 1); send(i, tb); tb = 0
-  :: refresh(i)
+  :: select(tb : 0 .. 1); refresh(i, tb); tb = 0
+  /* markVerified(): the users compared safety numbers (they match only for the real key) */
+  :: st[i].pin == REAL(1 - i) && !(st[i].vkey == st[i].pin && st[i].kw == 0) ->
+     printf("MSC: %c marks the contact verified (key %d)\n", 65 + i, st[i].pin); st[i].vkey = st[i].pin; st[i].kw = 0
   :: !hassnap[i] -> snapshot(i)
   :: hassnap[i] && restores < RESTORES -> restore(i)
 #ifndef OLD
@@ -663,7 +761,7 @@ inline party() {
 }
 
 inline copyparty(dst, src) {
-  dst.pin = src.pin; dst.pinid = src.pinid; dst.vkey = src.vkey; dst.want = src.want;
+  dst.pin = src.pin; dst.pinid = src.pinid; dst.vkey = src.vkey; dst.want = src.want; dst.smax = src.smax;
   j = 0;
   do :: j < 4 -> dst.maxs[j] = src.maxs[j]; j++ :: else -> break od;
   dst.have = src.have; dst.closed = src.closed;
@@ -722,14 +820,14 @@ inline flush(from_) {
   n1 = 0; rp = 0; rn = 0; rf = 0
 }
 
-inline round(p, check) {
+inline round(p, chk_) {
   z = nlog;
   lastshown[1 - p] = 0;
   send(p, 0);
   assert(ok);            /* the side can send */
   w = nlog - 1;          /* its message */
   flush(z);
-  if :: check && CHK(5) -> assert(lastshown[1 - p] == w + 1) :: else -> skip fi
+  if :: chk_ && CHK(5) -> assert(lastshown[1 - p] == w + 1) :: else -> skip fi
 }
 
 byte z, w;
@@ -768,26 +866,35 @@ inline honest() {
 /* ------------------------------------------------------------------ the run */
 
 active proctype world() {
+  /* the bounds and the property from the environment (scripts/model-check.sh), if set */
+  c_code {
+    char *e;
+    if ((e = getenv("PARTY_STEPS")) != NULL) now.maxparty = atoi(e);
+    if ((e = getenv("ADV_STEPS")) != NULL) now.maxadv = atoi(e);
+    if ((e = getenv("CHECK")) != NULL) now.check = atoi(e);
+    if ((e = getenv("MIDID")) != NULL) now.midid = atoi(e);
+  };
   /* an established conversation: Alice's ecdh (salt 1) is key set 1, id 2, seen by both */
   atomic {
     ks_pa[1] = KA; ks_pb[1] = KB; ks_salt[1] = 1; nks = 2;
-    log[0].typ = ECDH; log[0].from = 0; log[0].ks = 1; log[0].id = 2; nlog = 1; nextid = 3;
+    log[0].typ = ECDH; log[0].from = 0; log[0].ks = 1; log[0].id = 2; nlog = 1; nextid = 4;
     i = 0;
     do
     :: i < 2 ->
-       st[i].pin = REAL(1 - i); st[i].pinid = 2; st[i].maxs[REAL(1 - i)] = 1;
+       st[i].pin = REAL(1 - i); st[i].maxs[REAL(1 - i)] = 1; st[i].smax = 1;
        st[i].have = BIT(1); st[i].nch = 1; st[i].eid[0] = 2; st[i].etyp[0] = ECDH; st[i].eks[0] = 1; st[i].eeng[0] = 1;
        st[i].peerkeys = BIT(REAL(1 - i));
        i++
     :: else -> break
     od;
+    st[1].pinid = 2;   /* Bob pinned Alice's key from her ecdh; Alice's pin came from the directory */
     i = 0;
     /* both verified each other's key (safety numbers compared), or neither did */
     if :: skip :: st[0].vkey = KB; st[1].vkey = KA; printf("MSC: both verified (safety numbers compared)\n") fi
   };
   do
-  :: partysteps < PARTY_STEPS -> atomic { party(); partysteps++ }
-  :: advsteps < ADV_STEPS && nlog > 0 -> atomic { adversary(); advsteps++ }
+  :: partysteps < maxparty -> atomic { party(); partysteps++ }
+  :: advsteps < maxadv && nlog > 0 -> atomic { adversary(); advsteps++ }
   :: atomic { break }
   od;
 #ifndef NOLIVE

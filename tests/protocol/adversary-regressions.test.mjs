@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 
 import * as P from '../../web/protocol.js';
 import { storageKeys, walkChain } from '../../web/protocol.js';
-import { ALICE, BOB, pair, texts } from './helpers.mjs';
+import { ALICE, BOB, Client, MemoryStorage, pair, texts } from './helpers.mjs';
 
 /**
  * A P-384 key pair the server made itself, and a key set "from Bob" to Alice under it, with a
@@ -98,5 +98,75 @@ describe('adversary findings (seeded runs, issue 8)', () => {
     assert.deepEqual(texts(await bob.sync()), ['a2'], 'Bob reads it (before the fix: bad_salt, for good)');
     await alice.send('a3');
     assert.deepEqual(texts(await bob.sync()), ['a3']);
+  });
+  it('model observation (SPIN trail new-own-ecdh-pin): an own ecdh echoed after a restored localStorage does not re-pin the key it named', async () => {
+    const { alice, bob, server, clock } = await pair();
+    await alice.send('a1');
+    await bob.sync();
+    await alice.sync();
+    /** @type {Map<string, string>} */
+    const snapshot = new Map(alice.storage.keys().map((k) => [k, /** @type {string} */ (alice.storage.getItem(k))]));
+    // The server lies in the key directory to Alice once; she sends to its key (an ecdh naming it).
+    const kp = await P.generateIdentityKeyPair();
+    const standInKey = await P.exportPublicKey(kp.publicKey);
+    await alice.conv.setPeerKeys({ current: { public_key: standInKey } });
+    await alice.conv.send('a2', alice.post);
+    // Alice's profile is restored from the older copy; the tab reloads and the server is honest
+    // again: the directory names Bob's real key, then the catch-up delivers everything, her own
+    // ecdh to the stand-in key included.
+    const storage = new MemoryStorage();
+    for (const [k, v] of snapshot) storage.setItem(k, v);
+    const restored = new Client({ server, clock, me: ALICE, peer: BOB, identity: alice.identity, storage });
+    await restored.fetchPeerKeys();
+    const real = restored.conv.peerKey();
+    assert.notEqual(real, null);
+    await restored.sync();
+    assert.equal(restored.conv.peerKey(), real, 'the pin stays on the key the directory names (before the fix: the stand-in key)');
+    // The UI fetches the contact's keys only when it has none (web/chat/store.js): Alice's next
+    // message must reach Bob without another directory look-up.
+    await restored.conv.send('a3', restored.post);
+    assert.deepEqual(texts(await bob.sync()).filter((t) => t === 'a3'), ['a3'], 'Bob reads it (before the fix: sent to the stand-in key)');
+  });
+  it('model observation: a change delivered before the change it follows is rejected without effect; the next exchange heals, a reload shows what was missed', async () => {
+    const { alice, bob, server } = await pair();
+    await alice.send('a1');
+    await bob.sync();
+    await alice.refresh();
+    await alice.refresh();
+    await alice.send('a2');
+    const [c1, c2, a2] = server.messages.slice(-3);
+    // The server (or a racing catch-up) delivers the second change first.
+    assert.deepEqual((await bob.conv.receive(c2)).map((e) => (e.kind === 'undecryptable' ? e.reason : e.kind)), ['unknown_key_set']);
+    assert.deepEqual((await bob.conv.receive(c1)).map((e) => e.kind), ['keys_changed']);
+    assert.deepEqual((await bob.conv.receive(a2)).map((e) => (e.kind === 'undecryptable' ? e.reason : e.kind)), ['unknown_key_set']);
+    bob.delivered = a2.id;
+    assert.equal(bob.conv.exchangeReason(), 'requested', 'the fresh, unusable change asked for a new exchange');
+    await bob.send('b1');
+    assert.deepEqual(texts(await alice.sync()), ['b1']);
+    await alice.send('a3');
+    assert.deepEqual(texts(await bob.sync()), ['a3'], 'both sides send and decrypt again');
+    assert.deepEqual(texts(await bob.history()), ['a1', 'a2', 'b1', 'a3'], 'a reload (id order) shows the message under the missed key set');
+  });
+  it('model finding (SPIN, 2 user / 2 server steps): the directory moving a verified contact to a key seen before verification raises the warning and blocks sending', async () => {
+    const { alice, bob, server, clock } = await pair();
+    server.nextId = 10; // ids 1-9 stay free for the server's forgery "below everything"
+    await bob.send('b1');
+    assert.deepEqual(texts(await alice.sync()), ['b1']); // Bob's exchange (id 10) pins his real key
+    // The server's stand-in exchange, with an id below the pin, reaches Alice before she verifies
+    // Bob: its key is noted (with the warning, which she clears by verifying Bob's real key).
+    const m = await standIn(alice.identity.publicKey, 1);
+    const seen = await alice.conv.receive({ id: 1, sender_id: BOB, recipient_id: ALICE, created_at: clock.now(), payload: m.exchange });
+    assert.deepEqual(seen.map((e) => e.kind), ['peer_key_changed', 'exchange']);
+    assert.notEqual(alice.conv.peerKey(), m.ks.ownPublic, 'not pinned (id below the pin)');
+    alice.conv.markVerified();
+    assert.equal(alice.conv.isVerified(), true);
+    // Later the key directory names the stand-in key (already seen): before the fix the pin moved
+    // silently and the next message was encrypted to the server's key.
+    const events = await alice.conv.setPeerKeys({ current: { public_key: m.ks.ownPublic } });
+    assert.deepEqual(events.map((e) => e.kind), ['peer_key_changed'], 'the key change is announced');
+    assert.equal(alice.conv.sendBlocked(), true, 'sending waits until the user accepts');
+    const before = server.received.length;
+    await assert.rejects(alice.conv.send('a2', alice.post), (e) => /** @type {any} */ (e).code === 'key_change_unconfirmed');
+    assert.equal(server.received.length, before, 'nothing was posted');
   });
 });

@@ -246,6 +246,14 @@ export class Conversation {
       const events = [];
       const at = Number.isSafeInteger(keys.current?.created_at) ? /** @type {number} */ (keys.current?.created_at) : this.#now();
       this.#noteKey(state, 0, at, current, events);
+      // A verified contact's pin moves away from the verified key only with the warning, sending
+      // held back, even to a key seen before (e.g. a stand-in the server sent before the user
+      // verified the real one, which #noteKey does not announce again; docs/model, SPIN).
+      if (!state.key_warning?.verified && state.verified_key !== null && state.verified_key === state.peer_key && current !== state.verified_key) {
+        state.key_warning = { old: state.peer_key, new: current, id: 0, verified: true };
+        this.#log.line('peer-key', `user=${this.#peer.slice(0, 8)} directory key ${current.slice(0, 12)}… is not the verified ${state.peer_key.slice(0, 12)}… (sending blocked until accepted)`);
+        events.push(this.#peerKeyChanged(0, at, state.peer_key, current));
+      }
       state.peer_key = current;
       this.#save(state);
       return events;
@@ -618,15 +626,19 @@ export class Conversation {
 
   /**
    * A contact key named by an authenticated `ecdh`: a key never seen raises the warning whatever
-   * the server id (X3, §9.6); it is pinned only when newer than the one that set the pin.
+   * the server id (X3, §9.6); it is pinned only when the contact's exchange is newer than the one
+   * that set the pin.
    * @param {ConversationState} state @param {EventBase} base @param {string} peerKey canonical @param {ProtocolEvent[]} events
    */
   #pin(state, base, peerKey, events) {
     const seen = Conversation.#keys(state).includes(peerKey);
     this.#noteKey(state, base.id, base.created_at, peerKey, events);
     // An exchange never moves the pin back to a key seen before (a replayed older exchange); the
-    // key directory (setPeerKeys) does, when the contact returns to an earlier browser.
-    if (base.id <= state.peer_key_id || (seen && state.peer_key !== null)) return;
+    // key directory (setPeerKeys) does, when the contact returns to an earlier browser. An own
+    // exchange never moves it at all: it named the pin of its time, so seen again (an echo after
+    // a restored older localStorage) it would re-pin a key the directory may no longer name
+    // (docs/model, trail new-own-ecdh-pin).
+    if (base.mine || base.id <= state.peer_key_id || (seen && state.peer_key !== null)) return;
     state.peer_key = peerKey;
     state.peer_key_id = base.id;
   }
