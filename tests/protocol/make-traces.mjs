@@ -760,6 +760,42 @@ scenario('restore-echo', 'After a restore, the server\'s catch-up brings back th
   await s.sync('alice');
 });
 
+scenario('own-ecdh-pin', 'SPIN trail new-own-ecdh-pin: the directory lied once and Alice sent to the stand-in key; her storage is restored from before, the directory is honest again, and the catch-up echoes her own ecdh naming the stand-in key: the pin stays on the key the directory names.', async (s) => {
+  await s.pair();
+  await s.send('alice', 'a1');
+  await s.sync('bob');
+  await s.do({ party: 'alice', op: 'snapshot', name: 'before' });
+  await s.do({ party: 'alice', op: 'set_peer_keys', keys: { current: { public_key: KEYS.mallory.public_key } } });
+  await s.send('alice', 'a2 to the stand-in');
+  await s.do({ party: 'alice', op: 'restore', name: 'before' });
+  await s.keys('alice');
+  for (const m of s.server.between(ALICE, BOB)) await s.receive('alice', m.id);
+  await s.send('alice', 'a3 to Bob');
+  await s.sync('bob');
+});
+
+scenario('directory-pin', 'SPIN trail new-directory-pin: a stand-in key seen (below the pin) before Alice verifies Bob; later the directory names it: the warning is raised again and sending is blocked until accepted.', async (s) => {
+  // Ids 1-2 go to another conversation, so the forged exchange can take id 1, below the pin.
+  s.forge(CAROL, BOB, { v: 1 });
+  s.forge(CAROL, BOB, { v: 1 });
+  // Alice learns Bob's key from his exchange (id 3), which sets the pin's id.
+  await s.open('alice', ALICE, BOB, 'alice');
+  await s.open('bob', BOB, ALICE, 'bob');
+  await s.keys('bob');
+  await s.send('bob', 'b1');
+  await s.sync('alice');
+  await s.do({ party: 'mallory', op: 'open', me: BOB, peer: ALICE, key: 'mallory' });
+  await s.do({ party: 'mallory', op: 'set_peer_keys', keys: { current: { public_key: KEYS.alice.public_key, created_at: START } } });
+  await s.send('mallory', 'I am Bob');
+  const forged = s.last();
+  await s.receive('alice', { ...s.msg(forged - 1), id: 1, created_at: s.t });
+  await s.do({ party: 'alice', op: 'verify' });
+  await s.do({ party: 'alice', op: 'set_peer_keys', keys: { current: { public_key: KEYS.mallory.public_key } } });
+  await s.send('alice', 'blocked');
+  await s.do({ party: 'alice', op: 'accept' });
+  await s.send('alice', 'after accepting');
+});
+
 scenario('directory', 'The key directory: an off-curve or missing key is ignored; a changed key raises the warning; the pin follows the directory.', async (s) => {
   await s.open('alice', ALICE, BOB, 'alice');
   await s.do({ party: 'alice', op: 'set_peer_keys', keys: { current: null } });

@@ -301,7 +301,7 @@ fn replay(trace: &Value) -> Vec<String> {
 fn every_trace_gives_the_events_of_the_browser_module() {
     let traces = FILE["traces"].as_array().expect("traces");
     assert!(
-        traces.len() >= 18,
+        traces.len() >= 20,
         "traces.json holds {} traces",
         traces.len()
     );

@@ -318,6 +318,26 @@ impl Conversation {
         };
         let mut events = Vec::new();
         self.note_key(0, at, &current, &mut events);
+        // A verified contact's pin moves away from the verified key only with the warning, sending
+        // held back, even to a key seen before (a stand-in the server sent before the user
+        // verified the real one, which `note_key` does not announce again; docs/model, SPIN trail
+        // new-directory-pin).
+        let state = &mut self.store.state;
+        let already_warned = state.key_warning.as_ref().is_some_and(|w| w.verified);
+        if !already_warned
+            && state.verified_key.is_some()
+            && state.verified_key == state.peer_key
+            && state.verified_key.as_deref() != Some(current.as_str())
+        {
+            let old = state.peer_key.clone().unwrap_or_default();
+            state.key_warning = Some(KeyWarning {
+                old: Some(old.clone()),
+                new: current.clone(),
+                id: 0,
+                verified: true,
+            });
+            events.push(peer_key_changed(0, at, &old, &current));
+        }
         self.store.state.peer_key = Some(current);
         events
     }

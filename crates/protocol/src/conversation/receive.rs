@@ -194,7 +194,10 @@ impl Conversation {
         let seen = self.store.state.peer_keys.iter().any(|k| k == peer_key);
         self.note_key(base.id, base.created_at, peer_key, events);
         let state = &mut self.store.state;
-        if base.id <= state.peer_key_id || (seen && state.peer_key.is_some()) {
+        // An own exchange never moves the pin: it named the pin of its time, so seen again (an
+        // echo after a restored older storage) it would re-pin a key the directory may no longer
+        // name (docs/model, SPIN trail new-own-ecdh-pin).
+        if base.mine || base.id <= state.peer_key_id || (seen && state.peer_key.is_some()) {
             return;
         }
         state.peer_key = Some(peer_key.to_owned());
