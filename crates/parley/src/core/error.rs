@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use parley_api::ErrorBody;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -182,34 +183,45 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// The JSON body of every error response.
-#[derive(Serialize)]
-pub struct ErrorBody<'a> {
-    pub error: &'a str,
-    pub message: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub extra: Option<serde_json::Value>,
+impl From<&Rejection> for parley_api::PasswordRejection {
+    fn from(r: &Rejection) -> Self {
+        parley_api::PasswordRejection {
+            code: r.code.to_owned(),
+            message: r.message.clone(),
+        }
+    }
 }
 
 impl AppError {
-    /// Fields beyond code and message, per docs/api.md.
-    fn extra(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
+    /// The body of the error's response (docs/api.md "Errors"): code, message and the fields
+    /// this error adds.
+    pub fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+            ..ErrorBody::default()
+        };
         match self {
-            AppError::Validation { field, .. } => Some(json!({ "field": field })),
-            AppError::PasswordRejected(reasons) => Some(json!({ "reasons": reasons })),
-            AppError::FactorLocked { factor, .. } => Some(json!({ "factor": factor })),
-            AppError::SessionExpired { reason } => Some(json!({ "reason": reason })),
+            AppError::Validation { field, .. } => body.field = Some((*field).to_owned()),
+            AppError::PasswordRejected(reasons) => {
+                body.reasons = Some(reasons.iter().map(Into::into).collect());
+            }
+            AppError::FactorLocked { factor, .. } => body.factor = Some((*factor).to_owned()),
+            AppError::SessionExpired { reason } => body.reason = Some((*reason).to_owned()),
             AppError::RateLimited { retry_after_secs } => {
-                Some(json!({ "retry_after_secs": retry_after_secs }))
+                body.retry_after_secs = Some(*retry_after_secs);
             }
             AppError::QuotaExceeded {
                 quota,
                 retry_after_secs,
                 ..
-            } => Some(json!({ "quota": quota, "retry_after_secs": retry_after_secs })),
-            _ => None,
+            } => {
+                body.quota = Some((*quota).to_owned());
+                body.retry_after_secs = Some(*retry_after_secs);
+            }
+            _ => {}
         }
+        body
     }
 
     pub fn validation(field: &'static str, message: impl Into<String>) -> AppError {
@@ -221,17 +233,11 @@ impl AppError {
 }
 
 impl AppError {
-    /// The error response with more fields in its body (e.g. `"captcha": "kept"`).
-    pub fn into_response_with(self, more: serde_json::Value) -> Response {
-        let mut extra = self.extra().unwrap_or_else(|| serde_json::json!({}));
-        if let (Some(e), Some(m)) = (extra.as_object_mut(), more.as_object()) {
-            e.extend(m.clone());
-        }
-        let body = ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            extra: Some(extra),
-        };
+    /// The error response with more fields in its body (e.g. `"captcha": "kept"`): those set in
+    /// `more` are added to the error's own.
+    pub fn into_response_with(self, more: ErrorBody) -> Response {
+        let mut body = self.body();
+        body.captcha = more.captcha.or(body.captcha);
         (self.status(), axum::Json(body)).into_response()
     }
 }
@@ -242,12 +248,7 @@ impl IntoResponse for AppError {
             // The chain goes to the log only; the client sees the generic message.
             tracing::error!(error = format!("{e:#}"), "internal error");
         }
-        let body = ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            extra: self.extra(),
-        };
-        let mut res = (self.status(), axum::Json(body)).into_response();
+        let mut res = (self.status(), axum::Json(self.body())).into_response();
         if let AppError::RateLimited { retry_after_secs }
         | AppError::QuotaExceeded {
             retry_after_secs, ..

@@ -24,7 +24,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+pub use parley_api::ClientFrame;
+use parley_api::ServerFrame;
+pub use parley_api::limits::{ACK_IDS_MAX, BACKLOG_PAGE, MAX_FRAME_BYTES};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::core::AppError;
@@ -37,20 +39,14 @@ use crate::service::sessions::{self, COOKIE};
 const PING_EVERY: Duration = Duration::from_secs(25);
 const DEAD_AFTER: Duration = Duration::from_secs(70);
 const REVALIDATE_EVERY: Duration = Duration::from_secs(20);
-/// Messages per backlog page; the next page waits until this one is acknowledged.
-pub const BACKLOG_PAGE: i64 = 100;
 /// Pushed messages awaiting their ack that one socket remembers (beyond, the oldest is
 /// forgotten: it stays undelivered and comes back in the next backlog — never lost).
 pub const OUTSTANDING_MAX: usize = 4096;
-/// Ids in one ack frame.
-pub const ACK_IDS_MAX: usize = 256;
 /// Client frames (and acked ids this socket did not push) a socket may send in a burst...
 pub const FRAME_BUDGET: f64 = 1000.0;
 /// ... and per second after it. A frame acknowledging a message this socket pushed is free;
 /// each acked id it did not push costs 2 (a database write), checked before the write.
 pub const FRAME_RATE: f64 = 500.0;
-/// Largest client frame.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
 /// The connection slot of the TLS connection a request came on (set by `server`); a WebSocket
 /// keeps it until it closes, so sockets count against `max_connections`.
@@ -93,18 +89,6 @@ pub async fn connect(
             let _slots = slots;
             run(state, auth.session, token, socket).await;
         }))
-}
-
-/// What a client may send.
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
-    Ack {
-        #[serde(default)]
-        id: Option<i64>,
-        #[serde(default)]
-        ids: Vec<i64>,
-    },
 }
 
 /// Parse a client text frame: `Some(ids to acknowledge)`, or `None` for anything else
@@ -220,7 +204,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 }
                 outstanding.insert(m.id);
                 page.insert(m.id);
-                let frame = serde_json::json!({"type": "message", "message": m}).to_string();
+                let frame = ServerFrame::Message { message: m }.to_text();
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     return;
                 }
@@ -230,7 +214,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 cursor = None;
                 page.clear();
                 if sink
-                    .send(Message::Text(r#"{"type":"backlog_done"}"#.into()))
+                    .send(Message::Text(ServerFrame::BacklogDone.to_text().into()))
                     .await
                     .is_err()
                 {
