@@ -1,11 +1,12 @@
 //! Registration, sign-in, sessions and authenticators (docs/api.md "Accounts").
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 // ---- CAPTCHA and password feedback ----------------------------------------------------------
 
 /// `GET /api/captcha`: a challenge to answer within `expires_in` seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Captcha {
     pub id: String,
     /// A `data:image/png;base64,…` URI.
@@ -14,7 +15,7 @@ pub struct Captcha {
 }
 
 /// `POST /api/password/check`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordCheck {
     pub password: String,
     /// The username it is meant for, if known (context-specific words rate low).
@@ -23,7 +24,7 @@ pub struct PasswordCheck {
 }
 
 /// One reason a password is refused: a stable `code` and a message that says why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordRejection {
     /// `too_short`, `too_long`, `breached`, `common`, `dictionary_word`, `repetitive`,
     /// `sequential`, `context_specific` or `mismatch`.
@@ -32,7 +33,7 @@ pub struct PasswordRejection {
 }
 
 /// The answer to `POST /api/password/check`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordFeedback {
     pub acceptable: bool,
     pub reasons: Vec<PasswordRejection>,
@@ -47,7 +48,7 @@ pub struct PasswordFeedback {
 // ---- registration ---------------------------------------------------------------------------
 
 /// Where a registration stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationStage {
     /// Waiting for the first code of the new authenticator.
@@ -76,7 +77,7 @@ impl RegistrationStage {
 }
 
 /// `POST /api/register`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterStart {
     pub username: String,
     pub password: String,
@@ -86,7 +87,7 @@ pub struct RegisterStart {
 }
 
 /// What an authenticator app needs to enrol.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TotpProvisioning {
     /// The secret, base32 without padding.
     pub secret: String,
@@ -98,7 +99,7 @@ pub struct TotpProvisioning {
 }
 
 /// `201` to `POST /api/register`: the account is not made yet; the authenticator is next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegistrationStarted {
     /// Always `totp`.
     pub stage: RegistrationStage,
@@ -108,7 +109,7 @@ pub struct RegistrationStarted {
 }
 
 /// `GET /api/register`: the registration this browser has under way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegistrationState {
     pub stage: RegistrationStage,
     pub username: String,
@@ -117,13 +118,13 @@ pub struct RegistrationState {
 
 /// A body holding one code: `POST /api/register/totp`, `/api/login/totp`,
 /// `/api/login/recovery`, `/api/account/totp/confirm`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CodeBody {
     pub code: String,
 }
 
 /// The answer to `POST /api/register/totp`: the recovery codes, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegistrationCodes {
     /// Always `recovery`.
     pub stage: RegistrationStage,
@@ -131,7 +132,7 @@ pub struct RegistrationCodes {
 }
 
 /// `POST /api/register/finish`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterFinish {
     /// Must be true: the user saved the recovery codes.
     pub saved: bool,
@@ -140,7 +141,7 @@ pub struct RegisterFinish {
 // ---- sign-in and the session ----------------------------------------------------------------
 
 /// `POST /api/login`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Login {
     pub username: String,
     pub password: String,
@@ -149,7 +150,7 @@ pub struct Login {
 }
 
 /// A second factor of sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SecondFactorMethod {
     Totp,
@@ -157,21 +158,21 @@ pub enum SecondFactorMethod {
 }
 
 /// Where a sign-in stands after the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginStage {
     SecondFactor,
 }
 
 /// The answer to a correct password: a second factor is next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LoginPending {
     pub stage: LoginStage,
     pub methods: Vec<SecondFactorMethod>,
 }
 
 /// A user as the API shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -179,7 +180,7 @@ pub struct User {
 }
 
 /// The session a request came with, and its deadlines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Session {
     /// The session's public id (never its token).
     pub id: String,
@@ -189,7 +190,7 @@ pub struct Session {
 }
 
 /// The answer to a completed sign-up or sign-in (the session cookie is set beside it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SignedIn {
     pub user: User,
     /// Sent back in `X-CSRF-Token` on every state-changing request.
@@ -204,7 +205,7 @@ pub struct SignedIn {
 }
 
 /// `GET /api/me`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     pub user: User,
     pub csrf_token: String,
@@ -218,19 +219,19 @@ pub struct Me {
 }
 
 /// A body holding the current password: `POST /api/session/reauth`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordBody {
     pub password: String,
 }
 
 /// The answer to `POST /api/session/reauth`: the session with its deadlines extended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Reauthenticated {
     pub session: Session,
 }
 
 /// One of the user's sessions (`GET /api/sessions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub created_at: i64,
@@ -242,7 +243,7 @@ pub struct SessionInfo {
 }
 
 /// `GET /api/sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
@@ -250,7 +251,7 @@ pub struct SessionList {
 // ---- managing authenticators ----------------------------------------------------------------
 
 /// `POST /api/account/password`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChangePassword {
     pub password: String,
     pub new_password: String,
@@ -258,7 +259,7 @@ pub struct ChangePassword {
 }
 
 /// The second factor that confirms a sensitive change: one of the two.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecondFactor {
     #[serde(default)]
     pub totp_code: Option<String>,
@@ -268,7 +269,7 @@ pub struct SecondFactor {
 
 /// A sensitive change (new authenticator, new recovery codes, deleting the account): the password
 /// and a second factor again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sensitive {
     pub password: String,
     #[serde(flatten)]
@@ -276,19 +277,19 @@ pub struct Sensitive {
 }
 
 /// The answer to `POST /api/account/totp/start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TotpStarted {
     pub totp: TotpProvisioning,
 }
 
 /// The answer to `POST /api/account/recovery-codes`: a new set, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
 /// One entry of the security log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecurityEvent {
     pub at: i64,
     /// `login`, `logout`, `password_changed`, `session_revoked`, …
@@ -300,13 +301,13 @@ pub struct SecurityEvent {
 
 /// `GET /api/account/security-log`: newest first, at most
 /// [`SECURITY_LOG_MAX`](crate::limits::SECURITY_LOG_MAX).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecurityLog {
     pub events: Vec<SecurityEvent>,
 }
 
 /// Whether an authenticator is in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthenticatorStatus {
     Active,
@@ -314,7 +315,7 @@ pub enum AuthenticatorStatus {
 }
 
 /// One authenticator of the account, current or replaced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Authenticator {
     /// `password`, `totp` or `recovery_codes`.
     pub kind: String,
@@ -324,7 +325,7 @@ pub struct Authenticator {
 }
 
 /// `GET /api/account/authenticators`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Authenticators {
     pub authenticators: Vec<Authenticator>,
 }
@@ -332,14 +333,14 @@ pub struct Authenticators {
 // ---- test hook --------------------------------------------------------------------------------
 
 /// `POST /api/test/clock` (mounted only with `test_clock = true`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AdvanceClock {
     /// 0 to [`CLOCK_ADVANCE_MAX_SECS`](crate::limits::CLOCK_ADVANCE_MAX_SECS).
     pub advance_secs: i64,
 }
 
 /// The test clock's time after the step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ClockNow {
     pub now: i64,
 }

@@ -1,12 +1,13 @@
 //! The body of every error response (docs/api.md "Errors").
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::PasswordRejection;
 
 /// `{"error": code, "message": text, …}`: a stable code, a human message, and the fields some
 /// errors add.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The stable code (`validation`, `unauthorized`, `rate_limited`, …).
     pub error: String,

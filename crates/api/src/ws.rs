@@ -1,11 +1,12 @@
 //! The frames of `GET /api/ws` (docs/api.md "Real time"): JSON text frames tagged by `type`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::Message;
 
 /// What the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// A message for this user (to acknowledge once stored) or sent from another of their tabs.
@@ -38,7 +39,7 @@ impl ServerFrame {
 }
 
 /// What a client may send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// The client stored these messages (`id`, or up to

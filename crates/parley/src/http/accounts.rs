@@ -48,6 +48,12 @@ fn session_dto(s: &SessionRow) -> api::Session {
 
 // ---- CAPTCHA and password feedback ------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/captcha",
+    tag = "captcha",
+    responses((status = 200, description = "A new challenge", body = api::Captcha), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn captcha(
     State(state): State<AppState>,
     client: Client,
@@ -61,6 +67,13 @@ pub async fn captcha(
 }
 
 /// `GET /api/captcha/{id}/audio`: the same challenge, spoken (WAV).
+#[utoipa::path(
+    get,
+    path = "/captcha/{id}/audio",
+    tag = "captcha",
+    params(("id" = String, Path, description = "The CAPTCHA id")),
+    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn captcha_audio(
     State(state): State<AppState>,
     client: Client,
@@ -89,6 +102,13 @@ async fn refused(state: &AppState, captcha_id: Option<&str>, e: AppError) -> Res
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/password/check",
+    tag = "accounts",
+    request_body = api::PasswordCheck,
+    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn password_check(
     State(state): State<AppState>,
     client: Client,
@@ -103,6 +123,13 @@ pub async fn password_check(
 
 // ---- registration ------------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "registration",
+    request_body = api::RegisterStart,
+    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_start(
     State(state): State<AppState>,
     client: Client,
@@ -135,6 +162,12 @@ pub async fn register_start(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/register",
+    tag = "registration",
+    responses((status = 200, description = "The registration under way", body = api::RegistrationState), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_state(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -156,6 +189,13 @@ pub async fn register_state(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/register/totp",
+    tag = "registration",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_totp(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -171,6 +211,13 @@ pub async fn register_totp(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/register/finish",
+    tag = "registration",
+    request_body = api::RegisterFinish,
+    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_finish(
     State(state): State<AppState>,
     client: Client,
@@ -219,6 +266,13 @@ fn signed_in(
 
 // ---- sign-in ------------------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "sign-in",
+    request_body = api::Login,
+    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: Client,
@@ -256,6 +310,13 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/login/totp",
+    tag = "sign-in",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login_totp(
     State(state): State<AppState>,
     client: Client,
@@ -265,6 +326,13 @@ pub async fn login_totp(
     second_step(&state, &pending, Factor::Totp, &b.code, &client).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/login/recovery",
+    tag = "sign-in",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login_recovery(
     State(state): State<AppState>,
     client: Client,
@@ -304,6 +372,12 @@ async fn second_step(
 
 // ---- session ------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "session",
+    responses((status = 200, description = "The session's user and the session", body = api::Me), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn me(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
@@ -323,6 +397,13 @@ pub async fn me(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/session/reauth",
+    tag = "session",
+    request_body = api::PasswordBody,
+    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn reauth(
     State(state): State<AppState>,
     client: Client,
@@ -371,6 +452,12 @@ async fn session_ended(state: &AppState, session: String) {
         .await;
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    responses((status = 204, description = "Signed out"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
@@ -387,6 +474,12 @@ pub async fn logout(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "session",
+    responses((status = 200, description = "The user's sessions", body = api::SessionList), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -408,6 +501,13 @@ pub async fn list_sessions(
     Ok(Json(api::SessionList { sessions }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "session",
+    params(("id" = String, Path, description = "The session's public id")),
+    responses((status = 204, description = "The session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn revoke_session(
     State(state): State<AppState>,
     client: Client,
@@ -427,6 +527,12 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions/revoke-all",
+    tag = "session",
+    responses((status = 204, description = "Every session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn revoke_all(
     State(state): State<AppState>,
     client: Client,
@@ -447,6 +553,13 @@ pub async fn revoke_all(
 
 // ---- managing authenticators -------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    tag = "authenticators",
+    request_body = api::ChangePassword,
+    responses((status = 204, description = "Password changed; other sessions ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     client: Client,
@@ -484,6 +597,13 @@ async fn reauthenticate(
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/totp/start",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn totp_start(
     State(state): State<AppState>,
     client: Client,
@@ -495,6 +615,13 @@ pub async fn totp_start(
     Ok(Json(api::TotpStarted { totp }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/totp/confirm",
+    tag = "authenticators",
+    request_body = api::CodeBody,
+    responses((status = 204, description = "The new authenticator replaces the old"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn totp_confirm(
     State(state): State<AppState>,
     client: Client,
@@ -509,6 +636,13 @@ pub async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/recovery-codes",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn recovery_codes(
     State(state): State<AppState>,
     client: Client,
@@ -526,6 +660,13 @@ pub async fn recovery_codes(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/delete",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 204, description = "The account is deleted"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn delete_account(
     State(state): State<AppState>,
     client: Client,
@@ -558,6 +699,12 @@ pub async fn delete_account(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/account/security-log",
+    tag = "authenticators",
+    responses((status = 200, description = "Newest first", body = api::SecurityLog), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn security_log(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -569,6 +716,12 @@ pub async fn security_log(
     Ok(Json(api::SecurityLog { events }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/account/authenticators",
+    tag = "authenticators",
+    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn authenticators(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -595,6 +748,13 @@ pub async fn authenticators(
 // ---- test hook ------------------------------------------------------------------------------
 
 /// `POST /api/test/clock`, mounted only with `test_clock = true`.
+#[utoipa::path(
+    post,
+    path = "/test/clock",
+    tag = "test",
+    request_body = api::AdvanceClock,
+    responses((status = 200, description = "The test clock's time", body = api::ClockNow), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn advance_clock(
     State(state): State<AppState>,
     Json(b): Json<api::AdvanceClock>,

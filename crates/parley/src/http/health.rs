@@ -8,6 +8,12 @@ use parley_api as api;
 use crate::http::AppState;
 use crate::http::json::Json;
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => Json(api::Health {

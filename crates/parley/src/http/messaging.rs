@@ -15,6 +15,13 @@ use crate::service::messaging;
 use crate::service::quota::Quota;
 use crate::service::realtime::Event;
 
+#[utoipa::path(
+    post,
+    path = "/keys",
+    tag = "messaging",
+    request_body = api::PublishKey,
+    responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn publish_key(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -56,6 +63,13 @@ async fn keys(state: &AppState, user_id: &str) -> AppResult<api::Keys> {
     Ok(api::Keys { current, history })
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}/keys",
+    tag = "messaging",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The current key and every key published", body = api::Keys), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn user_keys(
     State(state): State<AppState>,
     _auth: AuthSession,
@@ -66,6 +80,13 @@ pub async fn user_keys(
 }
 
 /// Exact username (case-insensitive), never a search: no directory to harvest.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "messaging",
+    params(api::FindUser),
+    responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn find_user(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -86,6 +107,12 @@ pub async fn find_user(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "messaging",
+    responses((status = 200, description = "The user's conversations", body = api::Conversations), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn conversations(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -109,6 +136,14 @@ async fn peer(state: &AppState, me: &str, peer: &str, writable: bool) -> AppResu
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{peer_id}/messages",
+    tag = "messaging",
+    request_body = api::SendMessage,
+    params(("peer_id" = String, Path, description = "The peer's user id")),
+    responses((status = 201, description = "Stored and pushed", body = api::Sent), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn send(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -154,6 +189,13 @@ pub async fn send(
 /// that key set (0 if none) and whether a `change` from it is stored, so that a browser whose
 /// localStorage was restored from an older copy resumes above every IV it already used (E3,
 /// issue 8). Only the user's own messages count; a key set id is not secret, the answer is.
+#[utoipa::path(
+    get,
+    path = "/keysets/{key_set}/last-iv",
+    tag = "messaging",
+    params(("key_set" = String, Path, description = "A key-set id")),
+    responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn last_iv(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -168,6 +210,13 @@ pub async fn last_iv(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/conversations/{peer_id}/messages",
+    tag = "messaging",
+    params(("peer_id" = String, Path, description = "The peer's user id"), api::Page),
+    responses((status = 200, description = "A page of the conversation", body = api::MessagePage), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn history(
     State(state): State<AppState>,
     auth: AuthSession,
@@ -189,6 +238,14 @@ pub async fn history(
     Ok(Json(api::MessagePage { messages, limit }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{peer_id}/read",
+    tag = "messaging",
+    request_body = api::MarkRead,
+    params(("peer_id" = String, Path, description = "The peer's user id")),
+    responses((status = 200, description = "How many messages were marked", body = api::Marked), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn mark_read(
     State(state): State<AppState>,
     auth: AuthSession,

@@ -24,6 +24,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use parley_api as api;
 pub use parley_api::ClientFrame;
 use parley_api::ServerFrame;
 pub use parley_api::limits::{ACK_IDS_MAX, BACKLOG_PAGE, MAX_FRAME_BYTES};
@@ -66,6 +67,12 @@ fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), 
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "realtime",
+    responses((status = 101, description = "Switching to the WebSocket protocol: frames are `ServerFrame` and `ClientFrame`"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn connect(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
