@@ -15,6 +15,10 @@ pub enum AppError {
     MalformedJson(String),
     #[error("the request body does not have the expected fields: {0}")]
     InvalidBody(String),
+    #[error("the query string does not have the expected parameters: {0}")]
+    InvalidQuery(String),
+    #[error("expected a WebSocket handshake: {0}")]
+    WebSocketExpected(String),
     #[error("expected a request body with `Content-Type: application/json`")]
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -96,6 +100,8 @@ impl AppError {
         match self {
             AppError::MalformedJson(_) => "malformed_json",
             AppError::InvalidBody(_) => "invalid_body",
+            AppError::InvalidQuery(_) => "invalid_query",
+            AppError::WebSocketExpected(_) => "websocket_expected",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Validation { .. } => "validation_failed",
@@ -130,7 +136,9 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            AppError::MalformedJson(_)
+            | AppError::InvalidQuery(_)
+            | AppError::WebSocketExpected(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidBody(_)
             | AppError::Validation { .. }
             | AppError::PasswordRejected(_)

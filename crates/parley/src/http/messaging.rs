@@ -1,7 +1,7 @@
 //! Routes for keys, contacts and conversations. The sender is always the session's user; a
 //! conversation is addressed by the peer's id, so a user can only ever reach their own.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_api as api;
 use parley_api::limits::{PAGE_DEFAULT, PAGE_MAX};
@@ -9,7 +9,7 @@ use parley_api::limits::{PAGE_DEFAULT, PAGE_MAX};
 use crate::core::{AppError, AppResult};
 use crate::http::AppState;
 use crate::http::auth::AuthSession;
-use crate::http::json::Json;
+use crate::http::json::{Json, Query};
 use crate::service::accounts::Accounts;
 use crate::service::messaging;
 use crate::service::quota::Quota;

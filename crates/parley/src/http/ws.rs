@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
@@ -79,8 +80,10 @@ pub async fn connect(
     conn_slot: Option<Extension<ConnSlot>>,
     headers: HeaderMap,
     uri: Uri,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    // Not a handshake (a plain GET): the app's error, not axum's plain text.
+    let ws = ws.map_err(|e| AppError::WebSocketExpected(e.body_text()))?;
     check_origin(&state, &headers, &uri)?;
     // Per-session quota first (429), then the instance-wide cap (503); both held while open.
     let quota_slot = state.quotas.socket(&auth.session.id_hash)?;

@@ -116,3 +116,29 @@ fn issue11_docs_api_md_names_every_operation() {
         .collect();
     assert!(missing.is_empty(), "docs/api.md does not name {missing:?}");
 }
+
+/// Found by schemathesis (issue 11): a bad query string and a `GET /api/ws` that is no
+/// handshake got axum's plain-text 400, which the document does not describe. Now both are the
+/// app's JSON error, read here as the contract's `ErrorBody`.
+#[tokio::test]
+async fn issue11_bad_queries_and_non_handshakes_get_the_json_error_body() {
+    let app = spawn_app().await;
+    let user = crate::flows::register(
+        &app,
+        "contract_q",
+        "Tangerine lighthouse drifts 47 furlongs",
+    )
+    .await;
+    for (path, code) in [
+        ("/api/users", "invalid_query"),
+        ("/api/users?name=x", "invalid_query"),
+        ("/api/conversations/x/messages?limit=many", "invalid_query"),
+        ("/api/ws", "websocket_expected"),
+    ] {
+        let res = user.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{path}");
+        let body: parley_api::ErrorBody = res.json().await.unwrap();
+        assert_eq!(body.error, code, "{path}: {body:?}");
+    }
+}
