@@ -57,8 +57,10 @@ echo "api-schema-check: server at ${url}, ${EXAMPLES} examples per operation, se
 # those that end the session: logout, revoke-all, revoking a session by id (schemathesis finds
 # the session's own id in `GET /api/sessions`), and sign-in (an attempt ends the session it
 # comes with, by design against fixation).
+# Run from the temporary directory: schemathesis keeps a cache of failures (for `st replay`)
+# in the working directory.
 run_schemathesis() {
-  "${ST}" run "${url}/api/openapi.json" \
+  (cd "${dir}" && "${ST}" run "${url}/api/openapi.json" \
     --url "${url}" \
     --tls-verify "${dir}/data/tls/ca.pem" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
@@ -68,7 +70,7 @@ run_schemathesis() {
     --phases examples,coverage,fuzzing \
     --generation-database none \
     --request-retries 2 \
-    --no-color "$@"
+    --no-color "$@")
 }
 
 # Signed up first: the signed-out run spends the address's sign-up and CAPTCHA budgets.
