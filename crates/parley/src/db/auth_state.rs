@@ -50,14 +50,7 @@ pub enum Claim {
     Busy,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SecurityEvent {
-    pub at: i64,
-    pub event: String,
-    pub ip: String,
-    pub user_agent: String,
-    pub detail: String,
-}
+pub use parley_api::SecurityEvent;
 
 impl Db {
     pub async fn insert_captcha(

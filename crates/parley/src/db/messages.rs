@@ -4,44 +4,7 @@ use sqlx::Row;
 
 use super::Db;
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MessageRow {
-    pub id: i64,
-    pub sender_id: String,
-    pub recipient_id: String,
-    pub kind: String,
-    /// The client's JSON, verbatim (served as a JSON value, not a string).
-    #[serde(serialize_with = "raw_json")]
-    pub payload: String,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
-    pub read_at: Option<i64>,
-}
-
-fn raw_json<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error> {
-    use serde::Serialize;
-    match serde_json::from_str::<serde_json::Value>(payload) {
-        Ok(v) => v.serialize(s),
-        Err(_) => s.serialize_none(),
-    }
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ConversationRow {
-    pub peer_id: String,
-    pub peer_username: String,
-    /// The peer deleted their account (issue 14 item 3): history stays, sending does not.
-    pub peer_deleted: bool,
-    pub last_activity: i64,
-    pub last_id: i64,
-    pub unread: i64,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PublicKeyRow {
-    pub public_key: String,
-    pub created_at: i64,
-}
+pub use parley_api::{Conversation, Message, PublicKeyRecord};
 
 /// A unique index refused the row (here: a repeated (sender, key set, IV)).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -63,13 +26,15 @@ macro_rules! message_columns {
     };
 }
 
-fn message(r: sqlx::any::AnyRow) -> Result<MessageRow, sqlx::Error> {
-    Ok(MessageRow {
+fn message(r: sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
+    Ok(Message {
         id: r.try_get("id")?,
         sender_id: r.try_get("sender_id")?,
         recipient_id: r.try_get("recipient_id")?,
         kind: r.try_get("kind")?,
-        payload: r.try_get("payload")?,
+        // The client's JSON, verbatim (it was checked when stored; anything unreadable is null).
+        payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)
+            .unwrap_or(serde_json::Value::Null),
         created_at: r.try_get("created_at")?,
         delivered_at: r.try_get("delivered_at")?,
         read_at: r.try_get("read_at")?,
@@ -116,14 +81,14 @@ impl Db {
     }
 
     /// Every key the user published, oldest first.
-    pub async fn keys_of(&self, user_id: &str) -> Result<Vec<PublicKeyRow>, sqlx::Error> {
+    pub async fn keys_of(&self, user_id: &str) -> Result<Vec<PublicKeyRecord>, sqlx::Error> {
         sqlx::query("SELECT public_key, created_at FROM public_keys WHERE user_id = $1 ORDER BY id")
             .bind(user_id)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(|r| {
-                Ok(PublicKeyRow {
+                Ok(PublicKeyRecord {
                     public_key: r.try_get("public_key")?,
                     created_at: r.try_get("created_at")?,
                 })
@@ -132,7 +97,7 @@ impl Db {
     }
 
     /// The key most recently published (or published again).
-    pub async fn current_key(&self, user_id: &str) -> Result<Option<PublicKeyRow>, sqlx::Error> {
+    pub async fn current_key(&self, user_id: &str) -> Result<Option<PublicKeyRecord>, sqlx::Error> {
         sqlx::query(
             "SELECT public_key, created_at FROM public_keys WHERE user_id = $1 \
              ORDER BY last_published_at DESC, id DESC LIMIT 1",
@@ -141,7 +106,7 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?
         .map(|r| {
-            Ok(PublicKeyRow {
+            Ok(PublicKeyRecord {
                 public_key: r.try_get("public_key")?,
                 created_at: r.try_get("created_at")?,
             })
@@ -159,7 +124,7 @@ impl Db {
         payload: &str,
         slot: Option<(&str, &str, Option<i64>)>,
         now: i64,
-    ) -> Result<MessageRow, sqlx::Error> {
+    ) -> Result<Message, sqlx::Error> {
         let (key_set, iv, counter) = match slot {
             Some((k, i, c)) => (Some(k), Some(i), c),
             None => (None, None, None),
@@ -200,7 +165,7 @@ impl Db {
         Ok((last.unwrap_or(0), changes > 0))
     }
 
-    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {
+    pub async fn message(&self, id: i64) -> Result<Option<Message>, sqlx::Error> {
         sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
@@ -222,7 +187,7 @@ impl Db {
         after: Option<i64>,
         before: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+    ) -> Result<Vec<Message>, sqlx::Error> {
         let key = pair_key(me, peer);
         let rows = if let Some(after) = after {
             sqlx::query(concat!(
@@ -260,7 +225,7 @@ impl Db {
         user: &str,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<MessageRow>, sqlx::Error> {
+    ) -> Result<Vec<Message>, sqlx::Error> {
         sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
@@ -345,7 +310,7 @@ impl Db {
         .rows_affected())
     }
 
-    pub async fn conversations(&self, me: &str) -> Result<Vec<ConversationRow>, sqlx::Error> {
+    pub async fn conversations(&self, me: &str) -> Result<Vec<Conversation>, sqlx::Error> {
         sqlx::query(
             "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
                SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
@@ -360,7 +325,7 @@ impl Db {
         .await?
         .into_iter()
         .map(|r| {
-            Ok(ConversationRow {
+            Ok(Conversation {
                 peer_id: r.try_get("peer_id")?,
                 peer_username: r.try_get("username")?,
                 peer_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),

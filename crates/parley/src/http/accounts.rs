@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use parley_api as api;
+use parley_api::limits::{CLOCK_ADVANCE_MAX_SECS, SECURITY_LOG_MAX};
 
 use crate::core::{AppError, AppResult};
 use crate::db::sessions::SessionRow;
@@ -13,14 +13,14 @@ use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::http::auth::{AuthSession, PassiveSession, PendingSession, cookie};
 use crate::http::json::Json;
-use crate::service::accounts::{Client, Factor, SecondFactor};
+use crate::service::accounts::{Client, Factor};
 use crate::service::sessions::{self, COOKIE, NewSession};
 
 pub const REGISTRATION_COOKIE: &str = "__Host-parley_registration";
 
-/// A JSON response that also sets cookies.
-fn with_cookies(status: StatusCode, body: Value, cookies: &[String]) -> Response {
-    let mut res = (status, Json(body)).into_response();
+/// A response that also sets cookies.
+fn with_cookies(res: impl IntoResponse, cookies: &[String]) -> Response {
+    let mut res = res.into_response();
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
             res.headers_mut().append(header::SET_COOKIE, v);
@@ -29,30 +29,51 @@ fn with_cookies(status: StatusCode, body: Value, cookies: &[String]) -> Response
     res
 }
 
-fn user_json(u: &UserRow) -> Value {
-    json!({"id": u.id, "username": u.username, "created_at": u.created_at})
+fn user_dto(u: &UserRow) -> api::User {
+    api::User {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        created_at: u.created_at,
+    }
 }
 
-fn session_json(s: &SessionRow) -> Value {
-    json!({
-        "id": s.public_id,
-        "created_at": s.created_at,
-        "idle_expires_at": sessions::idle_expires_at(s),
-        "absolute_expires_at": sessions::absolute_expires_at(s),
-    })
+fn session_dto(s: &SessionRow) -> api::Session {
+    api::Session {
+        id: s.public_id.clone(),
+        created_at: s.created_at,
+        idle_expires_at: sessions::idle_expires_at(s),
+        absolute_expires_at: sessions::absolute_expires_at(s),
+    }
 }
 
 // ---- CAPTCHA and password feedback ------------------------------------------------------
 
-pub async fn captcha(State(state): State<AppState>, client: Client) -> AppResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/captcha",
+    tag = "captcha",
+    responses((status = 200, description = "A new challenge", body = api::Captcha), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
+pub async fn captcha(
+    State(state): State<AppState>,
+    client: Client,
+) -> AppResult<Json<api::Captcha>> {
     let (id, image) = state.accounts.new_captcha(&client).await?;
-    Ok(
-        Json(json!({"id": id, "image": image, "expires_in": crate::service::captcha::TTL_SECS}))
-            .into_response(),
-    )
+    Ok(Json(api::Captcha {
+        id,
+        image,
+        expires_in: crate::service::captcha::TTL_SECS,
+    }))
 }
 
 /// `GET /api/captcha/{id}/audio`: the same challenge, spoken (WAV).
+#[utoipa::path(
+    get,
+    path = "/captcha/{id}/audio",
+    tag = "captcha",
+    params(("id" = String, Path, description = "The CAPTCHA id")),
+    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn captcha_audio(
     State(state): State<AppState>,
     client: Client,
@@ -75,43 +96,44 @@ async fn refused(state: &AppState, captcha_id: Option<&str>, e: AppError) -> Res
     if matches!(e, AppError::CaptchaFailed) || !state.accounts.captcha_kept(captcha_id).await {
         return e.into_response();
     }
-    e.into_response_with(json!({"captcha": "kept"}))
+    e.into_response_with(api::ErrorBody {
+        captcha: Some("kept".into()),
+        ..api::ErrorBody::default()
+    })
 }
 
-#[derive(Deserialize)]
-pub struct PasswordCheck {
-    password: String,
-    #[serde(default)]
-    username: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/password/check",
+    tag = "accounts",
+    request_body = api::PasswordCheck,
+    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn password_check(
     State(state): State<AppState>,
     client: Client,
-    Json(body): Json<PasswordCheck>,
-) -> AppResult<Response> {
+    Json(body): Json<api::PasswordCheck>,
+) -> AppResult<Json<api::PasswordFeedback>> {
     let f = state
         .accounts
         .password_feedback(&body.password, &body.username, &client)
         .await?;
-    Ok(Json(f).into_response())
+    Ok(Json(f))
 }
 
 // ---- registration ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct RegisterStart {
-    username: String,
-    password: String,
-    password_confirm: String,
-    captcha_id: Option<String>,
-    captcha_answer: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "registration",
+    request_body = api::RegisterStart,
+    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_start(
     State(state): State<AppState>,
     client: Client,
-    Json(b): Json<RegisterStart>,
+    Json(b): Json<api::RegisterStart>,
 ) -> AppResult<Response> {
     let started = state
         .accounts
@@ -128,54 +150,79 @@ pub async fn register_start(
         Ok(s) => s,
         Err(e) => return Ok(refused(&state, b.captcha_id.as_deref(), e).await),
     };
+    let body = api::RegistrationStarted {
+        stage: api::RegistrationStage::Totp,
+        username,
+        expires_at,
+        totp,
+    };
     Ok(with_cookies(
-        StatusCode::CREATED,
-        json!({"stage": "totp", "username": username, "expires_at": expires_at, "totp": totp}),
+        (StatusCode::CREATED, Json(body)),
         &[sessions::cookie(REGISTRATION_COOKIE, &token)],
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/register",
+    tag = "registration",
+    responses((status = 200, description = "The registration under way", body = api::RegistrationState), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_state(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> AppResult<Response> {
+) -> AppResult<Json<api::RegistrationState>> {
     let reg = state
         .accounts
         .registration(cookie(&headers, REGISTRATION_COOKIE))
         .await?;
-    Ok(
-        Json(json!({"stage": reg.stage, "username": reg.username, "expires_at": reg.expires_at}))
-            .into_response(),
-    )
+    let stage = api::RegistrationStage::parse(&reg.stage).ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!(
+            "unknown registration stage {:?}",
+            reg.stage
+        ))
+    })?;
+    Ok(Json(api::RegistrationState {
+        stage,
+        username: reg.username,
+        expires_at: reg.expires_at,
+    }))
 }
 
-#[derive(Deserialize)]
-pub struct CodeBody {
-    code: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/register/totp",
+    tag = "registration",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_totp(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(b): Json<CodeBody>,
-) -> AppResult<Response> {
+    Json(b): Json<api::CodeBody>,
+) -> AppResult<Json<api::RegistrationCodes>> {
     let codes = state
         .accounts
         .register_totp(cookie(&headers, REGISTRATION_COOKIE), &b.code)
         .await?;
-    Ok(Json(json!({"stage": "recovery", "recovery_codes": codes})).into_response())
+    Ok(Json(api::RegistrationCodes {
+        stage: api::RegistrationStage::Recovery,
+        recovery_codes: codes,
+    }))
 }
 
-#[derive(Deserialize)]
-pub struct Finish {
-    saved: bool,
-}
-
+#[utoipa::path(
+    post,
+    path = "/register/finish",
+    tag = "registration",
+    request_body = api::RegisterFinish,
+    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn register_finish(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
-    Json(b): Json<Finish>,
+    Json(b): Json<api::RegisterFinish>,
 ) -> AppResult<Response> {
     if !b.saved {
         return Err(AppError::validation(
@@ -191,46 +238,46 @@ pub async fn register_finish(
         StatusCode::CREATED,
         &user,
         &session,
-        json!({}),
+        (None, None),
         &[sessions::clear_cookie(REGISTRATION_COOKIE)],
     ))
 }
 
+/// The answer to a completed sign-up or sign-in; `extra` is what only a sign-in says: the
+/// recovery codes remaining and a warning.
 fn signed_in(
     status: StatusCode,
     user: &UserRow,
     s: &NewSession,
-    extra: Value,
+    (recovery_codes_remaining, warning): (Option<usize>, Option<String>),
     cookies: &[String],
 ) -> Response {
-    let mut body = json!({
-        "user": user_json(user),
-        "csrf_token": s.row.csrf_token,
-        "session": session_json(&s.row),
-    });
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
+    let body = api::SignedIn {
+        user: user_dto(user),
+        csrf_token: s.row.csrf_token.clone(),
+        session: session_dto(&s.row),
+        recovery_codes_remaining,
+        warning,
+    };
     let mut all = vec![sessions::cookie(COOKIE, &s.token)];
     all.extend_from_slice(cookies);
-    with_cookies(status, body, &all)
+    with_cookies((status, Json(body)), &all)
 }
 
 // ---- sign-in ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct Login {
-    username: String,
-    password: String,
-    captcha_id: Option<String>,
-    captcha_answer: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "sign-in",
+    request_body = api::Login,
+    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
-    Json(b): Json<Login>,
+    Json(b): Json<api::Login>,
 ) -> AppResult<Response> {
     // Any session this browser had ends here: a login always starts from nothing (fixation).
     if let Some(old) = cookie(&headers, COOKIE) {
@@ -250,27 +297,47 @@ pub async fn login(
         Ok(p) => p,
         Err(e) => return Ok(refused(&state, b.captcha_id.as_deref(), e).await),
     };
+    let body = api::LoginPending {
+        stage: api::LoginStage::SecondFactor,
+        methods: vec![
+            api::SecondFactorMethod::Totp,
+            api::SecondFactorMethod::Recovery,
+        ],
+    };
     Ok(with_cookies(
-        StatusCode::OK,
-        json!({"stage": "second_factor", "methods": ["totp", "recovery"]}),
+        Json(body),
         &[sessions::cookie(COOKIE, &pending.token)],
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/login/totp",
+    tag = "sign-in",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login_totp(
     State(state): State<AppState>,
     client: Client,
     PendingSession(pending): PendingSession,
-    Json(b): Json<CodeBody>,
+    Json(b): Json<api::CodeBody>,
 ) -> AppResult<Response> {
     second_step(&state, &pending, Factor::Totp, &b.code, &client).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/login/recovery",
+    tag = "sign-in",
+    request_body = api::CodeBody,
+    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn login_recovery(
     State(state): State<AppState>,
     client: Client,
     PendingSession(pending): PendingSession,
-    Json(b): Json<CodeBody>,
+    Json(b): Json<api::CodeBody>,
 ) -> AppResult<Response> {
     second_step(&state, &pending, Factor::Recovery, &b.code, &client).await
 }
@@ -288,49 +355,61 @@ async fn second_step(
         .login_second_factor(pending, factor, code, client)
         .await?;
     let remaining = state.accounts.recovery_codes_remaining(&user.id).await?;
-    let mut extra = json!({"recovery_codes_remaining": remaining});
-    if factor == Factor::Recovery {
-        extra["warning"] = json!(format!(
+    let warning = (factor == Factor::Recovery).then(|| {
+        format!(
             "You used a recovery code; {remaining} remain. Each works only once — make a new \
              set on your account page soon."
-        ));
-    }
-    Ok(signed_in(StatusCode::OK, &user, &session, extra, &[]))
+        )
+    });
+    Ok(signed_in(
+        StatusCode::OK,
+        &user,
+        &session,
+        (Some(remaining), warning),
+        &[],
+    ))
 }
 
 // ---- session ------------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "session",
+    responses((status = 200, description = "The session's user and the session", body = api::Me), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn me(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
-) -> AppResult<Response> {
+) -> AppResult<Json<api::Me>> {
     let remaining = state
         .accounts
         .recovery_codes_remaining(&auth.user.id)
         .await?;
-    Ok(Json(json!({
-        "user": user_json(&auth.user),
-        "csrf_token": auth.session.csrf_token,
-        "session": session_json(&auth.session),
-        "recovery_codes_remaining": remaining,
-        "must_change_password": auth.user.must_change_password,
-        "now": state.clock.now(),
-        "crypto_console_log": state.config.crypto_console_log,
+    Ok(Json(api::Me {
+        user: user_dto(&auth.user),
+        csrf_token: auth.session.csrf_token.clone(),
+        session: session_dto(&auth.session),
+        recovery_codes_remaining: remaining,
+        must_change_password: auth.user.must_change_password,
+        now: state.clock.now(),
+        crypto_console_log: state.config.crypto_console_log,
     }))
-    .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct PasswordBody {
-    password: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/session/reauth",
+    tag = "session",
+    request_body = api::PasswordBody,
+    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn reauth(
     State(state): State<AppState>,
     client: Client,
     PassiveSession(auth): PassiveSession,
-    Json(b): Json<PasswordBody>,
-) -> AppResult<Response> {
+    Json(b): Json<api::PasswordBody>,
+) -> AppResult<Json<api::Reauthenticated>> {
     // Only a correct password extends the session (7.2-extend-by-prompt): the request itself
     // is passive, so a wrong one leaves the idle deadline where it was.
     state
@@ -346,7 +425,9 @@ pub async fn reauth(
         .session_by_hash(&auth.session.id_hash)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    Ok(Json(json!({"session": session_json(&s)})).into_response())
+    Ok(Json(api::Reauthenticated {
+        session: session_dto(&s),
+    }))
 }
 
 /// Invalidate a session server-side and tell its WebSockets to close.
@@ -371,6 +452,12 @@ async fn session_ended(state: &AppState, session: String) {
         .await;
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    responses((status = 204, description = "Signed out"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     client: Client,
@@ -383,46 +470,44 @@ pub async fn logout(
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
-        Value::Null,
         &[sessions::clear_cookie(COOKIE)],
-    )
-    .into_response_no_body())
+    ))
 }
 
-trait NoBody {
-    fn into_response_no_body(self) -> Response;
-}
-
-impl NoBody for Response {
-    fn into_response_no_body(self) -> Response {
-        let (parts, _) = self.into_parts();
-        Response::from_parts(parts, axum::body::Body::empty())
-    }
-}
-
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "session",
+    responses((status = 200, description = "The user's sessions", body = api::SessionList), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     auth: AuthSession,
-) -> AppResult<Response> {
-    let list: Vec<Value> = state
+) -> AppResult<Json<api::SessionList>> {
+    let sessions = state
         .db
         .sessions_of(&auth.user.id)
         .await?
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.public_id,
-                "created_at": s.created_at,
-                "last_active_at": s.last_active_at,
-                "user_agent": s.user_agent,
-                "ip": s.ip,
-                "current": s.id_hash == auth.session.id_hash,
-            })
+        .into_iter()
+        .map(|s| api::SessionInfo {
+            current: s.id_hash == auth.session.id_hash,
+            id: s.public_id,
+            created_at: s.created_at,
+            last_active_at: s.last_active_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
         })
         .collect();
-    Ok(Json(json!({"sessions": list})).into_response())
+    Ok(Json(api::SessionList { sessions }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "session",
+    params(("id" = String, Path, description = "The session's public id")),
+    responses((status = 204, description = "The session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn revoke_session(
     State(state): State<AppState>,
     client: Client,
@@ -442,6 +527,12 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions/revoke-all",
+    tag = "session",
+    responses((status = 204, description = "Every session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn revoke_all(
     State(state): State<AppState>,
     client: Client,
@@ -456,26 +547,24 @@ pub async fn revoke_all(
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
-        Value::Null,
         &[sessions::clear_cookie(COOKIE)],
-    )
-    .into_response_no_body())
+    ))
 }
 
 // ---- managing authenticators -------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct ChangePassword {
-    password: String,
-    new_password: String,
-    new_password_confirm: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    tag = "authenticators",
+    request_body = api::ChangePassword,
+    responses((status = 204, description = "Password changed; other sessions ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     client: Client,
     auth: AuthSession,
-    Json(b): Json<ChangePassword>,
+    Json(b): Json<api::ChangePassword>,
 ) -> AppResult<Response> {
     let ended = state
         .accounts
@@ -492,17 +581,10 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
-pub struct Sensitive {
-    password: String,
-    #[serde(flatten)]
-    second: SecondFactor,
-}
-
 async fn reauthenticate(
     state: &AppState,
     auth: &AuthSession,
-    b: &Sensitive,
+    b: &api::Sensitive,
     client: &Client,
 ) -> AppResult<()> {
     state
@@ -515,22 +597,36 @@ async fn reauthenticate(
         .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/totp/start",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn totp_start(
     State(state): State<AppState>,
     client: Client,
     auth: AuthSession,
-    Json(b): Json<Sensitive>,
-) -> AppResult<Response> {
+    Json(b): Json<api::Sensitive>,
+) -> AppResult<Json<api::TotpStarted>> {
     reauthenticate(&state, &auth, &b, &client).await?;
     let totp = state.accounts.totp_start(&auth.user).await?;
-    Ok(Json(json!({"totp": totp})).into_response())
+    Ok(Json(api::TotpStarted { totp }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/totp/confirm",
+    tag = "authenticators",
+    request_body = api::CodeBody,
+    responses((status = 204, description = "The new authenticator replaces the old"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn totp_confirm(
     State(state): State<AppState>,
     client: Client,
     auth: AuthSession,
-    Json(b): Json<CodeBody>,
+    Json(b): Json<api::CodeBody>,
 ) -> AppResult<Response> {
     let ended = state
         .accounts
@@ -540,26 +636,42 @@ pub async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/recovery-codes",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn recovery_codes(
     State(state): State<AppState>,
     client: Client,
     auth: AuthSession,
-    Json(b): Json<Sensitive>,
-) -> AppResult<Response> {
+    Json(b): Json<api::Sensitive>,
+) -> AppResult<Json<api::RecoveryCodes>> {
     reauthenticate(&state, &auth, &b, &client).await?;
     let (codes, ended) = state
         .accounts
         .regenerate_recovery_codes(&auth.user, &client, &auth.session.id_hash)
         .await?;
     sessions_ended(&state, ended).await;
-    Ok(Json(json!({"recovery_codes": codes})).into_response())
+    Ok(Json(api::RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/account/delete",
+    tag = "authenticators",
+    request_body = api::Sensitive,
+    responses((status = 204, description = "The account is deleted"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn delete_account(
     State(state): State<AppState>,
     client: Client,
     auth: AuthSession,
-    Json(b): Json<Sensitive>,
+    Json(b): Json<api::Sensitive>,
 ) -> AppResult<Response> {
     reauthenticate(&state, &auth, &b, &client).await?;
     let hashes = state.db.delete_sessions_of(&auth.user.id).await?;
@@ -583,53 +695,75 @@ pub async fn delete_account(
     tracing::info!("an account was deleted");
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
-        Value::Null,
         &[sessions::clear_cookie(COOKIE)],
-    )
-    .into_response_no_body())
+    ))
 }
 
-pub async fn security_log(State(state): State<AppState>, auth: AuthSession) -> AppResult<Response> {
-    let events = state.db.security_events(&auth.user.id, 200).await?;
-    Ok(Json(json!({"events": events})).into_response())
+#[utoipa::path(
+    get,
+    path = "/account/security-log",
+    tag = "authenticators",
+    responses((status = 200, description = "Newest first", body = api::SecurityLog), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
+pub async fn security_log(
+    State(state): State<AppState>,
+    auth: AuthSession,
+) -> AppResult<Json<api::SecurityLog>> {
+    let events = state
+        .db
+        .security_events(&auth.user.id, SECURITY_LOG_MAX)
+        .await?;
+    Ok(Json(api::SecurityLog { events }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/account/authenticators",
+    tag = "authenticators",
+    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn authenticators(
     State(state): State<AppState>,
     auth: AuthSession,
-) -> AppResult<Response> {
-    let list: Vec<Value> = state
+) -> AppResult<Json<api::Authenticators>> {
+    let authenticators = state
         .db
         .authenticators(&auth.user.id)
         .await?
         .into_iter()
-        .map(|(kind, created_at, revoked_at)| {
-            json!({
-                "kind": kind,
-                "created_at": created_at,
-                "revoked_at": revoked_at,
-                "status": if revoked_at.is_some() { "replaced" } else { "active" },
-            })
+        .map(|(kind, created_at, revoked_at)| api::Authenticator {
+            kind,
+            created_at,
+            revoked_at,
+            status: if revoked_at.is_some() {
+                api::AuthenticatorStatus::Replaced
+            } else {
+                api::AuthenticatorStatus::Active
+            },
         })
         .collect();
-    Ok(Json(json!({"authenticators": list})).into_response())
+    Ok(Json(api::Authenticators { authenticators }))
 }
 
 // ---- test hook ------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-pub struct Advance {
-    advance_secs: i64,
-}
-
 /// `POST /api/test/clock`, mounted only with `test_clock = true`.
+#[utoipa::path(
+    post,
+    path = "/test/clock",
+    tag = "test",
+    request_body = api::AdvanceClock,
+    responses((status = 200, description = "The test clock's time", body = api::ClockNow), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn advance_clock(
     State(state): State<AppState>,
-    Json(b): Json<Advance>,
-) -> AppResult<Response> {
-    if !(0..=400 * 86_400).contains(&b.advance_secs) {
+    Json(b): Json<api::AdvanceClock>,
+) -> AppResult<Json<api::ClockNow>> {
+    if !(0..=CLOCK_ADVANCE_MAX_SECS).contains(&b.advance_secs) {
         return Err(AppError::validation("advance_secs", "0 to 400 days"));
     }
     state.clock.advance(b.advance_secs);
-    Ok(Json(json!({"now": state.clock.now()})).into_response())
+    Ok(Json(api::ClockNow {
+        now: state.clock.now(),
+    }))
 }

@@ -3,21 +3,33 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use parley_api as api;
 
 use crate::http::AppState;
 use crate::http::json::Json;
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
-        Ok(()) => {
-            Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
-        }
+        Ok(()) => Json(api::Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "message": "the database is unreachable"})),
+                Json(api::ErrorBody {
+                    error: "unavailable".into(),
+                    message: "the database is unreachable".into(),
+                    ..api::ErrorBody::default()
+                }),
             )
                 .into_response()
         }

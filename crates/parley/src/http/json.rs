@@ -1,9 +1,11 @@
-//! The app's own JSON extractor/response: malformed, mistyped or oversized bodies are answered
-//! in the app's error format (`AppError`), never axum's plain-text rejections.
+//! The app's own JSON extractor/response and query-string extractor: malformed, mistyped or
+//! oversized bodies and queries are answered in the app's error format (`AppError`), never
+//! axum's plain-text rejections (which the OpenAPI document does not describe; issue 11).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,5 +47,19 @@ fn map_rejection(rejection: JsonRejection, limit: usize) -> AppError {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A query string as `T`, or `400 invalid_query`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(rejection) => Err(AppError::InvalidQuery(rejection.body_text())),
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod layers;
 pub mod messaging;
+pub mod openapi;
 pub mod static_files;
 pub mod ws;
 
@@ -19,7 +20,8 @@ use crate::service::quota::Quotas;
 use crate::service::realtime::Events;
 use axum::Router;
 use axum::middleware;
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]
@@ -57,47 +59,64 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes under `/api`, each registered with its OpenAPI operation (`routes!` reads the
+/// method and path from the handler's `#[utoipa::path]`), so the router and the document served
+/// at `GET /api/openapi.json` come from the same calls and cannot disagree (issue 11). Every route
+/// goes through `routes!`; `tests/it/contract.rs` fails on a route added any other way.
+fn api_routes(test_clock: bool) -> OpenApiRouter<AppState> {
     use accounts as a;
-    let mut api = Router::new()
-        .route("/health", get(health::health))
-        .route("/captcha", get(a::captcha))
-        .route("/captcha/{id}/audio", get(a::captcha_audio))
-        .route("/password/check", post(a::password_check))
-        .route("/register", post(a::register_start).get(a::register_state))
-        .route("/register/totp", post(a::register_totp))
-        .route("/register/finish", post(a::register_finish))
-        .route("/login", post(a::login))
-        .route("/login/totp", post(a::login_totp))
-        .route("/login/recovery", post(a::login_recovery))
-        .route("/me", get(a::me))
-        .route("/session/reauth", post(a::reauth))
-        .route("/logout", post(a::logout))
-        .route("/sessions", get(a::list_sessions))
-        .route("/sessions/{id}", delete(a::revoke_session))
-        .route("/sessions/revoke-all", post(a::revoke_all))
-        .route("/account/password", post(a::change_password))
-        .route("/account/totp/start", post(a::totp_start))
-        .route("/account/totp/confirm", post(a::totp_confirm))
-        .route("/account/recovery-codes", post(a::recovery_codes))
-        .route("/account/delete", post(a::delete_account))
-        .route("/account/security-log", get(a::security_log))
-        .route("/account/authenticators", get(a::authenticators))
-        .route("/keys", post(messaging::publish_key))
-        .route("/users", get(messaging::find_user))
-        .route("/users/{id}/keys", get(messaging::user_keys))
-        .route("/keysets/{key_set}/last-iv", get(messaging::last_iv))
-        .route("/conversations", get(messaging::conversations))
-        .route(
-            "/conversations/{peer}/messages",
-            post(messaging::send).get(messaging::history),
-        )
-        .route("/conversations/{peer}/read", post(messaging::mark_read))
-        .route("/ws", get(ws::connect));
-    if state.config.test_clock {
-        api = api.route("/test/clock", post(a::advance_clock));
+    use messaging as m;
+    let mut api = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(a::captcha))
+        .routes(routes!(a::captcha_audio))
+        .routes(routes!(a::password_check))
+        .routes(routes!(a::register_start, a::register_state))
+        .routes(routes!(a::register_totp))
+        .routes(routes!(a::register_finish))
+        .routes(routes!(a::login))
+        .routes(routes!(a::login_totp))
+        .routes(routes!(a::login_recovery))
+        .routes(routes!(a::me))
+        .routes(routes!(a::reauth))
+        .routes(routes!(a::logout))
+        .routes(routes!(a::list_sessions))
+        .routes(routes!(a::revoke_session))
+        .routes(routes!(a::revoke_all))
+        .routes(routes!(a::change_password))
+        .routes(routes!(a::totp_start))
+        .routes(routes!(a::totp_confirm))
+        .routes(routes!(a::recovery_codes))
+        .routes(routes!(a::delete_account))
+        .routes(routes!(a::security_log))
+        .routes(routes!(a::authenticators))
+        .routes(routes!(m::publish_key))
+        .routes(routes!(m::find_user))
+        .routes(routes!(m::user_keys))
+        .routes(routes!(m::last_iv))
+        .routes(routes!(m::conversations))
+        .routes(routes!(m::send, m::history))
+        .routes(routes!(m::mark_read))
+        .routes(routes!(ws::connect));
+    if test_clock {
+        api = api.routes(routes!(a::advance_clock));
     }
+    api
+}
+
+/// The OpenAPI 3.1 document of the API as this server mounts it (with `/api/test/clock` only
+/// when `test_clock` is set).
+pub fn openapi_document(test_clock: bool) -> utoipa::openapi::OpenApi {
+    let (_, doc) = api_routes(test_clock).split_for_parts();
+    openapi::under_api(doc)
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api_routes(state.config.test_clock).split_for_parts();
+    let doc = openapi::Document::new(openapi::under_api(doc));
     let api = api
+        .layer(axum::Extension(doc))
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -20,11 +20,15 @@ use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+use parley_api as api;
+pub use parley_api::ClientFrame;
+use parley_api::ServerFrame;
+pub use parley_api::limits::{ACK_IDS_MAX, BACKLOG_PAGE, MAX_FRAME_BYTES};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::core::AppError;
@@ -37,20 +41,14 @@ use crate::service::sessions::{self, COOKIE};
 const PING_EVERY: Duration = Duration::from_secs(25);
 const DEAD_AFTER: Duration = Duration::from_secs(70);
 const REVALIDATE_EVERY: Duration = Duration::from_secs(20);
-/// Messages per backlog page; the next page waits until this one is acknowledged.
-pub const BACKLOG_PAGE: i64 = 100;
 /// Pushed messages awaiting their ack that one socket remembers (beyond, the oldest is
 /// forgotten: it stays undelivered and comes back in the next backlog — never lost).
 pub const OUTSTANDING_MAX: usize = 4096;
-/// Ids in one ack frame.
-pub const ACK_IDS_MAX: usize = 256;
 /// Client frames (and acked ids this socket did not push) a socket may send in a burst...
 pub const FRAME_BUDGET: f64 = 1000.0;
 /// ... and per second after it. A frame acknowledging a message this socket pushed is free;
 /// each acked id it did not push costs 2 (a database write), checked before the write.
 pub const FRAME_RATE: f64 = 500.0;
-/// Largest client frame.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
 /// The connection slot of the TLS connection a request came on (set by `server`); a WebSocket
 /// keeps it until it closes, so sockets count against `max_connections`.
@@ -70,14 +68,22 @@ fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), 
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "realtime",
+    responses((status = 101, description = "Switching to the WebSocket protocol: frames are `ServerFrame` and `ClientFrame`"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+)]
 pub async fn connect(
     State(state): State<AppState>,
     PassiveSession(auth): PassiveSession,
     conn_slot: Option<Extension<ConnSlot>>,
     headers: HeaderMap,
     uri: Uri,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    // Not a handshake (a plain GET): the app's error, not axum's plain text.
+    let ws = ws.map_err(|e| AppError::WebSocketExpected(e.body_text()))?;
     check_origin(&state, &headers, &uri)?;
     // Per-session quota first (429), then the instance-wide cap (503); both held while open.
     let quota_slot = state.quotas.socket(&auth.session.id_hash)?;
@@ -93,18 +99,6 @@ pub async fn connect(
             let _slots = slots;
             run(state, auth.session, token, socket).await;
         }))
-}
-
-/// What a client may send.
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
-    Ack {
-        #[serde(default)]
-        id: Option<i64>,
-        #[serde(default)]
-        ids: Vec<i64>,
-    },
 }
 
 /// Parse a client text frame: `Some(ids to acknowledge)`, or `None` for anything else
@@ -220,7 +214,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 }
                 outstanding.insert(m.id);
                 page.insert(m.id);
-                let frame = serde_json::json!({"type": "message", "message": m}).to_string();
+                let frame = ServerFrame::Message { message: m }.to_text();
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     return;
                 }
@@ -230,7 +224,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 cursor = None;
                 page.clear();
                 if sink
-                    .send(Message::Text(r#"{"type":"backlog_done"}"#.into()))
+                    .send(Message::Text(ServerFrame::BacklogDone.to_text().into()))
                     .await
                     .is_err()
                 {

@@ -31,8 +31,7 @@ pub const REGISTRATION_MAX_ATTEMPTS: i64 = 10;
 pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
 /// A sign-in completed from an address makes it a "known place" for this long (issue 9 item 5).
 pub const KNOWN_PLACE_SECS: i64 = 30 * 86_400;
-pub const USERNAME_MIN: usize = 3;
-pub const USERNAME_MAX: usize = 32;
+pub use parley_api::limits::{USERNAME_MAX, USERNAME_MIN};
 
 /// Who is asking: the client address (from trusted proxies only) and its browser.
 #[derive(Clone, Debug)]
@@ -73,24 +72,10 @@ impl Factor {
     }
 }
 
+/// The answer to `POST /api/password/check`.
+pub use parley_api::PasswordFeedback;
 /// A second factor offered for a sensitive change: a TOTP code or a recovery code.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct SecondFactor {
-    #[serde(default)]
-    pub totp_code: Option<String>,
-    #[serde(default)]
-    pub recovery_code: Option<String>,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct PasswordFeedback {
-    pub acceptable: bool,
-    pub reasons: Vec<Rejection>,
-    pub score: u8,
-    pub warning: Option<String>,
-    pub suggestions: Vec<String>,
-    pub length: usize,
-}
+pub use parley_api::SecondFactor;
 
 pub struct Accounts {
     pub db: Db,
@@ -337,7 +322,7 @@ impl Accounts {
         let s = password_policy::strength(&normalized, &self.context(username));
         Ok(PasswordFeedback {
             acceptable: reasons.is_empty(),
-            reasons,
+            reasons: reasons.iter().map(Into::into).collect(),
             score: s.score,
             warning: s.warning,
             suggestions: s.suggestions,

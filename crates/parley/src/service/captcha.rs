@@ -26,11 +26,11 @@ use rand::Rng;
 
 use super::crypto::{random_id, token_hash};
 
-pub const TTL_SECS: i64 = 300;
+pub use parley_api::limits::CAPTCHA_TTL_SECS as TTL_SECS;
 /// The symbols a challenge is made of: no two look alike, in any of the fonts.
 pub const ALPHABET: &str = "ACDEFHJKLMNPRTWX34679";
 /// Symbols per challenge: 21⁵ ≈ 4.1 million answers.
-pub const LENGTH: usize = 5;
+pub use parley_api::limits::CAPTCHA_LENGTH as LENGTH;
 pub const WIDTH: u32 = 260;
 pub const HEIGHT: u32 = 90;
 

@@ -1,25 +1,19 @@
 //! Messaging rules (E1–E10 on the server side): the server stores and relays payloads it cannot
 //! read, so its job is to check their *shape* (bounded sizes, required fields, base64 where
 //! expected), set the sender from the session, and keep users to their own conversations.
+//!
+//! The encodings and shapes are `parley-protocol`'s (issue 11): its strict base64, IV counters,
+//! key-set ids, salts and P-384 keys are what the browser and the Rust client accept, so the
+//! server cannot drift from them. The bounds are `parley_api::limits`.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use parley_protocol::{PublicKey, from_b64, is_counter, is_key_set_shape, to_b64};
 use serde_json::Value;
 
 use crate::core::{AppError, AppResult};
-
-/// Largest payload, as serialized JSON.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
-/// Largest ciphertext (with its 16-byte tag), decoded.
-pub const MAX_CIPHERTEXT_BYTES: usize = 48 * 1024;
-pub const PAGE_DEFAULT: i64 = 50;
-pub const PAGE_MAX: i64 = 200;
-/// An identity public key: the uncompressed P-384 point (0x04 ‖ X ‖ Y).
-pub const PUBLIC_KEY_BYTES: usize = 97;
-/// Largest IV counter, salt and last IV (exact in a JavaScript number: docs/protocol.md §2).
-pub const MAX_COUNTER: u64 = (1 << 53) - 1;
-/// The random part of a key set's HKDF salt (docs/protocol.md §4.2).
-pub const NONCE_BYTES: usize = 16;
+pub use parley_api::limits::{
+    IV_BYTES, MAC_BYTES, MAX_CIPHERTEXT_BYTES, MAX_COUNTER, MAX_PAYLOAD_BYTES, NONCE_BYTES,
+    PUBLIC_KEY_BYTES, TAG_BYTES, USER_ID_CHARS,
+};
 
 /// What a payload is, once its shape is checked: its kind, its canonical text for storage, and
 /// for a `msg` or `change` the slot that must be unique per sender (docs/api.md, issue 8).
@@ -47,9 +41,7 @@ fn b64(v: &Value, field: &'static str, exact: Option<usize>, max: usize) -> AppR
     if s.len() > max.div_ceil(3) * 4 + 4 {
         return Err(bad(field, format!("`{field}` is too long")));
     }
-    let bytes = STANDARD
-        .decode(s)
-        .map_err(|_| bad(field, format!("`{field}` is not valid base64")))?;
+    let bytes = from_b64(s).ok_or_else(|| bad(field, format!("`{field}` is not valid base64")))?;
     match exact {
         Some(n) if bytes.len() != n => {
             Err(bad(field, format!("`{field}` must decode to {n} bytes")))
@@ -64,12 +56,11 @@ fn key_set_id(v: &Value, field: &'static str) -> AppResult<()> {
         .get(field)
         .and_then(Value::as_str)
         .ok_or_else(|| bad(field, format!("`{field}` must be a string")))?;
-    if s.is_empty()
-        || s.len() > 128
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    key_set_shape(s, field)
+}
+
+fn key_set_shape(s: &str, field: &'static str) -> AppResult<()> {
+    if !is_key_set_shape(s) {
         return Err(bad(
             field,
             format!("`{field}` must be 1-128 characters of A-Z a-z 0-9 _ -"),
@@ -80,24 +71,14 @@ fn key_set_id(v: &Value, field: &'static str) -> AppResult<()> {
 
 /// A key-set id in a path: the same rule as the payload's `key_set`.
 pub fn validate_key_set_id(id: &str) -> AppResult<()> {
-    key_set_id(&serde_json::json!({ "key_set": id }), "key_set")
+    key_set_shape(id, "key_set")
 }
 
 fn salt(v: &Value) -> AppResult<()> {
     match v.get("salt").and_then(Value::as_u64) {
-        Some(n) if (1..=MAX_COUNTER).contains(&n) => Ok(()),
+        Some(n) if is_counter(n) => Ok(()),
         _ => Err(bad("salt", "`salt` must be an integer from 1 to 2^53 - 1")),
     }
-}
-
-/// The counter in a 12-byte IV (big-endian), if it is at most 2^53 − 1.
-fn iv_counter(iv: &[u8]) -> Option<u64> {
-    let (high, low) = iv.split_at(4);
-    if high.iter().any(|&b| b != 0) {
-        return None;
-    }
-    let n = u64::from_be_bytes(low.try_into().ok()?);
-    (n <= MAX_COUNTER).then_some(n)
 }
 
 /// The optional `nonce` (16 bytes) of an `ecdh` or `change` made since issue 8; for an `ecdh`
@@ -112,7 +93,7 @@ fn nonce_fields(v: &Value, with_confirm: bool) -> AppResult<()> {
             return Err(bad("confirm", "`nonce` and `confirm` go together"));
         }
         if has_nonce {
-            b64(v, "confirm", Some(32), 32)?;
+            b64(v, "confirm", Some(MAC_BYTES), MAC_BYTES)?;
         }
     }
     Ok(())
@@ -121,15 +102,14 @@ fn nonce_fields(v: &Value, with_confirm: bool) -> AppResult<()> {
 /// An identity public key must be the uncompressed encoding of a point on P-384 (issue 8: an
 /// off-curve key would be pinned by contacts and then break every send to it).
 pub fn validate_public_key(b64_key: &str) -> AppResult<()> {
-    let bytes = STANDARD
-        .decode(b64_key)
-        .map_err(|_| AppError::BadPublicKey("the public key is not valid base64".into()))?;
+    let bytes = from_b64(b64_key)
+        .ok_or_else(|| AppError::BadPublicKey("the public key is not valid base64".into()))?;
     if bytes.len() != PUBLIC_KEY_BYTES || bytes[0] != 0x04 {
-        return Err(AppError::BadPublicKey(
-            "the public key must be an uncompressed P-384 point (97 bytes)".into(),
-        ));
+        return Err(AppError::BadPublicKey(format!(
+            "the public key must be an uncompressed P-384 point ({PUBLIC_KEY_BYTES} bytes)"
+        )));
     }
-    p384::PublicKey::from_sec1_bytes(&bytes)
+    PublicKey::from_raw(&bytes)
         .map_err(|_| AppError::BadPublicKey("the public key is not a point on P-384".into()))?;
     Ok(())
 }
@@ -158,16 +138,16 @@ pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
     let mut slot = (None, None);
     let kind = match payload.get("type").and_then(Value::as_str) {
         Some("msg") => {
-            let iv = b64(payload, "iv", Some(12), 12)?;
+            let iv = b64(payload, "iv", Some(IV_BYTES), IV_BYTES)?;
             // The counter range (1 … 2^53 − 1) is the receiving browser's check (docs/protocol.md
             // §6.1); the server only remembers counters in range for `last-iv`.
-            let counter = iv_counter(&iv)
-                .filter(|&n| n >= 1)
+            let counter = parley_protocol::iv_counter(&iv)
+                .filter(|&n| is_counter(n))
                 .and_then(|n| i64::try_from(n).ok());
-            slot = (Some(STANDARD.encode(&iv)), counter);
-            b64(payload, "mac", Some(32), 32)?;
+            slot = (Some(to_b64(&iv)), counter);
+            b64(payload, "mac", Some(MAC_BYTES), MAC_BYTES)?;
             let ct = b64(payload, "ciphertext", None, MAX_CIPHERTEXT_BYTES)?;
-            if ct.len() < 16 {
+            if ct.len() < TAG_BYTES {
                 return Err(bad(
                     "ciphertext",
                     "`ciphertext` must hold at least the 16-byte tag",
@@ -186,7 +166,9 @@ pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
             }
             nonce_fields(payload, true)?;
             for (user, key) in keys {
-                if user.len() != 32 || !user.bytes().all(|b| b.is_ascii_hexdigit()) {
+                // Hex of either case, as before (ids the server makes are lowercase:
+                // `parley_protocol::is_user_id`); the receiving browser checks the pair.
+                if user.len() != USER_ID_CHARS || !user.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(bad("keys", "`keys` must be keyed by user ids"));
                 }
                 validate_public_key(key.as_str().unwrap_or(""))?;
@@ -196,11 +178,11 @@ pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
         Some("change") => {
             salt(payload)?;
             key_set_id(payload, "new_key_set")?;
-            b64(payload, "last_iv", Some(12), 12)?;
+            b64(payload, "last_iv", Some(IV_BYTES), IV_BYTES)?;
             nonce_fields(payload, false)?;
             slot = (Some("change".to_owned()), None);
-            b64(payload, "mac_old", Some(32), 32)?;
-            b64(payload, "mac_new", Some(32), 32)?;
+            b64(payload, "mac_old", Some(MAC_BYTES), MAC_BYTES)?;
+            b64(payload, "mac_new", Some(MAC_BYTES), MAC_BYTES)?;
             "change"
         }
         _ => return Err(bad("type", "`type` must be ecdh, msg or change")),
@@ -218,10 +200,60 @@ pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
 
     fn b(n: usize) -> String {
         STANDARD.encode(vec![7u8; n])
+    }
+
+    /// The protocol crate's base64 accepts exactly what the server accepted before it used it
+    /// (the `base64` crate's `STANDARD`: padded, canonical, no trailing bits): issue 11 changed
+    /// who checks, not what passes.
+    #[test]
+    fn base64_verdicts_unchanged() {
+        let mut cases: Vec<String> = [
+            "",
+            "AA==",
+            "AB==",
+            "AAB=",
+            "AA",
+            "AA=",
+            "A===",
+            "-_8=",
+            "+/8=",
+            "AA==AA==",
+            " AA==",
+            "AAA=\n",
+            "AAAA",
+            "AAA=",
+            "AAE=",
+            "=",
+            "====",
+            "A",
+            "AAAAA",
+            "Zm9v",
+            "Zm9vYg==",
+            "Zm9vYmE=",
+            "Zm9vYmF",
+            "Zm9vYmE",
+            "Zm9\rvYmE=",
+            "\u{e9}AAA",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in 0..40u8 {
+            cases.push(STANDARD.encode((0..n).collect::<Vec<u8>>()));
+        }
+        for c in &cases {
+            assert_eq!(
+                from_b64(c),
+                STANDARD.decode(c).ok(),
+                "verdict differs on {c:?}"
+            );
+        }
     }
 
     #[test]

@@ -28,12 +28,12 @@ use std::sync::LazyLock;
 use unicode_normalization::UnicodeNormalization;
 use zxcvbn::matching::patterns::MatchPattern;
 
-/// §5.1.1.1: at least 8 characters, each Unicode code point counting as one (5.1.1.2-codepoint-length).
-pub const MIN_CODE_POINTS: usize = 8;
 /// Upper bound in UTF-8 bytes after normalization. It exists only to bound hashing and matching
 /// work; 1024 bytes hold at least 256 code points (4 bytes each at most), far beyond the 64 that
 /// §5.1.1.2 asks us to permit. Passwords are never truncated (5.1.1.2-no-truncation).
-pub const MAX_BYTES: usize = 1024;
+pub use parley_api::limits::PASSWORD_MAX_BYTES as MAX_BYTES;
+/// §5.1.1.1: at least 8 characters, each Unicode code point counting as one (5.1.1.2-codepoint-length).
+pub use parley_api::limits::PASSWORD_MIN_CODE_POINTS as MIN_CODE_POINTS;
 
 /// The service's name: a context-specific word (§5.1.1.2, "the name of the service").
 pub const SERVICE_NAME: &str = "parley";

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parley_api::ServerFrame;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -208,7 +209,7 @@ impl Events {
                             // meanwhile is lost here, so every client fetches what it missed.
                             tracing::warn!("event listener reconnected; asking clients to resync");
                             this.hub
-                                .broadcast(Frame::Text(Arc::from(r#"{"type":"resync"}"#)));
+                                .broadcast(Frame::Text(Arc::from(ServerFrame::Resync.to_text())));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "event listener failed; retrying");
@@ -244,7 +245,6 @@ impl Events {
 
     /// Deliver an event to this instance's sockets.
     async fn dispatch(&self, event: Event) {
-        use serde_json::json;
         let (to, frame) = match event {
             Event::Message { id, to } => {
                 let m = match self.db.message(id).await {
@@ -253,8 +253,7 @@ impl Events {
                     Err(e) => return tracing::warn!(error = %e, "cannot load message for push"),
                 };
                 let recipient: Arc<str> = Arc::from(m.recipient_id.as_str());
-                let text: Arc<str> =
-                    Arc::from(json!({"type": "message", "message": m}).to_string());
+                let text: Arc<str> = Arc::from(ServerFrame::Message { message: m }.to_text());
                 for user in to {
                     self.hub.send_to(
                         &user,
@@ -267,9 +266,7 @@ impl Events {
                 }
                 return;
             }
-            Event::Delivered { id, at, to } => {
-                (to, json!({"type": "delivered", "id": id, "at": at}))
-            }
+            Event::Delivered { id, at, to } => (to, ServerFrame::Delivered { id, at }),
             Event::Read {
                 reader,
                 peer,
@@ -278,15 +275,18 @@ impl Events {
                 to,
             } => (
                 to,
-                json!({"type": "read", "reader": reader, "peer": peer, "up_to": up_to, "at": at}),
+                ServerFrame::Read {
+                    reader,
+                    peer,
+                    up_to,
+                    at,
+                },
             ),
-            Event::Key { user_id, to } => (to, json!({"type": "key", "user_id": user_id})),
-            Event::AccountDeleted { user_id, to } => {
-                (to, json!({"type": "account_deleted", "user_id": user_id}))
-            }
+            Event::Key { user_id, to } => (to, ServerFrame::Key { user_id }),
+            Event::AccountDeleted { user_id, to } => (to, ServerFrame::AccountDeleted { user_id }),
             Event::SessionEnded { session } => return self.hub.close_session(&session),
         };
-        let text: Arc<str> = Arc::from(frame.to_string());
+        let text: Arc<str> = Arc::from(frame.to_text());
         for user in to {
             self.hub.send_to(&user, Frame::Text(text.clone()));
         }

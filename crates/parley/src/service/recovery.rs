@@ -4,7 +4,7 @@
 
 /// No `i`, `l`, `o`, `1`: nothing a person could misread. 32 symbols = 5 bits each.
 const ALPHABET: &[u8; 32] = b"023456789abcdefghjkmnpqrstuvwxyz";
-pub const COUNT: usize = 10;
+pub use parley_api::limits::RECOVERY_CODES as COUNT;
 const LEN: usize = 16;
 
 pub fn generate() -> Vec<String> {

@@ -9,8 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::Sha1;
 
-pub const DIGITS: u32 = 6;
-pub const PERIOD: i64 = 30;
+pub use parley_api::limits::{TOTP_DIGITS as DIGITS, TOTP_PERIOD_SECS as PERIOD};
 /// Steps accepted either side of now (clock drift plus typing time).
 pub const WINDOW: i64 = 1;
 pub const ISSUER: &str = "Parley";
@@ -60,14 +59,7 @@ pub fn verify(secret: &[u8], code: &str, now: i64, last_step: i64) -> Option<i64
 
 /// What the user needs to enrol: the base32 secret, the `otpauth://` URI and a QR code of it
 /// (an SVG rendered here — never by a third-party service), as a data URI.
-#[derive(Debug, serde::Serialize)]
-pub struct Provisioning {
-    pub secret: String,
-    pub otpauth_uri: String,
-    pub qr: String,
-    pub digits: u32,
-    pub period: i64,
-}
+pub use parley_api::TotpProvisioning as Provisioning;
 
 pub fn provisioning(secret: &[u8], username: &str) -> Provisioning {
     let b32 = BASE32_NOPAD.encode(secret);

@@ -11,6 +11,7 @@ mod breach;
 mod certificate;
 mod cli;
 mod common;
+mod contract;
 mod fake_hibp;
 mod faults;
 mod flows;

@@ -1,0 +1,60 @@
+//! Every bound of the API, declared once (issue 11). The server enforces these numbers and the
+//! docs quote them; a client reads them from here. Bounds of the encryption protocol itself are
+//! declared by `parley-protocol` (the browser's `web/protocol/*.js` holds the same numbers, tested
+//! against `tests/protocol/vectors.json`) and re-exported here so that this is the one place to
+//! look.
+
+pub use parley_protocol::{MAX_CIPHERTEXT_BYTES, MAX_COUNTER, PUBLIC_KEY_BYTES, TAG_BYTES};
+
+// ---- messages (docs/api.md "Payloads") ---------------------------------------------------
+
+/// Largest message payload, as serialized JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+/// A `msg` IV: 12 bytes (a 96-bit big-endian counter).
+pub const IV_BYTES: usize = 12;
+/// An HMAC-SHA-256 (`mac`, `mac_old`, `mac_new`, `confirm`): 32 bytes.
+pub const MAC_BYTES: usize = 32;
+/// The random part of a key set's HKDF salt (docs/protocol.md §4.2).
+pub const NONCE_BYTES: usize = 16;
+/// A key-set id: 1 to this many characters of `A-Z a-z 0-9 _ -`.
+pub const KEY_SET_ID_MAX_CHARS: usize = 128;
+/// A user id: this many hex characters.
+pub const USER_ID_CHARS: usize = 32;
+/// Messages per history page when the client names no `limit`...
+pub const PAGE_DEFAULT: i64 = 50;
+/// ... and the most it may ask for (larger `limit`s are clamped).
+pub const PAGE_MAX: i64 = 200;
+
+// ---- accounts ------------------------------------------------------------------------------
+
+/// Shortest username, in characters.
+pub const USERNAME_MIN: usize = 3;
+/// Longest username, in characters.
+pub const USERNAME_MAX: usize = 32;
+/// Shortest acceptable password, in code points after normalization (5.1.1.2-length-min).
+pub const PASSWORD_MIN_CODE_POINTS: usize = 8;
+/// Longest password the server hashes, in bytes of UTF-8 (5.1.1.2-length-max).
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+/// Characters of a CAPTCHA answer.
+pub const CAPTCHA_LENGTH: usize = 5;
+/// Seconds a CAPTCHA can be answered.
+pub const CAPTCHA_TTL_SECS: i64 = 300;
+/// Recovery codes in a set.
+pub const RECOVERY_CODES: usize = 10;
+/// Digits of a TOTP code.
+pub const TOTP_DIGITS: u32 = 6;
+/// Seconds per TOTP step.
+pub const TOTP_PERIOD_SECS: i64 = 30;
+/// Entries of the security log returned by `GET /api/account/security-log`.
+pub const SECURITY_LOG_MAX: i64 = 200;
+/// Largest step of the test clock (`POST /api/test/clock`): 400 days.
+pub const CLOCK_ADVANCE_MAX_SECS: i64 = 400 * 86_400;
+
+// ---- WebSocket -----------------------------------------------------------------------------
+
+/// Largest client frame, in bytes.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Ids in one `ack` frame.
+pub const ACK_IDS_MAX: usize = 256;
+/// Messages per backlog page; the next page waits until this one is acknowledged.
+pub const BACKLOG_PAGE: i64 = 100;

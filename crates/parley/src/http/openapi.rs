@@ -1,0 +1,69 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of the API, generated from the handlers'
+//! `#[utoipa::path]` annotations and the `parley-api` types as the router is built (issue 11), so
+//! it lists exactly the routes this server mounts.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use parley_api as api;
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+
+/// What the document says before the routes are added: the title, the version, how to
+/// authenticate, and the WebSocket frames (not a request or response body, so listed here).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Parley",
+        description = "The HTTP API of Parley, an end-to-end encrypted chat. Prose, rules and \
+                       examples: docs/api.md. Requests with a session carry the \
+                       `__Host-parley_session` cookie; state-changing ones also \
+                       `X-CSRF-Token` and a same-origin `Origin`. Every error is an `ErrorBody`."
+    ),
+    components(schemas(api::ServerFrame, api::ClientFrame))
+)]
+struct Base;
+
+pub fn base() -> OpenApi {
+    Base::openapi()
+}
+
+/// The document with every path under `/api`, where the router nests the routes.
+pub fn under_api(mut doc: OpenApi) -> OpenApi {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (format!("/api{path}"), item))
+        .collect();
+    doc
+}
+
+/// The document, serialized once.
+#[derive(Clone)]
+pub struct Document(Arc<str>);
+
+impl Document {
+    pub fn new(doc: OpenApi) -> Document {
+        // Serializing a document of plain data cannot fail; an empty object would show it did.
+        Document(Arc::from(doc.to_json().unwrap_or_else(|_| "{}".into())))
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses(
+        (status = 200, description = "This document", content_type = "application/json"),
+        (status = "default", description = "An error (docs/api.md, Errors)", body = api::ErrorBody)
+    )
+)]
+pub async fn serve(Extension(doc): Extension<Document>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.to_string(),
+    )
+        .into_response()
+}
