@@ -24,6 +24,7 @@ readonly STEPS=(
   "rustfmt|cargo fmt --all -- --check"
   "clippy|cargo clippy --workspace --all-targets -- -D warnings"
   "build server|cargo build --bin parley"
+  "benchmarks still run (smoke: tiny sizes, debug build)|scripts/bench.sh all --smoke"
   "CAPTCHA against plain OCR (100 seeded images)|scripts/captcha-ocr.sh 100 1 1"
   "cargo test (SQLite)|cargo test --workspace"
   "integration tests on PostgreSQL|PARLEY_TEST_DATABASE_URL=${PARLEY_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432} cargo test --test it"

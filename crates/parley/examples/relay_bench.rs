@@ -880,6 +880,14 @@ async fn idle(args: &[String]) {
     );
     let mut rows = Vec::new();
     for &n in &counts {
+        // Client and server each hold one descriptor per socket (plus their own).
+        if n + 200 > nofile() {
+            println!(
+                "idle {n} sockets: NOT RUN, the open-file limit is {} (raise the hard limit, e.g. `ulimit -Hn`, LimitNOFILE)",
+                nofile()
+            );
+            continue;
+        }
         let mut kib = Vec::new();
         for kind in [Kind::Parley, Kind::Bare] {
             let server = spawn_server(kind).await;
