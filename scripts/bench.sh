@@ -9,8 +9,9 @@
 #          --sizes 100,4096 --secs 5 --window 4)
 #   idle   relay_bench idle: server KiB per idle authenticated WebSocket, Parley and bare
 #          (options: --conns 1000,10000[,50000]; 50,000 needs an open-file hard limit above it)
-#   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone and
-#          during 100 concurrent sign-ins (plus Argon2id and sign-in timings)
+#   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone, during
+#          100 concurrent sign-ins, and with 90,000 messages stored (plus Argon2id and sign-in
+#          timings)
 #
 # Full runs build in release (thin LTO: slow the first time) and take several minutes.
 # --smoke uses the debug build and tiny sizes (well under a minute) and checks only that each
@@ -103,5 +104,6 @@ if [[ "${what}" == storm || "${what}" == all ]]; then
   fi
   run "'${bin}/auth_bench' ${args[*]} ${extra[*]}" \
     "^alone +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
-    "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms"
+    "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
+    "^alone, [0-9]+ messages stored +n=${num} +p50= *${num} ms .*p99= *${num} ms"
 fi

@@ -66,7 +66,7 @@ fn ip_of(i: usize) -> String {
 }
 
 /// The whole sign-up (CAPTCHA, password, TOTP code from the provisioning secret, "saved").
-async fn sign_up(c: &reqwest::Client, base: &str, username: &str, ip: &str) {
+async fn sign_up(c: &reqwest::Client, base: &str, username: &str, ip: &str) -> String {
     let cap = json_of(
         c.get(format!("{base}/api/captcha"))
             .header("x-forwarded-for", ip)
@@ -109,16 +109,19 @@ async fn sign_up(c: &reqwest::Client, base: &str, username: &str, ip: &str) {
         .await
         .unwrap();
     assert_eq!(fin.status(), 201);
+    let b = json_of(fin).await;
+    b["user"]["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::main]
 async fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke");
-    // (hashes per Argon2 setting, quiet chat requests, sequential sign-ins, concurrent sign-ins)
-    let (hashes, quiet_n, seq_n, storm_n) = if smoke {
-        (2, 20, 2, 10)
+    // (hashes per Argon2 setting, quiet chat requests, sequential sign-ins, concurrent sign-ins,
+    // and messages stored for the last figure.
+    let (hashes, quiet_n, seq_n, storm_n, stored) = if smoke {
+        (2, 20, 2, 10, 1_000)
     } else {
-        (30, 200, 20, 100)
+        (30, 200, 20, 100, 90_000)
     };
     println!("== Argon2id, one hash at a time (p = 1) ==");
     report(
@@ -166,15 +169,15 @@ async fn main() {
     // others for the concurrent ones: sign-in attempts at one account are counted before they
     // are checked (issue 9 item 1), so 100 at once on one account would be throttled.
     let c = client();
-    sign_up(&c, &url(""), "bench", "10.255.0.1").await;
+    let me = sign_up(&c, &url(""), "bench", "10.255.0.1").await;
     let started = Instant::now();
-    futures_util::stream::iter(0..storm_n)
+    let others: Vec<String> = futures_util::stream::iter(0..storm_n)
         .map(|i| {
             let (c, base) = (client(), url(""));
             async move { sign_up(&c, &base, &format!("storm{i}"), &ip_of(60_000 + i)).await }
         })
-        .buffer_unordered(4)
-        .collect::<Vec<()>>()
+        .buffered(4)
+        .collect()
         .await;
     println!(
         "\n{} accounts signed up in {:.1} s",
@@ -259,5 +262,63 @@ async fn main() {
     println!("\n== Chat requests (GET /api/conversations) ==");
     report("alone", quiet);
     report(&format!("while {storm_n} sign-ins run"), busy);
+
+    // The conversation list with many messages stored: `stored` messages written straight
+    // into the SQLite file (one statement), round-robin between the bench user and 10 others
+    // (sender k → recipient k+1), so the bench user takes part in 2 of every 11 and has 2
+    // conversations. All are delivered (no WebSocket backlog).
+    let mut ids = vec![me];
+    ids.extend(others.into_iter().take(10));
+    let started = Instant::now();
+    seed_messages(&dir.path().join("parley.db"), &ids, stored).await;
+    println!(
+        "\n{stored} messages stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut full = Vec::new();
+    for _ in 0..quiet_n / 2 {
+        let started = Instant::now();
+        let r = chat.get(url("/api/conversations")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            json_of(r).await["conversations"].as_array().unwrap().len(),
+            2
+        );
+        full.push(started.elapsed());
+    }
+    report(&format!("alone, {stored} messages stored"), full);
     server.shutdown().await;
+}
+
+async fn seed_messages(db: &std::path::Path, ids: &[String], n: usize) {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .busy_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    // A fixed statement (every value bound): exactly 11 users.
+    assert_eq!(ids.len(), 11);
+    let sql = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1), \
+         u(k, id) AS (VALUES (0, $3), (1, $4), (2, $5), (3, $6), (4, $7), (5, $8), (6, $9), \
+                             (7, $10), (8, $11), (9, $12), (10, $13)) \
+         INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at, \
+           delivered_at, key_set, iv, iv_counter) \
+         SELECT s.id, r.id, \
+           CASE WHEN s.id <= r.id THEN s.id || ':' || r.id ELSE r.id || ':' || s.id END, \
+           'msg', $2, strftime('%s', 'now'), strftime('%s', 'now'), 'seed', 'seed' || n.i, n.i \
+         FROM n JOIN u s ON s.k = n.i % 11 JOIN u r ON r.k = (n.i + 1) % 11";
+    let payload = json!({"v": 1, "type": "msg", "key_set": "seed", "iv": "AAAAAAAAAAAAAAAA",
+        "ciphertext": "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpa",
+        "mac": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="})
+    .to_string();
+    let mut q = sqlx::query(sql).bind(n as i64).bind(payload);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.execute(&pool).await.unwrap();
+    pool.close().await;
 }
