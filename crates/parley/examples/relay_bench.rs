@@ -913,13 +913,14 @@ async fn idle(args: &[String]) {
                 .buffer_unordered(64)
                 .collect()
                 .await;
+            let took = started.elapsed();
             tokio::time::sleep(Duration::from_secs(2)).await;
             let after = server.rss_kib();
             let per = (after.saturating_sub(before)) as f64 / n as f64;
             println!(
                 "idle {:<6} {n:>6} sockets opened in {:>5.1} s: RSS {before} → {after} KiB = {per:.1} KiB per socket",
                 kind.name(),
-                started.elapsed().as_secs_f64()
+                took.as_secs_f64()
             );
             kib.push(per);
             drop(opened);
