@@ -421,7 +421,12 @@ static NEXT_USER: AtomicU64 = AtomicU64::new(1);
 async fn register(server: &Server) -> User {
     let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
     let client = reqwest::Client::builder()
-        .tls_backend_preconfigured((*server.tls).clone())
+        .tls_backend_preconfigured({
+            // HTTP/2 as a browser negotiates it (the WebSockets use HTTP/1.1: `server.tls`).
+            let mut tls = (*server.tls).clone();
+            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            tls
+        })
         .resolve("localhost", server.addr)
         .cookie_store(true)
         .build()
