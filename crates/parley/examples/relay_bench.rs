@@ -682,6 +682,7 @@ async fn measure(
     size: usize,
     secs: f64,
     window: usize,
+    strace: bool,
 ) -> Figures {
     let ciphertext: Arc<str> = STANDARD.encode(vec![0x5au8; size]).into();
     // Closed loop: `window` messages in flight per pair.
@@ -705,6 +706,10 @@ async fn measure(
         }
     }
     tokio::time::sleep(Duration::from_secs_f64((secs / 4.0).min(1.0))).await;
+    let tracer = (strace && server.kind == Kind::Parley).then(|| start_strace(server.pid));
+    if tracer.is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await; // attached to every thread
+    }
     let (cpu0, cs0) = server.cpu();
     let d0 = stats.delivered.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -712,6 +717,9 @@ async fn measure(
     let (cpu1, cs1) = server.cpu();
     let d1 = stats.delivered.load(Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    if let Some(tracer) = tracer {
+        stop_strace(tracer, d1 - d0).await;
+    }
     running.store(false, Ordering::Relaxed);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(15), w).await;
@@ -770,6 +778,54 @@ async fn measure(
     }
 }
 
+/// `strace -c -f` attached to the server for the measured interval of a closed loop.
+fn start_strace(pid: u32) -> (tokio::process::Child, tempfile::NamedTempFile) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let child = tokio::process::Command::new("strace")
+        .args(["-c", "-f", "-o"])
+        .arg(out.path())
+        .arg("-p")
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("strace installed");
+    (child, out)
+}
+
+async fn stop_strace((mut child, out): (tokio::process::Child, tempfile::NamedTempFile), n: u64) {
+    let pid = child.id().unwrap().to_string();
+    let _ = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await;
+    let _ = child.wait().await;
+    let summary = std::fs::read_to_string(out.path()).unwrap();
+    let mut calls: Vec<(String, u64)> = summary
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let name = *f.last()?;
+            (f.len() >= 5 && f[0].parse::<f64>().is_ok() && name != "total")
+                .then(|| Some((name.to_string(), f[3].parse().ok()?)))
+                .flatten()
+        })
+        .collect();
+    calls.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let total: u64 = calls.iter().map(|c| c.1).sum();
+    let n = n.max(1) as f64;
+    let top: Vec<String> = calls
+        .iter()
+        .take(10)
+        .map(|(name, c)| format!("{name} {:.1}", *c as f64 / n))
+        .collect();
+    println!(
+        "strace parley: {:.1} syscalls per delivered message ({n} messages under strace): {}",
+        total as f64 / n,
+        top.join(", ")
+    );
+}
+
 fn print_figures(kind: Kind, pairs: usize, size: usize, f: &Figures) {
     println!(
         "relay {:<6} pairs={pairs:<3} size={size:<5} {:>9.0} msg/s  {:>8.1} µs CPU/msg  {:>6.2} cs/msg  open loop {:>7.0} msg/s: p50={:>7.2} ms p99={:>7.2} ms{}",
@@ -793,6 +849,8 @@ async fn relay(args: &[String]) {
     let sizes = list(args, "--sizes", &[100, 4096]);
     let secs = list(args, "--secs", &[5])[0] as f64;
     let window = list(args, "--window", &[4])[0] as usize;
+    // Syscalls per message of Parley's closed loop (its figures are then strace's, not Parley's).
+    let strace = args.iter().any(|a| a == "--strace");
     let max_pairs = *pair_counts.iter().max().unwrap() as usize;
     println!(
         "== relay: pairs {pair_counts:?}, payload sizes {sizes:?} bytes, {secs} s per loop, {window} in flight per pair (closed loop); {} CPUs ==",
@@ -834,6 +892,7 @@ async fn relay(args: &[String]) {
                     size as usize,
                     secs,
                     window,
+                    strace,
                 )
                 .await;
                 print_figures(server.kind, np as usize, size as usize, &f);
