@@ -6,7 +6,7 @@
 #   relay  crates/parley/examples/relay_bench.rs relay: msgs/s at saturation, server CPU and
 #          context switches per message, send→deliver p50/p99 at half the peak; Parley and a
 #          bare tokio-rustls WebSocket relay in the same run (options: --pairs 1,10,50
-#          --sizes 100,4096 --secs 5 --window 4)
+#          --sizes 100,4096 --secs 5 --window 4; --strace adds Parley's syscalls per message)
 #   idle   relay_bench idle: server KiB per idle authenticated WebSocket, Parley and bare
 #          (options: --conns 1000,10000[,50000]; 50,000 needs an open-file hard limit above it)
 #   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone, during
