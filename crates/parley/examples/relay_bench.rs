@@ -96,10 +96,10 @@ fn main() {
     }
 }
 
-/// The value of `--name a,b,c` as numbers, or the default.
+/// The value of the last `--name a,b,c` as numbers, or the default.
 fn list(args: &[String], name: &str, default: &[u64]) -> Vec<u64> {
     args.iter()
-        .position(|a| a == name)
+        .rposition(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|| default.to_vec())
