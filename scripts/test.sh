@@ -24,6 +24,7 @@ readonly STEPS=(
   "rustfmt|cargo fmt --all -- --check"
   "clippy|cargo clippy --workspace --all-targets -- -D warnings"
   "build server|cargo build --bin parley"
+  "benchmarks still run (smoke: tiny sizes, debug build)|scripts/bench.sh all --smoke"
   "CAPTCHA against plain OCR (100 seeded images)|scripts/captcha-ocr.sh 100 1 1"
   "API against its OpenAPI document (schemathesis, 20 examples per operation)|scripts/api-schema-check.sh 20"
   "cargo test (SQLite)|cargo test --workspace"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The benchmarks of issue 10 (docs/performance.md): one command each, figures on stdout.
+#
+#   scripts/bench.sh [relay|idle|storm|all] [--smoke] [extra options for the benchmark]
+#
+#   relay  crates/parley/examples/relay_bench.rs relay: msgs/s at saturation, server CPU and
+#          context switches per message, send→deliver p50/p99 at half the peak; Parley and a
+#          bare tokio-rustls WebSocket relay in the same run (options: --pairs 1,10,50
+#          --sizes 100,4096 --secs 5 --window 4; --strace adds Parley's syscalls per message)
+#   idle   relay_bench idle: server KiB per idle authenticated WebSocket, Parley and bare
+#          (options: --conns 1000,10000[,50000]; 50,000 needs an open-file hard limit above it)
+#   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone, during
+#          100 concurrent sign-ins, and with 90,000 messages stored (plus Argon2id and sign-in
+#          timings)
+#
+# Full runs build in release (thin LTO: slow the first time) and take several minutes.
+# --smoke uses the debug build and tiny sizes (well under a minute) and checks only that each
+# benchmark completes and prints its figures: scripts/test.sh runs `scripts/bench.sh all --smoke`.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+cd "${REPO_ROOT}"
+
+what="${1:-all}"
+shift || true
+smoke=0
+if [[ "${1:-}" == "--smoke" ]]; then
+  smoke=1
+  shift
+fi
+extra=("$@")
+
+case "${what}" in
+  relay | idle | storm | all) ;;
+  *)
+    echo "usage: scripts/bench.sh [relay|idle|storm|all] [--smoke] [options]" >&2
+    exit 2
+    ;;
+esac
+
+if ((smoke)); then
+  profile=(); dir=debug
+else
+  profile=(--release); dir=release
+fi
+cargo build "${profile[@]}" -p parley --example relay_bench --example auth_bench
+bin="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/${dir}/examples"
+
+# Idle sockets need one descriptor each, on both sides (the benchmark raises the soft limit to
+# the hard one itself too).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+out="$(mktemp)"
+trap 'rm -f "${out}"' EXIT
+
+# Run a benchmark, show its output, and (smoke) require each pattern in it.
+run() {
+  local patterns=("${@:2}")
+  echo "\$ $1"
+  bash -c "$1" | tee "${out}"
+  if ((smoke)); then
+    local p
+    for p in "${patterns[@]}"; do
+      if ! grep -Eq -- "${p}" "${out}"; then
+        echo "bench smoke: no line matching '${p}' in the output of: $1" >&2
+        exit 1
+      fi
+    done
+    if grep -Eq 'NaN|not delivered|NOT RUN' "${out}"; then
+      echo "bench smoke: missing figures in the output of: $1" >&2
+      exit 1
+    fi
+  fi
+}
+
+num='[0-9]+(\.[0-9]+)?'
+if [[ "${what}" == relay || "${what}" == all ]]; then
+  if ((smoke)); then
+    args=(--pairs 2 --sizes 100 --secs 1 --window 2)
+  else
+    args=()
+  fi
+  run "'${bin}/relay_bench' relay ${args[*]} ${extra[*]}" \
+    "^relay parley .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
+    "^relay bare .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
+    "^ratio pairs=2 size=100: parley/bare msgs/s = ${num}"
+fi
+if [[ "${what}" == idle || "${what}" == all ]]; then
+  if ((smoke)); then
+    args=(--conns 50)
+  else
+    args=()
+  fi
+  run "'${bin}/relay_bench' idle ${args[*]} ${extra[*]}" \
+    "^idle parley +50 sockets .* = ${num} KiB per socket" \
+    "^idle bare +50 sockets .* = ${num} KiB per socket"
+fi
+if [[ "${what}" == storm || "${what}" == all ]]; then
+  if ((smoke)); then
+    args=(--smoke)
+  else
+    args=()
+  fi
+  run "'${bin}/auth_bench' ${args[*]} ${extra[*]}" \
+    "^alone +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
+    "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
+    "^alone, [0-9]+ messages stored +n=${num} +p50= *${num} ms .*p99= *${num} ms"
+fi
