@@ -5,7 +5,7 @@
  * Takes any Storage-like object; never touches the global localStorage itself.
  */
 
-import { fromB64, toB64 } from './bytes.js';
+import { MAX_COUNTER, fromB64, toB64 } from './bytes.js';
 import {
   ProtocolError, USER_ID_RE, exportPublicKey, generateIdentityKeyPair, importKeySet, importPrivateJwk, isObject,
   publicKeyFromJwk,
@@ -260,7 +260,7 @@ export function writeCounter(storage, me, ks, value) {
 export function reserveIv(storage, me, ks) {
   const c = readCounter(storage, me, ks);
   if (c.closed) return null;
-  if (c.iv >= Number.MAX_SAFE_INTEGER) throw new ProtocolError('iv_exhausted', 'refresh the keys');
+  if (c.iv >= MAX_COUNTER) throw new ProtocolError('iv_exhausted', 'refresh the keys');
   const next = c.iv + 1;
   writeCounter(storage, me, ks, { iv: next, closed: false });
   return next;
