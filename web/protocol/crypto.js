@@ -176,7 +176,7 @@ export function sameKey(a, b) {
  */
 export async function importPublicKey(b64) {
   const raw = publicKeyBytes(b64);
-  if (!raw) throw new ProtocolError('bad_public_key', 'not a 97-byte uncompressed P-384 point');
+  if (!raw) throw new ProtocolError('bad_public_key', `not a ${PUBLIC_KEY_BYTES}-byte uncompressed P-384 point`);
   try {
     return await subtle().importKey('raw', raw, CURVE, true, []);
   } catch {
@@ -411,7 +411,7 @@ export async function encryptDetailed(ks, text, iv) {
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new ProtocolError('too_long', `the text is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
   const ivBytes = u96be(iv);
   const aad = utf8(msgLabel(ks.ownId, ks.peerId));
-  const ciphertext = own(await subtle().encrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad, tagLength: 128 }, ks.keys.sendEnc, plaintext));
+  const ciphertext = own(await subtle().encrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad, tagLength: TAG_BYTES * 8 }, ks.keys.sendEnc, plaintext));
   const mac = own(await subtle().sign('HMAC', ks.keys.sendMac, msgMacInput(ks.ownId, ks.peerId, ks.id, ivBytes, ciphertext)));
   return {
     payload: { v: 1, type: 'msg', key_set: ks.id, iv: toB64(ivBytes), ciphertext: toB64(ciphertext), mac: toB64(mac) },
@@ -466,7 +466,7 @@ export async function decrypt(ks, payload, opts) {
   if (gated) return { ok: false, reason: gated, iv: m.counter };
   let plaintext;
   try {
-    plaintext = await subtle().decrypt({ name: 'AES-GCM', iv: m.iv, additionalData: utf8(msgLabel(opts.from, dir.to)), tagLength: 128 }, dir.enc, m.ciphertext);
+    plaintext = await subtle().decrypt({ name: 'AES-GCM', iv: m.iv, additionalData: utf8(msgLabel(opts.from, dir.to)), tagLength: TAG_BYTES * 8 }, dir.enc, m.ciphertext);
   } catch {
     return { ok: false, reason: 'bad_tag', iv: m.counter };
   }

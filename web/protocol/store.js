@@ -6,6 +6,7 @@
  */
 
 import { MAX_COUNTER, fromB64, toB64 } from './bytes.js';
+import { PUBLIC_KEY_BYTES } from '../limits.js';
 import {
   ProtocolError, USER_ID_RE, exportPublicKey, generateIdentityKeyPair, importKeySet, importPrivateJwk, isObject,
   publicKeyFromJwk,
@@ -139,7 +140,7 @@ export async function createIdentity(storage, me, opts = {}) {
   const createdAt = (opts.now ?? unixNow)();
   forgetAll(storage, me);
   writeJson(storage, storageKeys.identity(me), { v: 1, private_jwk: { kty, crv, x, y, d }, public_key: publicKey, created_at: createdAt });
-  opts.log?.(`[parley] identity   new  user=${me.slice(0, 8)} pub=${publicKey.slice(0, 12)}…(97B) curve=P-384 stored=localStorage`);
+  opts.log?.(`[parley] identity   new  user=${me.slice(0, 8)} pub=${publicKey.slice(0, 12)}…(${PUBLIC_KEY_BYTES}B) curve=P-384 stored=localStorage`);
   const identity = await loadIdentity(storage, me);
   if (!identity) throw new ProtocolError('storage_failed', 'the new identity could not be read back');
   return identity;

@@ -1,8 +1,6 @@
 //! Every bound of the API, declared once (issue 11). The server enforces these numbers and the
 //! docs quote them; a client reads them from here. Bounds of the encryption protocol itself are
-//! declared by `parley-protocol` (the browser's `web/protocol/*.js` holds the same numbers, tested
-//! against `tests/protocol/vectors.json`) and re-exported here so that this is the one place to
-//! look.
+//! declared by `parley-protocol` and re-exported here so that this is the one place to look.
 //!
 //! The browser reads them from `web/limits.js`, which `tests/web_limits.rs` renders from this file
 //! and compares with the committed copy (`PARLEY_UPDATE_WEB_LIMITS=1` rewrites it). Every item
