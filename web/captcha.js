@@ -9,6 +9,7 @@
 
 import { ApiError, fetchCaptcha } from './api.js';
 import { h } from './dom.js';
+import { CAPTCHA_TTL_SECS } from './limits.js';
 import { describeError, field, input } from './ui.js';
 
 /** Replace the image this long before the server's expiry. */
@@ -101,7 +102,7 @@ export function captchaField(scope) {
       audio.hidden = true;
       answer.value = '';
       status.textContent = note ?? '';
-      const lifetime = Math.max(30, Number(captcha.expires_in) || 300) - EXPIRY_MARGIN_SECS;
+      const lifetime = Math.max(30, Number(captcha.expires_in) || CAPTCHA_TTL_SECS) - EXPIRY_MARGIN_SECS;
       expiryTimer = setTimeout(() => void refresh('The image expired, so here is a new one.'), lifetime * 1000);
       element.dataset.state = 'ready';
     } catch (error) {

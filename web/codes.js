@@ -5,6 +5,7 @@
  */
 
 import { h } from './dom.js';
+import { TOTP_DIGITS, TOTP_PERIOD_SECS } from './limits.js';
 
 /** The file name offered for downloaded recovery codes. */
 export const RECOVERY_FILE_NAME = 'parley-recovery-codes.txt';
@@ -49,8 +50,8 @@ export function totpEnrolment(totp) {
   const secret = totp.secret.replace(/\s+/g, '');
   const secretBox = h('code', { class: 'secret', attrs: { 'aria-label': `Key: ${secret.split('').join(' ')}` } }, groupSecret(secret));
   const status = h('p', { class: 'copy-status', attrs: { 'aria-live': 'polite' } });
-  const digits = Number(totp.digits) || 6;
-  const period = Number(totp.period) || 30;
+  const digits = Number(totp.digits) || TOTP_DIGITS;
+  const period = Number(totp.period) || TOTP_PERIOD_SECS;
   return h(
     'div',
     { class: 'enrolment' },

@@ -9,12 +9,13 @@
 
 import { post } from './api.js';
 import { h, replace, uid } from './dom.js';
+import { PASSWORD_MIN_CODE_POINTS } from './limits.js';
 import { field } from './ui.js';
 
 /** Wait this long after the last keystroke before asking the server. */
 const CHECK_DEBOUNCE_MS = 300;
 /** The minimum length, counted in Unicode code points (as the server does). */
-export const MIN_PASSWORD_LENGTH = 8;
+export const MIN_PASSWORD_LENGTH = PASSWORD_MIN_CODE_POINTS;
 const SCORE_LABELS = ['Very weak', 'Weak', 'Fair', 'Good', 'Strong'];
 
 /**

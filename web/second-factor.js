@@ -6,6 +6,7 @@
  */
 
 import { h } from './dom.js';
+import { TOTP_DIGITS } from './limits.js';
 import { cleanCode, field, recoveryInput, totpInput } from './ui.js';
 
 /**
@@ -28,7 +29,7 @@ import { cleanCode, field, recoveryInput, totpInput } from './ui.js';
  * @returns {SecondFactorField}
  */
 export function secondFactorField({
-  totpLabel = 'Enter the 6-digit code from your authenticator app',
+  totpLabel = `Enter the ${TOTP_DIGITS}-digit code from your authenticator app`,
   recoveryLabel = 'Enter one of your recovery codes',
 } = {}) {
   const totp = field({ label: totpLabel, input: totpInput() });

@@ -6,6 +6,7 @@
 
 import { ApiError } from './api.js';
 import { formatCountdown, h, replace, uid } from './dom.js';
+import { TOTP_DIGITS } from './limits.js';
 
 /**
  * A view's lifetime: cleanups run when the router leaves the view.
@@ -103,8 +104,11 @@ export function input(props) {
   return h('input', { type: 'text', ...props });
 }
 
+/** A whole TOTP code, after `cleanCode`: exactly `TOTP_DIGITS` digits. */
+export const TOTP_CODE_RE = new RegExp(`^\\d{${TOTP_DIGITS}}$`);
+
 /**
- * A one-time code input (6-digit TOTP).
+ * A one-time code input (a TOTP code of `TOTP_DIGITS` digits).
  * @param {string} [autocomplete]
  * @returns {HTMLInputElement}
  */
@@ -114,7 +118,7 @@ export function totpInput(autocomplete = 'one-time-code') {
     inputMode: 'numeric',
     autocomplete,
     required: true,
-    attrs: { pattern: '\\s*(\\d\\s*){6}', spellcheck: 'false', placeholder: '123456' },
+    attrs: { pattern: `\\s*(\\d\\s*){${TOTP_DIGITS}}`, spellcheck: 'false', placeholder: '123456' },
     class: 'code-input',
   });
 }

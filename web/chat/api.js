@@ -9,6 +9,7 @@
  */
 
 import { get, post } from '../api.js';
+import { PAGE_DEFAULT, PAGE_MAX } from '../limits.js';
 
 /**
  * @typedef {{ public_key: string, created_at: number }} PublicKey
@@ -21,10 +22,10 @@ import { get, post } from '../api.js';
  * }} StoredMessage
  */
 
-/** Largest page the server hands out. */
-export const PAGE_MAX = 200;
-/** The page size for opening a conversation and for "load older". */
-export const PAGE = 50;
+/** Largest page the server hands out (web/limits.js). */
+export { PAGE_MAX };
+/** The page size for opening a conversation and for "load older": the server's default. */
+export const PAGE = PAGE_DEFAULT;
 
 /** @param {boolean} background */
 const opts = (background) => (background ? { background: true } : {});

@@ -14,6 +14,7 @@
  */
 
 import { ApiError } from '../api.js';
+import { MAX_PLAINTEXT_BYTES } from '../limits.js';
 import { Conversation, ProtocolError, loadIdentity, loadOrCreateIdentity } from '../protocol.js';
 import * as api from './api.js';
 import { Peer } from './peer.js';
@@ -66,7 +67,7 @@ const rank = (p) => (p.knownLastId > 0 ? p.knownLastId : 1e15 + p.startedAt);
 export function sendErrorText(error, username) {
   if (error instanceof ProtocolError) {
     if (error.code === 'no_peer_key') return `${username} has not set up encryption yet (they need to sign in to Parley once).`;
-    if (error.code === 'too_long') return 'This message is too long (at most about 48 KB of text).';
+    if (error.code === 'too_long') return `This message is too long (at most about ${Math.round(MAX_PLAINTEXT_BYTES / 1024)} KB of text).`;
     if (error.code === 'key_change_unconfirmed') {
       return `Not sent: ${username}'s security key changed. Look at the safety number and accept the new key first.`;
     }

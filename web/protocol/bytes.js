@@ -6,8 +6,10 @@
 
 /** @typedef {Uint8Array<ArrayBuffer>} Bytes */
 
-/** Largest IV counter and salt used in v1 (exact in a JavaScript number). */
-export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+import { IV_BYTES, MAX_COUNTER } from '../limits.js';
+
+/** Largest IV counter and salt used in v1 (exact in a JavaScript number): web/limits.js. */
+export { MAX_COUNTER };
 
 const encoder = new TextEncoder();
 
@@ -141,7 +143,7 @@ export function u64be(n) {
  * @returns {Bytes}
  */
 export function u96be(n) {
-  return bigEndian(n, 12);
+  return bigEndian(n, IV_BYTES);
 }
 
 /**
@@ -150,7 +152,7 @@ export function u96be(n) {
  * @returns {number | null}
  */
 export function ivCounter(iv) {
-  if (iv.length !== 12) return null;
+  if (iv.length !== IV_BYTES) return null;
   let v = 0n;
   for (const b of iv) v = (v << 8n) | BigInt(b);
   return v <= BigInt(MAX_COUNTER) ? Number(v) : null;

@@ -6,6 +6,10 @@
  */
 
 import { concat, fromB64, fromUtf8, ivCounter, own, toB64, toHex, u64be, u96be, utf8, MAX_COUNTER } from './bytes.js';
+import {
+  FIELD_BYTES, IV_BYTES, KEY_SET_ID_MAX_CHARS, MAC_BYTES, MAX_CIPHERTEXT_BYTES, MAX_PLAINTEXT_BYTES, NONCE_BYTES,
+  PUBLIC_KEY_BYTES, TAG_BYTES, USER_ID_CHARS,
+} from '../limits.js';
 
 /** @typedef {import('./bytes.js').Bytes} Bytes */
 
@@ -48,15 +52,12 @@ import { concat, fromB64, fromUtf8, ivCounter, own, toB64, toHex, u64be, u96be, 
 
 /** @typedef {{ ok: true, text: string, iv: number } | { ok: false, reason: FailureReason, iv?: number }} DecryptResult */
 
-export const PUBLIC_KEY_BYTES = 97;
-/** The server's ciphertext limit (48 KiB, tag included) minus the 16-byte tag. */
-export const MAX_PLAINTEXT_BYTES = 48 * 1024 - 16;
+// The byte bounds are declared once, in web/limits.js (generated from crates/api/src/limits.rs).
+export { MAX_PLAINTEXT_BYTES, NONCE_BYTES, PUBLIC_KEY_BYTES };
 /** The 60-second rule (E6), in seconds. */
 export const FRESH_SECONDS = 60;
-export const USER_ID_RE = /^[0-9a-f]{32}$/;
-export const KEY_SET_RE = /^[A-Za-z0-9_-]{1,128}$/;
-/** Random bytes in the HKDF salt of every new key set (§4.2): unique even after a storage rollback. */
-export const NONCE_BYTES = 16;
+export const USER_ID_RE = new RegExp(`^[0-9a-f]{${USER_ID_CHARS}}$`);
+export const KEY_SET_RE = new RegExp(`^[A-Za-z0-9_-]{1,${KEY_SET_ID_MAX_CHARS}}$`);
 /** A received salt may exceed the highest salt seen in the conversation by at most this (§7.2). */
 export const MAX_SALT_STEP = 2 ** 20;
 /** A `created_at` this many seconds in the future still counts as fresh (clock skew, §7.2). */
@@ -131,8 +132,8 @@ function bigFrom(bytes) {
  */
 export function isOnCurve(raw) {
   if (raw.length !== PUBLIC_KEY_BYTES || raw[0] !== 0x04) return false;
-  const x = bigFrom(raw.subarray(1, 49));
-  const y = bigFrom(raw.subarray(49, 97));
+  const x = bigFrom(raw.subarray(1, 1 + FIELD_BYTES));
+  const y = bigFrom(raw.subarray(1 + FIELD_BYTES, PUBLIC_KEY_BYTES));
   if (x >= P384_P || y >= P384_P) return false;
   const rhs = (((x * x) % P384_P) * x - 3n * x + P384_B) % P384_P;
   return (y * y - rhs) % P384_P === 0n;
@@ -175,7 +176,7 @@ export function sameKey(a, b) {
  */
 export async function importPublicKey(b64) {
   const raw = publicKeyBytes(b64);
-  if (!raw) throw new ProtocolError('bad_public_key', 'not a 97-byte uncompressed P-384 point');
+  if (!raw) throw new ProtocolError('bad_public_key', `not a ${PUBLIC_KEY_BYTES}-byte uncompressed P-384 point`);
   try {
     return await subtle().importKey('raw', raw, CURVE, true, []);
   } catch {
@@ -206,7 +207,7 @@ export function publicKeyFromJwk(jwk) {
   };
   const x = b64url(jwk.x);
   const y = b64url(jwk.y);
-  if (jwk.crv !== 'P-384' || !x || !y || x.length !== 48 || y.length !== 48) {
+  if (jwk.crv !== 'P-384' || !x || !y || x.length !== FIELD_BYTES || y.length !== FIELD_BYTES) {
     throw new ProtocolError('bad_identity', 'not a P-384 JWK');
   }
   return toB64(concat(new Uint8Array([4]), x, y));
@@ -410,7 +411,7 @@ export async function encryptDetailed(ks, text, iv) {
   if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new ProtocolError('too_long', `the text is longer than ${MAX_PLAINTEXT_BYTES} bytes`);
   const ivBytes = u96be(iv);
   const aad = utf8(msgLabel(ks.ownId, ks.peerId));
-  const ciphertext = own(await subtle().encrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad, tagLength: 128 }, ks.keys.sendEnc, plaintext));
+  const ciphertext = own(await subtle().encrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad, tagLength: TAG_BYTES * 8 }, ks.keys.sendEnc, plaintext));
   const mac = own(await subtle().sign('HMAC', ks.keys.sendMac, msgMacInput(ks.ownId, ks.peerId, ks.id, ivBytes, ciphertext)));
   return {
     payload: { v: 1, type: 'msg', key_set: ks.id, iv: toB64(ivBytes), ciphertext: toB64(ciphertext), mac: toB64(mac) },
@@ -438,7 +439,7 @@ export function parseMsg(p) {
   const iv = fromB64(p.iv);
   const ciphertext = fromB64(p.ciphertext);
   const mac = fromB64(p.mac);
-  if (!iv || iv.length !== 12 || !ciphertext || ciphertext.length < 16 || ciphertext.length > 48 * 1024 || !mac || mac.length !== 32) return null;
+  if (!iv || iv.length !== IV_BYTES || !ciphertext || ciphertext.length < TAG_BYTES || ciphertext.length > MAX_CIPHERTEXT_BYTES || !mac || mac.length !== MAC_BYTES) return null;
   const counter = ivCounter(iv);
   if (counter === null || counter < 1) return null;
   return { keySet: p.key_set, iv, counter, ciphertext, mac };
@@ -465,7 +466,7 @@ export async function decrypt(ks, payload, opts) {
   if (gated) return { ok: false, reason: gated, iv: m.counter };
   let plaintext;
   try {
-    plaintext = await subtle().decrypt({ name: 'AES-GCM', iv: m.iv, additionalData: utf8(msgLabel(opts.from, dir.to)), tagLength: 128 }, dir.enc, m.ciphertext);
+    plaintext = await subtle().decrypt({ name: 'AES-GCM', iv: m.iv, additionalData: utf8(msgLabel(opts.from, dir.to)), tagLength: TAG_BYTES * 8 }, dir.enc, m.ciphertext);
   } catch {
     return { ok: false, reason: 'bad_tag', iv: m.counter };
   }
@@ -528,7 +529,7 @@ export function parseExchange(p, from, to) {
   const legacy = p.nonce === undefined && p.confirm === undefined;
   const nonce = legacy ? null : fromB64(p.nonce);
   const confirm = legacy ? null : fromB64(p.confirm);
-  if (!legacy && (!nonce || nonce.length !== NONCE_BYTES || !confirm || confirm.length !== 32)) return null;
+  if (!legacy && (!nonce || nonce.length !== NONCE_BYTES || !confirm || confirm.length !== MAC_BYTES)) return null;
   return { keySet: p.key_set, salt: /** @type {number} */ (p.salt), nonce, confirm, fromKey, toKey };
 }
 
@@ -593,7 +594,7 @@ export function parseChange(p) {
   const lastIv = fromB64(p.last_iv);
   const macOld = fromB64(p.mac_old);
   const macNew = fromB64(p.mac_new);
-  if (!isSalt(p.salt) || !lastIv || lastIv.length !== 12 || !macOld || macOld.length !== 32 || !macNew || macNew.length !== 32) return null;
+  if (!isSalt(p.salt) || !lastIv || lastIv.length !== IV_BYTES || !macOld || macOld.length !== MAC_BYTES || !macNew || macNew.length !== MAC_BYTES) return null;
   const lastIvCounter = ivCounter(lastIv);
   if (lastIvCounter === null) return null;
   const nonce = p.nonce === undefined ? null : fromB64(p.nonce);

@@ -5,7 +5,8 @@
  * Takes any Storage-like object; never touches the global localStorage itself.
  */
 
-import { fromB64, toB64 } from './bytes.js';
+import { MAX_COUNTER, fromB64, toB64 } from './bytes.js';
+import { PUBLIC_KEY_BYTES } from '../limits.js';
 import {
   ProtocolError, USER_ID_RE, exportPublicKey, generateIdentityKeyPair, importKeySet, importPrivateJwk, isObject,
   publicKeyFromJwk,
@@ -139,7 +140,7 @@ export async function createIdentity(storage, me, opts = {}) {
   const createdAt = (opts.now ?? unixNow)();
   forgetAll(storage, me);
   writeJson(storage, storageKeys.identity(me), { v: 1, private_jwk: { kty, crv, x, y, d }, public_key: publicKey, created_at: createdAt });
-  opts.log?.(`[parley] identity   new  user=${me.slice(0, 8)} pub=${publicKey.slice(0, 12)}…(97B) curve=P-384 stored=localStorage`);
+  opts.log?.(`[parley] identity   new  user=${me.slice(0, 8)} pub=${publicKey.slice(0, 12)}…(${PUBLIC_KEY_BYTES}B) curve=P-384 stored=localStorage`);
   const identity = await loadIdentity(storage, me);
   if (!identity) throw new ProtocolError('storage_failed', 'the new identity could not be read back');
   return identity;
@@ -260,7 +261,7 @@ export function writeCounter(storage, me, ks, value) {
 export function reserveIv(storage, me, ks) {
   const c = readCounter(storage, me, ks);
   if (c.closed) return null;
-  if (c.iv >= Number.MAX_SAFE_INTEGER) throw new ProtocolError('iv_exhausted', 'refresh the keys');
+  if (c.iv >= MAX_COUNTER) throw new ProtocolError('iv_exhausted', 'refresh the keys');
   const next = c.iv + 1;
   writeCounter(storage, me, ks, { iv: next, closed: false });
   return next;

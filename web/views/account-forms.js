@@ -9,10 +9,12 @@
 import { ApiError, post, rejectionReasons } from '../api.js';
 import { recoveryCodes, totpEnrolment } from '../codes.js';
 import { h, replace } from '../dom.js';
+import { TOTP_DIGITS } from '../limits.js';
 import { newPasswordHelp, passwordField } from '../password-field.js';
 import { forgetAll } from '../protocol.js';
 import { secondFactorField } from '../second-factor.js';
 import {
+  TOTP_CODE_RE,
   busy,
   cleanCode,
   describeError,
@@ -71,8 +73,8 @@ function reauthForm({ app, scope, submitLabel, busyLabel, danger = false, extra,
       return;
     }
     const code = factor.code();
-    if (factor.mode() === 'totp' ? !/^\d{6}$/.test(code) : !code) {
-      factor.setError(factor.mode() === 'totp' ? 'Enter the 6 digits from your authenticator app.' : 'Enter one of your recovery codes.');
+    if (factor.mode() === 'totp' ? !TOTP_CODE_RE.test(code) : !code) {
+      factor.setError(factor.mode() === 'totp' ? `Enter the ${TOTP_DIGITS} digits from your authenticator app.` : 'Enter one of your recovery codes.');
       factor.focus();
       return;
     }
@@ -249,7 +251,7 @@ export function replaceTotpSection(app, scope, reload) {
 
   /** @param {import('../api.js').TotpEnrolment} totp */
   function confirmStep(totp) {
-    const code = field({ label: 'Enter the 6-digit code the new app shows', input: totpInput() });
+    const code = field({ label: `Enter the ${TOTP_DIGITS}-digit code the new app shows`, input: totpInput() });
     const message = messageArea();
     const submit = h('button', { type: 'submit', class: 'button primary' }, 'Activate new app');
     const cancel = h('button', { type: 'button', class: 'button secondary', onclick: () => start() }, 'Cancel');
@@ -259,8 +261,8 @@ export function replaceTotpSection(app, scope, reload) {
       message.clear();
       code.setError(null);
       const value = cleanCode(code.input.value);
-      if (!/^\d{6}$/.test(value)) {
-        code.setError('Enter the 6 digits shown in your new authenticator app.');
+      if (!TOTP_CODE_RE.test(value)) {
+        code.setError(`Enter the ${TOTP_DIGITS} digits shown in your new authenticator app.`);
         code.input.focus();
         return;
       }

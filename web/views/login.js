@@ -7,9 +7,10 @@
 import { ApiError, post } from '../api.js';
 import { captchaField } from '../captcha.js';
 import { h, replace } from '../dom.js';
+import { TOTP_DIGITS } from '../limits.js';
 import { passwordField } from '../password-field.js';
 import { secondFactorField } from '../second-factor.js';
-import { busy, describeError, factorLockedMessage, field, input, messageArea, rateLimitCountdown } from '../ui.js';
+import { TOTP_CODE_RE, busy, describeError, factorLockedMessage, field, input, messageArea, rateLimitCountdown } from '../ui.js';
 
 export const title = 'Sign in';
 
@@ -179,8 +180,8 @@ function secondFactorStep(app, scope, show, username) {
     factor.setError(null);
     const mode = factor.mode();
     const code = factor.code();
-    if (mode === 'totp' && !/^\d{6}$/.test(code)) {
-      factor.setError('Enter the 6 digits shown in your authenticator app.');
+    if (mode === 'totp' && !TOTP_CODE_RE.test(code)) {
+      factor.setError(`Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`);
       factor.focus();
       return;
     }

@@ -11,13 +11,14 @@ import { ApiError, post, rejectionReasons } from '../api.js';
 import { captchaField } from '../captcha.js';
 import { recoveryCodes, totpEnrolment } from '../codes.js';
 import { h, replace } from '../dom.js';
+import { TOTP_DIGITS, TOTP_PERIOD_SECS, USERNAME_MAX, USERNAME_MIN } from '../limits.js';
 import { codePointLength, MIN_PASSWORD_LENGTH, newPasswordHelp, passwordField } from '../password-field.js';
-import { busy, cleanCode, describeError, field, input, messageArea, rateLimitCountdown, totpInput } from '../ui.js';
+import { TOTP_CODE_RE, busy, cleanCode, describeError, field, input, messageArea, rateLimitCountdown, totpInput } from '../ui.js';
 
 export const title = 'Create account';
 
 const USERNAME_HELP =
-  '3–32 characters: letters (any language), digits, and _ - . — not case-sensitive. Others will see it.';
+  `${USERNAME_MIN}–${USERNAME_MAX} characters: letters (any language), digits, and _ - . — not case-sensitive. Others will see it.`;
 
 /**
  * @param {import('../app.js').App} app
@@ -68,7 +69,8 @@ function accountStep(app, scope, show, username = '', note = null) {
       autocomplete: 'username',
       required: true,
       value: username,
-      attrs: { autocapitalize: 'none', spellcheck: 'false', minlength: 3, maxlength: 64 },
+      // `maxlength` counts UTF-16 units, and a code point is at most two: the real check is below.
+      attrs: { autocapitalize: 'none', spellcheck: 'false', minlength: USERNAME_MIN, maxlength: 2 * USERNAME_MAX },
     }),
     help: USERNAME_HELP,
   });
@@ -112,8 +114,8 @@ function accountStep(app, scope, show, username = '', note = null) {
     /** @type {{ focus: () => void } | null} */
     let first = null;
     const local = codePointLength(values.username);
-    if (local < 3 || local > 32) {
-      user.setError('Use 3 to 32 characters.');
+    if (local < USERNAME_MIN || local > USERNAME_MAX) {
+      user.setError(`Use ${USERNAME_MIN} to ${USERNAME_MAX} characters.`);
       first ??= user.input;
     }
     if (codePointLength(values.password) < MIN_PASSWORD_LENGTH) {
@@ -253,9 +255,9 @@ function startAgain(app, scope, show, username) {
  */
 function totpStep(app, scope, show, username, totp) {
   const code = field({
-    label: 'Enter the 6-digit code your app shows',
+    label: `Enter the ${TOTP_DIGITS}-digit code your app shows`,
     input: totpInput(),
-    help: 'The code changes every 30 seconds; enter the current one.',
+    help: `The code changes every ${TOTP_PERIOD_SECS} seconds; enter the current one.`,
   });
   const message = messageArea();
   const submit = h('button', { type: 'submit', class: 'button primary' }, 'Verify code');
@@ -266,8 +268,8 @@ function totpStep(app, scope, show, username, totp) {
     message.clear();
     code.setError(null);
     const value = cleanCode(code.input.value);
-    if (!/^\d{6}$/.test(value)) {
-      code.setError('Enter the 6 digits shown in your authenticator app.');
+    if (!TOTP_CODE_RE.test(value)) {
+      code.setError(`Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`);
       code.input.focus();
       return;
     }

@@ -1,10 +1,25 @@
 //! Every bound of the API, declared once (issue 11). The server enforces these numbers and the
 //! docs quote them; a client reads them from here. Bounds of the encryption protocol itself are
-//! declared by `parley-protocol` (the browser's `web/protocol/*.js` holds the same numbers, tested
-//! against `tests/protocol/vectors.json`) and re-exported here so that this is the one place to
-//! look.
+//! declared by `parley-protocol` and re-exported here so that this is the one place to look.
+//!
+//! The browser reads them from `web/limits.js`, which `tests/web_limits.rs` renders from this file
+//! and compares with the committed copy (`PARLEY_UPDATE_WEB_LIMITS=1` rewrites it). Every item
+//! here is exported there, so each one needs a `///` line: it becomes the JSDoc comment.
 
-pub use parley_protocol::{MAX_CIPHERTEXT_BYTES, MAX_COUNTER, PUBLIC_KEY_BYTES, TAG_BYTES};
+// ---- the encryption protocol (docs/protocol.md; declared by parley-protocol) ---------------
+
+/// One coordinate (`x` or `y`) of a P-384 point, in bytes.
+pub use parley_protocol::FIELD_BYTES;
+/// Largest `msg` ciphertext, in bytes, the 16-byte tag included (48 KiB).
+pub use parley_protocol::MAX_CIPHERTEXT_BYTES;
+/// Largest IV counter and salt, 2^53 − 1 (exact in a JavaScript number).
+pub use parley_protocol::MAX_COUNTER;
+/// Largest `msg` plaintext, in bytes of UTF-8: the ciphertext limit minus the tag.
+pub use parley_protocol::MAX_PLAINTEXT_BYTES;
+/// An identity public key: an uncompressed P-384 point, `0x04 ‖ x ‖ y`, in bytes.
+pub use parley_protocol::PUBLIC_KEY_BYTES;
+/// The AES-GCM tag at the end of every ciphertext, in bytes.
+pub use parley_protocol::TAG_BYTES;
 
 // ---- messages (docs/api.md "Payloads") ---------------------------------------------------
 
