@@ -537,33 +537,9 @@ impl Accounts {
             self.claim(&Throttle::Name(k), Factor::Password, known_place)
                 .await?;
         }
-        let normalized = password_policy::normalize(password);
-        let verified = if normalized.len() > password_policy::MAX_BYTES {
-            // Do the same work as a real check, then refuse (never truncate).
-            let _ = self.hasher.verify("", None).await?;
-            Verified::Wrong
-        } else {
-            self.hasher
-                .verify(&normalized, user.as_ref().map(|u| u.password_hash.as_str()))
-                .await?
-        };
-        let (user, needs_rehash) = match (user, verified) {
-            (Some(u), Verified::Ok { needs_rehash }) => (u, needs_rehash),
-            (Some(u), Verified::Wrong) => {
-                self.failed(&u.id, Factor::Password, client).await?;
-                return Err(AppError::InvalidCredentials);
-            }
-            (None, _) => return Err(AppError::InvalidCredentials),
-        };
-        if let Some(k) = &key {
-            self.db.reset_failures(&Throttle::Name(k)).await?;
-        }
-        if needs_rehash {
-            let hash = self.hasher.hash(&normalized).await?;
-            self.db
-                .rehash_password(&user.id, &user.password_hash, &hash)
-                .await?;
-        }
+        let user = self
+            .verify_password(key.as_deref(), user, password, client)
+            .await?;
         self.event(&user.id, "login_password_ok", client, "")
             .await?;
         sessions::create(
@@ -854,21 +830,52 @@ impl Accounts {
         let key = user.username.to_lowercase();
         self.claim(&Throttle::Name(&key), Factor::Password, false)
             .await?;
+        self.verify_password(Some(&key), Some(user.clone()), password, client)
+            .await
+            .map(drop)
+    }
+
+    /// The one password check, for sign-in and re-authentication alike (issue 11), after the
+    /// attempt was claimed under the name `key`. A password over `MAX_BYTES` (normalized) is
+    /// refused after the same work as a real check (never truncated); without an account the
+    /// dummy hash is verified, so timing does not tell. A wrong password counts as a failure of
+    /// the account; a right one clears the name's count and is rehashed if the hashing
+    /// parameters were raised since it was stored (5.1.1.2).
+    async fn verify_password(
+        &self,
+        key: Option<&str>,
+        user: Option<UserRow>,
+        password: &str,
+        client: &Client,
+    ) -> AppResult<UserRow> {
         let normalized = password_policy::normalize(password);
-        match self
-            .hasher
-            .verify(&normalized, Some(&user.password_hash))
-            .await?
-        {
-            Verified::Ok { .. } => {
-                self.db.reset_failures(&Throttle::Name(&key)).await?;
-                Ok(())
+        let verified = if normalized.len() > password_policy::MAX_BYTES {
+            // Do the same work as a real check, then refuse (never truncate).
+            let _ = self.hasher.verify("", None).await?;
+            Verified::Wrong
+        } else {
+            self.hasher
+                .verify(&normalized, user.as_ref().map(|u| u.password_hash.as_str()))
+                .await?
+        };
+        let (user, needs_rehash) = match (user, verified) {
+            (Some(u), Verified::Ok { needs_rehash }) => (u, needs_rehash),
+            (Some(u), Verified::Wrong) => {
+                self.failed(&u.id, Factor::Password, client).await?;
+                return Err(AppError::InvalidCredentials);
             }
-            Verified::Wrong => {
-                self.failed(&user.id, Factor::Password, client).await?;
-                Err(AppError::InvalidCredentials)
-            }
+            (None, _) => return Err(AppError::InvalidCredentials),
+        };
+        if let Some(k) = key {
+            self.db.reset_failures(&Throttle::Name(k)).await?;
         }
+        if needs_rehash {
+            let hash = self.hasher.hash(&normalized).await?;
+            self.db
+                .rehash_password(&user.id, &user.password_hash, &hash)
+                .await?;
+        }
+        Ok(user)
     }
 
     /// A TOTP code or a recovery code, for sensitive changes.
