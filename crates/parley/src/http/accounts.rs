@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
-use parley_api::limits::{CLOCK_ADVANCE_MAX_SECS, SECURITY_LOG_MAX};
+use parley_api::limits::CLOCK_ADVANCE_MAX_SECS;
 
 use crate::core::{AppError, AppResult};
 use crate::db::sessions::SessionRow;
@@ -281,7 +281,10 @@ pub async fn login(
 ) -> AppResult<Response> {
     // Any session this browser had ends here: a login always starts from nothing (fixation).
     if let Some(old) = cookie(&headers, COOKIE) {
-        end_session(&state, &crate::service::crypto::token_hash(old)).await?;
+        state
+            .sessions
+            .end(&crate::service::crypto::token_hash(old))
+            .await?;
     }
     let pending = match state
         .accounts
@@ -412,44 +415,13 @@ pub async fn reauth(
 ) -> AppResult<Json<api::Reauthenticated>> {
     // Only a correct password extends the session (7.2-extend-by-prompt): the request itself
     // is passive, so a wrong one leaves the idle deadline where it was.
-    state
-        .accounts
-        .check_password(&auth.user, &b.password, &client)
-        .await?;
-    state
-        .db
-        .touch_session(&auth.session.id_hash, state.clock.now())
-        .await?;
     let s = state
-        .db
-        .session_by_hash(&auth.session.id_hash)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+        .accounts
+        .reauth(&auth.user, &auth.session.id_hash, &b.password, &client)
+        .await?;
     Ok(Json(api::Reauthenticated {
         session: session_dto(&s),
     }))
-}
-
-/// Invalidate a session server-side and tell its WebSockets to close.
-pub async fn end_session(state: &AppState, id_hash: &str) -> AppResult<()> {
-    state.db.delete_session(id_hash).await?;
-    session_ended(state, id_hash.to_owned()).await;
-    Ok(())
-}
-
-/// Close the WebSockets of sessions ended by a credential change (issue 9 item 3), on every
-/// instance.
-async fn sessions_ended(state: &AppState, hashes: Vec<String>) {
-    for h in hashes {
-        session_ended(state, h).await;
-    }
-}
-
-async fn session_ended(state: &AppState, session: String) {
-    state
-        .events
-        .publish(crate::service::realtime::Event::SessionEnded { session })
-        .await;
 }
 
 #[utoipa::path(
@@ -463,7 +435,7 @@ pub async fn logout(
     client: Client,
     auth: AuthSession,
 ) -> AppResult<Response> {
-    end_session(&state, &auth.session.id_hash).await?;
+    state.sessions.end(&auth.session.id_hash).await?;
     state
         .accounts
         .event(&auth.user.id, "logout", &client, "")
@@ -485,8 +457,8 @@ pub async fn list_sessions(
     auth: AuthSession,
 ) -> AppResult<Json<api::SessionList>> {
     let sessions = state
-        .db
-        .sessions_of(&auth.user.id)
+        .sessions
+        .of(&auth.user.id)
         .await?
         .into_iter()
         .map(|s| api::SessionInfo {
@@ -514,12 +486,7 @@ pub async fn revoke_session(
     auth: AuthSession,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let hash = state
-        .db
-        .delete_session_by_public_id(&auth.user.id, &id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    session_ended(&state, hash).await;
+    state.sessions.revoke(&auth.user.id, &id).await?;
     state
         .accounts
         .event(&auth.user.id, "session_revoked", &client, &id)
@@ -538,9 +505,7 @@ pub async fn revoke_all(
     client: Client,
     auth: AuthSession,
 ) -> AppResult<Response> {
-    for hash in state.db.delete_sessions_of(&auth.user.id).await? {
-        session_ended(&state, hash).await;
-    }
+    state.sessions.revoke_all(&auth.user.id).await?;
     state
         .accounts
         .event(&auth.user.id, "session_revoked", &client, "all")
@@ -577,24 +542,8 @@ pub async fn change_password(
             &auth.session.id_hash,
         )
         .await?;
-    sessions_ended(&state, ended).await;
+    state.sessions.ended(ended).await;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn reauthenticate(
-    state: &AppState,
-    auth: &AuthSession,
-    b: &api::Sensitive,
-    client: &Client,
-) -> AppResult<()> {
-    state
-        .accounts
-        .check_password(&auth.user, &b.password, client)
-        .await?;
-    state
-        .accounts
-        .check_second_factor(&auth.user, &b.second, client)
-        .await
 }
 
 #[utoipa::path(
@@ -610,7 +559,10 @@ pub async fn totp_start(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::TotpStarted>> {
-    reauthenticate(&state, &auth, &b, &client).await?;
+    state
+        .accounts
+        .reauthenticate(&auth.user, &b.password, &b.second, &client)
+        .await?;
     let totp = state.accounts.totp_start(&auth.user).await?;
     Ok(Json(api::TotpStarted { totp }))
 }
@@ -632,7 +584,7 @@ pub async fn totp_confirm(
         .accounts
         .totp_confirm(&auth.user, &b.code, &client, &auth.session.id_hash)
         .await?;
-    sessions_ended(&state, ended).await;
+    state.sessions.ended(ended).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -649,12 +601,15 @@ pub async fn recovery_codes(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::RecoveryCodes>> {
-    reauthenticate(&state, &auth, &b, &client).await?;
+    state
+        .accounts
+        .reauthenticate(&auth.user, &b.password, &b.second, &client)
+        .await?;
     let (codes, ended) = state
         .accounts
         .regenerate_recovery_codes(&auth.user, &client, &auth.session.id_hash)
         .await?;
-    sessions_ended(&state, ended).await;
+    state.sessions.ended(ended).await;
     Ok(Json(api::RecoveryCodes {
         recovery_codes: codes,
     }))
@@ -673,26 +628,15 @@ pub async fn delete_account(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Response> {
-    reauthenticate(&state, &auth, &b, &client).await?;
-    let hashes = state.db.delete_sessions_of(&auth.user.id).await?;
-    let peers = state.db.contacts_of(&auth.user.id).await?;
-    state
-        .db
-        .tombstone_user(&auth.user.id, state.clock.now())
+    let deleted = state
+        .accounts
+        .delete_account(&auth.user, &b.password, &b.second, &client)
         .await?;
-    for h in hashes {
-        session_ended(&state, h).await;
-    }
-    if !peers.is_empty() {
-        state
-            .events
-            .publish(crate::service::realtime::Event::AccountDeleted {
-                user_id: auth.user.id.clone(),
-                to: peers,
-            })
-            .await;
-    }
-    tracing::info!("an account was deleted");
+    state.sessions.ended(deleted.sessions).await;
+    state
+        .messaging
+        .account_deleted(&auth.user.id, deleted.contacts)
+        .await;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
         &[sessions::clear_cookie(COOKIE)],
@@ -709,10 +653,7 @@ pub async fn security_log(
     State(state): State<AppState>,
     auth: AuthSession,
 ) -> AppResult<Json<api::SecurityLog>> {
-    let events = state
-        .db
-        .security_events(&auth.user.id, SECURITY_LOG_MAX)
-        .await?;
+    let events = state.accounts.security_log(&auth.user.id).await?;
     Ok(Json(api::SecurityLog { events }))
 }
 
@@ -726,22 +667,7 @@ pub async fn authenticators(
     State(state): State<AppState>,
     auth: AuthSession,
 ) -> AppResult<Json<api::Authenticators>> {
-    let authenticators = state
-        .db
-        .authenticators(&auth.user.id)
-        .await?
-        .into_iter()
-        .map(|(kind, created_at, revoked_at)| api::Authenticator {
-            kind,
-            created_at,
-            revoked_at,
-            status: if revoked_at.is_some() {
-                api::AuthenticatorStatus::Replaced
-            } else {
-                api::AuthenticatorStatus::Active
-            },
-        })
-        .collect();
+    let authenticators = state.accounts.authenticators(&auth.user.id).await?;
     Ok(Json(api::Authenticators { authenticators }))
 }
 

@@ -17,7 +17,7 @@ use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::service::accounts::Client;
 use crate::service::crypto::ct_eq;
-use crate::service::sessions::{self, COOKIE};
+use crate::service::sessions::COOKIE;
 
 /// Requests carrying this header are background work (polling, fetches after a push) and do
 /// not count as user activity for the idle timeout (4.2.3-idle-30m).
@@ -100,7 +100,7 @@ pub struct PendingSession(pub SessionRow);
 
 async fn load(parts: &Parts, state: &AppState) -> Result<SessionRow, AppError> {
     let token = cookie(&parts.headers, COOKIE).ok_or(AppError::Unauthorized)?;
-    sessions::validate(&state.db, &state.clock, token).await
+    state.sessions.validate(token).await
 }
 
 async fn full(parts: &Parts, state: &AppState, passive: bool) -> Result<AuthSession, AppError> {
@@ -133,10 +133,7 @@ async fn full(parts: &Parts, state: &AppState, passive: bool) -> Result<AuthSess
         return Err(AppError::PasswordChangeRequired);
     }
     if !passive && !parts.headers.contains_key(BACKGROUND_HEADER) {
-        state
-            .db
-            .touch_session(&session.id_hash, state.clock.now())
-            .await?;
+        state.sessions.touch(&session.id_hash).await?;
     }
     Ok(AuthSession { session, user })
 }

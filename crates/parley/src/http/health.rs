@@ -15,7 +15,7 @@ use crate::http::json::Json;
     responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    match state.accounts.database_reachable().await {
         Ok(()) => Json(api::Health {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -4,16 +4,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_api as api;
-use parley_api::limits::{PAGE_DEFAULT, PAGE_MAX};
 
-use crate::core::{AppError, AppResult};
+use crate::core::AppResult;
 use crate::http::AppState;
 use crate::http::auth::AuthSession;
 use crate::http::json::{Json, Query};
-use crate::service::accounts::Accounts;
-use crate::service::messaging;
-use crate::service::quota::Quota;
-use crate::service::realtime::Event;
 
 #[utoipa::path(
     post,
@@ -27,26 +22,10 @@ pub async fn publish_key(
     auth: AuthSession,
     Json(b): Json<api::PublishKey>,
 ) -> AppResult<(StatusCode, Json<api::Published>)> {
-    state.quotas.check(Quota::KeyPublication, &auth.user.id)?;
-    messaging::validate_public_key(&b.public_key)?;
-    let now = state.clock.now();
-    let before = state.db.current_key(&auth.user.id).await?;
     let new = state
-        .db
-        .publish_key(&auth.user.id, &b.public_key, now)
+        .messaging
+        .publish_key(&auth.user.id, &b.public_key)
         .await?;
-    // A new key, or an older one made current again: contacts must look again.
-    if before.is_none_or(|k| k.public_key != b.public_key) {
-        let mut to = state.db.contacts_of(&auth.user.id).await?;
-        to.push(auth.user.id.clone());
-        state
-            .events
-            .publish(Event::Key {
-                user_id: auth.user.id.clone(),
-                to,
-            })
-            .await;
-    }
     Ok((
         if new {
             StatusCode::CREATED
@@ -55,12 +34,6 @@ pub async fn publish_key(
         },
         Json(api::Published { published: new }),
     ))
-}
-
-async fn keys(state: &AppState, user_id: &str) -> AppResult<api::Keys> {
-    let history = state.db.keys_of(user_id).await?;
-    let current = state.db.current_key(user_id).await?;
-    Ok(api::Keys { current, history })
 }
 
 #[utoipa::path(
@@ -75,8 +48,7 @@ pub async fn user_keys(
     _auth: AuthSession,
     Path(id): Path<String>,
 ) -> AppResult<Json<api::Keys>> {
-    state.db.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
-    Ok(Json(keys(&state, &id).await?))
+    Ok(Json(state.messaging.user_keys(&id).await?))
 }
 
 /// Exact username (case-insensitive), never a search: no directory to harvest.
@@ -92,19 +64,12 @@ pub async fn find_user(
     auth: AuthSession,
     Query(q): Query<api::FindUser>,
 ) -> AppResult<Json<api::FoundUser>> {
-    state.quotas.check(Quota::UserLookup, &auth.user.id)?;
-    let (_, key) = Accounts::validate_username(&q.username).map_err(|_| AppError::NotFound)?;
-    let user = state
-        .db
-        .user_by_key(&key)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let keys = keys(&state, &user.id).await?;
-    Ok(Json(api::FoundUser {
-        id: user.id,
-        username: user.username,
-        keys,
-    }))
+    Ok(Json(
+        state
+            .messaging
+            .find_user(&auth.user.id, &q.username)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -117,23 +82,8 @@ pub async fn conversations(
     State(state): State<AppState>,
     auth: AuthSession,
 ) -> AppResult<Json<api::Conversations>> {
-    let conversations = state.db.conversations(&auth.user.id).await?;
+    let conversations = state.messaging.conversations(&auth.user.id).await?;
     Ok(Json(api::Conversations { conversations }))
-}
-
-/// The peer exists; `writable` also refuses a deleted account (its history stays readable).
-async fn peer(state: &AppState, me: &str, peer: &str, writable: bool) -> AppResult<()> {
-    if peer == me {
-        return Err(AppError::validation(
-            "peer",
-            "you cannot send messages to yourself",
-        ));
-    }
-    match state.db.account_deleted(peer).await? {
-        None => Err(AppError::NotFound),
-        Some(true) if writable => Err(AppError::AccountDeleted),
-        Some(_) => Ok(()),
-    }
 }
 
 #[utoipa::path(
@@ -150,38 +100,10 @@ pub async fn send(
     Path(peer_id): Path<String>,
     Json(b): Json<api::SendMessage>,
 ) -> AppResult<(StatusCode, Json<api::Sent>)> {
-    state.quotas.check(Quota::Send, &auth.user.id)?;
-    peer(&state, &auth.user.id, &peer_id, true).await?;
-    let checked = messaging::validate_payload(&b.payload)?;
-    let slot = match (&checked.key_set, &checked.iv) {
-        (Some(k), Some(i)) => Some((k.as_str(), i.as_str(), checked.iv_counter)),
-        _ => None,
-    };
     let m = state
-        .db
-        .insert_message(
-            &auth.user.id,
-            &peer_id,
-            checked.kind,
-            &checked.text,
-            slot,
-            state.clock.now(),
-        )
-        .await
-        .map_err(|e| {
-            if crate::db::messages::is_unique_violation(&e) {
-                AppError::IvReused
-            } else {
-                e.into()
-            }
-        })?;
-    state
-        .events
-        .publish(Event::Message {
-            id: m.id,
-            to: vec![peer_id, auth.user.id.clone()],
-        })
-        .await;
+        .messaging
+        .send(&auth.user.id, &peer_id, &b.payload)
+        .await?;
     Ok((StatusCode::CREATED, Json(api::Sent { message: m })))
 }
 
@@ -201,8 +123,7 @@ pub async fn last_iv(
     auth: AuthSession,
     Path(key_set): Path<String>,
 ) -> AppResult<Json<api::LastIv>> {
-    messaging::validate_key_set_id(&key_set)?;
-    let (last_iv, closed) = state.db.last_iv(&auth.user.id, &key_set).await?;
+    let (last_iv, closed) = state.messaging.last_iv(&auth.user.id, &key_set).await?;
     Ok(Json(api::LastIv {
         key_set,
         last_iv,
@@ -223,19 +144,9 @@ pub async fn history(
     Path(peer_id): Path<String>,
     Query(p): Query<api::Page>,
 ) -> AppResult<Json<api::MessagePage>> {
-    peer(&state, &auth.user.id, &peer_id, false).await?;
-    if p.after.is_some() && p.before.is_some() {
-        return Err(AppError::validation(
-            "after",
-            "give `after` or `before`, not both",
-        ));
-    }
-    let limit = p.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
-    let messages = state
-        .db
-        .conversation_page(&auth.user.id, &peer_id, p.after, p.before, limit)
-        .await?;
-    Ok(Json(api::MessagePage { messages, limit }))
+    Ok(Json(
+        state.messaging.history(&auth.user.id, &peer_id, &p).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -252,23 +163,9 @@ pub async fn mark_read(
     Path(peer_id): Path<String>,
     Json(b): Json<api::MarkRead>,
 ) -> AppResult<Json<api::Marked>> {
-    peer(&state, &auth.user.id, &peer_id, false).await?;
-    let now = state.clock.now();
     let n = state
-        .db
-        .mark_read(&auth.user.id, &peer_id, b.up_to, now)
+        .messaging
+        .mark_read(&auth.user.id, &peer_id, b.up_to)
         .await?;
-    if n > 0 {
-        state
-            .events
-            .publish(Event::Read {
-                reader: auth.user.id.clone(),
-                peer: peer_id.clone(),
-                up_to: b.up_to,
-                at: now,
-                to: vec![peer_id, auth.user.id.clone()],
-            })
-            .await;
-    }
     Ok(Json(api::Marked { marked: n }))
 }

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use crate::core::{AppError, Clock, Config};
 use crate::db::Db;
 use crate::service::accounts::Accounts;
+use crate::service::messaging::Messaging;
 use crate::service::quota::Quotas;
 use crate::service::realtime::Events;
+use crate::service::sessions::Sessions;
 use axum::Router;
 use axum::middleware;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub events: Events,
     /// Per-user and per-session quotas (issue 9 item 8).
     pub quotas: Arc<Quotas>,
+    pub sessions: Sessions,
+    pub messaging: Messaging,
 }
 
 impl AppState {
@@ -48,6 +52,8 @@ impl AppState {
             config.max_websockets,
         )
         .await?;
+        let sessions = Sessions::new(db.clone(), clock.clone(), events.clone());
+        let messaging = Messaging::new(db.clone(), clock.clone(), events.clone(), quotas.clone());
         Ok(AppState {
             config,
             db,
@@ -55,6 +61,8 @@ impl AppState {
             accounts,
             events,
             quotas,
+            sessions,
+            messaging,
         })
     }
 }

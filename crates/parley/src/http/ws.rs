@@ -35,8 +35,8 @@ use crate::core::AppError;
 use crate::db::sessions::SessionRow;
 use crate::http::AppState;
 use crate::http::auth::{PassiveSession, cookie, origin_matches, request_host};
-use crate::service::realtime::{Event, Frame};
-use crate::service::sessions::{self, COOKIE};
+use crate::service::realtime::Frame;
+use crate::service::sessions::COOKIE;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
 const DEAD_AFTER: Duration = Duration::from_secs(70);
@@ -198,7 +198,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
         if let Some(after) = cursor
             && page.is_empty()
         {
-            let list = match state.db.undelivered_after(&user, after, BACKLOG_PAGE).await {
+            let list = match state.messaging.backlog(&user, after, BACKLOG_PAGE).await {
                 Ok(list) => list,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot load the backlog");
@@ -273,24 +273,14 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                             let _ = sink.send(close(1008, "too many frames")).await;
                             break;
                         }
-                        if !ids.is_empty() {
-                            let now = state.clock.now();
-                            match state.db.mark_delivered_many(&user, &ids, now).await {
-                                Ok(first) => {
-                                    for (id, sender) in first {
-                                        // To the sender's tabs only: the recipient's own sockets
-                                        // have no use for it (and a batch would fill their queues).
-                                        state.events.publish(Event::Delivered { id, at: now, to: vec![sender] }).await;
-                                    }
-                                }
-                                Err(e) => {
-                                    // Not recorded: these messages are still undelivered. The
-                                    // client reconnects and gets them again in its backlog.
-                                    tracing::warn!(error = %e, "cannot record an ack");
-                                    let _ = sink.send(close(1011, "try again")).await;
-                                    break;
-                                }
-                            }
+                        if !ids.is_empty()
+                            && let Err(e) = state.messaging.ack(&user, &ids).await
+                        {
+                            // Not recorded: these messages are still undelivered. The
+                            // client reconnects and gets them again in its backlog.
+                            tracing::warn!(error = %e, "cannot record an ack");
+                            let _ = sink.send(close(1011, "try again")).await;
+                            break;
                         }
                         0.0
                     }
@@ -314,7 +304,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
             _ = revalidate.tick() => {
                 // Idle and absolute limits apply to open sockets too (4.2.3-terminate).
                 // The close reason says why, since the session is gone for later requests.
-                match sessions::validate(&state.db, &state.clock, &token).await {
+                match state.sessions.validate(&token).await {
                     Ok(_) => {}
                     Err(AppError::SessionExpired { reason: "absolute" }) => {
                         let _ = sink.send(close(4001, "session ended: absolute")).await;

@@ -31,7 +31,9 @@ pub const REGISTRATION_MAX_ATTEMPTS: i64 = 10;
 pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
 /// A sign-in completed from an address makes it a "known place" for this long (issue 9 item 5).
 pub const KNOWN_PLACE_SECS: i64 = 30 * 86_400;
+use parley_api::limits::SECURITY_LOG_MAX;
 pub use parley_api::limits::{USERNAME_MAX, USERNAME_MIN};
+use parley_api::{Authenticator, AuthenticatorStatus, SecurityEvent};
 
 /// Who is asking: the client address (from trusted proxies only) and its browser.
 #[derive(Clone, Debug)]
@@ -535,33 +537,9 @@ impl Accounts {
             self.claim(&Throttle::Name(k), Factor::Password, known_place)
                 .await?;
         }
-        let normalized = password_policy::normalize(password);
-        let verified = if normalized.len() > password_policy::MAX_BYTES {
-            // Do the same work as a real check, then refuse (never truncate).
-            let _ = self.hasher.verify("", None).await?;
-            Verified::Wrong
-        } else {
-            self.hasher
-                .verify(&normalized, user.as_ref().map(|u| u.password_hash.as_str()))
-                .await?
-        };
-        let (user, needs_rehash) = match (user, verified) {
-            (Some(u), Verified::Ok { needs_rehash }) => (u, needs_rehash),
-            (Some(u), Verified::Wrong) => {
-                self.failed(&u.id, Factor::Password, client).await?;
-                return Err(AppError::InvalidCredentials);
-            }
-            (None, _) => return Err(AppError::InvalidCredentials),
-        };
-        if let Some(k) = &key {
-            self.db.reset_failures(&Throttle::Name(k)).await?;
-        }
-        if needs_rehash {
-            let hash = self.hasher.hash(&normalized).await?;
-            self.db
-                .rehash_password(&user.id, &user.password_hash, &hash)
-                .await?;
-        }
+        let user = self
+            .verify_password(key.as_deref(), user, password, client)
+            .await?;
         self.event(&user.id, "login_password_ok", client, "")
             .await?;
         sessions::create(
@@ -852,21 +830,52 @@ impl Accounts {
         let key = user.username.to_lowercase();
         self.claim(&Throttle::Name(&key), Factor::Password, false)
             .await?;
+        self.verify_password(Some(&key), Some(user.clone()), password, client)
+            .await
+            .map(drop)
+    }
+
+    /// The one password check, for sign-in and re-authentication alike (issue 11), after the
+    /// attempt was claimed under the name `key`. A password over `MAX_BYTES` (normalized) is
+    /// refused after the same work as a real check (never truncated); without an account the
+    /// dummy hash is verified, so timing does not tell. A wrong password counts as a failure of
+    /// the account; a right one clears the name's count and is rehashed if the hashing
+    /// parameters were raised since it was stored (5.1.1.2).
+    async fn verify_password(
+        &self,
+        key: Option<&str>,
+        user: Option<UserRow>,
+        password: &str,
+        client: &Client,
+    ) -> AppResult<UserRow> {
         let normalized = password_policy::normalize(password);
-        match self
-            .hasher
-            .verify(&normalized, Some(&user.password_hash))
-            .await?
-        {
-            Verified::Ok { .. } => {
-                self.db.reset_failures(&Throttle::Name(&key)).await?;
-                Ok(())
+        let verified = if normalized.len() > password_policy::MAX_BYTES {
+            // Do the same work as a real check, then refuse (never truncate).
+            let _ = self.hasher.verify("", None).await?;
+            Verified::Wrong
+        } else {
+            self.hasher
+                .verify(&normalized, user.as_ref().map(|u| u.password_hash.as_str()))
+                .await?
+        };
+        let (user, needs_rehash) = match (user, verified) {
+            (Some(u), Verified::Ok { needs_rehash }) => (u, needs_rehash),
+            (Some(u), Verified::Wrong) => {
+                self.failed(&u.id, Factor::Password, client).await?;
+                return Err(AppError::InvalidCredentials);
             }
-            Verified::Wrong => {
-                self.failed(&user.id, Factor::Password, client).await?;
-                Err(AppError::InvalidCredentials)
-            }
+            (None, _) => return Err(AppError::InvalidCredentials),
+        };
+        if let Some(k) = key {
+            self.db.reset_failures(&Throttle::Name(k)).await?;
         }
+        if needs_rehash {
+            let hash = self.hasher.hash(&normalized).await?;
+            self.db
+                .rehash_password(&user.id, &user.password_hash, &hash)
+                .await?;
+        }
+        Ok(user)
     }
 
     /// A TOTP code or a recovery code, for sensitive changes.
@@ -1042,6 +1051,88 @@ impl Accounts {
         .await?;
         Ok((codes, ended))
     }
+
+    /// The user's security events, newest first (at most `SECURITY_LOG_MAX`).
+    pub async fn security_log(&self, user_id: &str) -> AppResult<Vec<SecurityEvent>> {
+        Ok(self.db.security_events(user_id, SECURITY_LOG_MAX).await?)
+    }
+
+    /// The user's authenticators, current and replaced.
+    pub async fn authenticators(&self, user_id: &str) -> AppResult<Vec<Authenticator>> {
+        Ok(self
+            .db
+            .authenticators(user_id)
+            .await?
+            .into_iter()
+            .map(|(kind, created_at, revoked_at)| Authenticator {
+                kind,
+                created_at,
+                revoked_at,
+                status: if revoked_at.is_some() {
+                    AuthenticatorStatus::Replaced
+                } else {
+                    AuthenticatorStatus::Active
+                },
+            })
+            .collect())
+    }
+
+    /// The database answers (`GET /api/health`).
+    pub async fn database_reachable(&self) -> AppResult<()> {
+        Ok(self.db.ping().await?)
+    }
+
+    /// Re-authentication for a sensitive change: the password and a second factor, each
+    /// counted as usual.
+    pub async fn reauthenticate(
+        &self,
+        user: &UserRow,
+        password: &str,
+        second: &SecondFactor,
+        client: &Client,
+    ) -> AppResult<()> {
+        self.check_password(user, password, client).await?;
+        self.check_second_factor(user, second, client).await
+    }
+
+    /// Extend a session by its password (7.2-extend-by-prompt): only a correct one does, so a
+    /// wrong one leaves the idle deadline where it was. Returns the session as it now stands.
+    pub async fn reauth(
+        &self,
+        user: &UserRow,
+        session: &str,
+        password: &str,
+        client: &Client,
+    ) -> AppResult<SessionRow> {
+        self.check_password(user, password, client).await?;
+        sessions::extend(&self.db, &self.clock, session).await
+    }
+
+    /// Delete the account after re-authentication: every session ends, the user is replaced
+    /// by a tombstone (its name stays taken). Returns the ended sessions' hashes and the
+    /// contacts to tell, so the caller can close WebSockets and notify.
+    pub async fn delete_account(
+        &self,
+        user: &UserRow,
+        password: &str,
+        second: &SecondFactor,
+        client: &Client,
+    ) -> AppResult<Deleted> {
+        self.reauthenticate(user, password, second, client).await?;
+        let sessions = self.db.delete_sessions_of(&user.id).await?;
+        let contacts = self.db.contacts_of(&user.id).await?;
+        self.db.tombstone_user(&user.id, self.clock.now()).await?;
+        tracing::info!("an account was deleted");
+        Ok(Deleted { sessions, contacts })
+    }
+}
+
+/// What an account deletion leaves to announce.
+pub struct Deleted {
+    /// The ended sessions' hashes (their WebSockets must close).
+    pub sessions: Vec<String>,
+    /// The users who had a conversation with the deleted account.
+    pub contacts: Vec<String>,
 }
 
 /// The confusable skeleton (UTS #39) of a name, case-insensitive: two names with the same

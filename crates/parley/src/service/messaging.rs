@@ -6,10 +6,19 @@
 //! key-set ids, salts and P-384 keys are what the browser and the Rust client accept, so the
 //! server cannot drift from them. The bounds are `parley_api::limits`.
 
+use std::sync::Arc;
+
+use parley_api::limits::{PAGE_DEFAULT, PAGE_MAX};
+use parley_api::{Conversation, FoundUser, Keys, Message, MessagePage, Page};
 use parley_protocol::{PublicKey, from_b64, is_counter, is_key_set_shape, to_b64};
 use serde_json::Value;
 
-use crate::core::{AppError, AppResult};
+use super::accounts::Accounts;
+use super::quota::{Quota, Quotas};
+use super::realtime::{Event, Events};
+use crate::core::{AppError, AppResult, Clock};
+use crate::db::Db;
+use crate::db::messages::is_unique_violation;
 pub use parley_api::limits::{
     IV_BYTES, MAC_BYTES, MAX_CIPHERTEXT_BYTES, MAX_COUNTER, MAX_PAYLOAD_BYTES, NONCE_BYTES,
     PUBLIC_KEY_BYTES, TAG_BYTES, USER_ID_CHARS,
@@ -195,6 +204,217 @@ pub fn validate_payload(payload: &Value) -> AppResult<Checked> {
         iv,
         iv_counter,
     })
+}
+
+/// The messaging rules that need the database (issue 11): keys and who must hear of a new one,
+/// the user directory (exact names only), conversations, sending, reading and the WebSocket
+/// ack. The sender is always the caller's own user; a conversation is addressed by the peer's
+/// id, so a user can only ever reach their own.
+#[derive(Clone)]
+pub struct Messaging {
+    db: Db,
+    clock: Clock,
+    events: Events,
+    quotas: Arc<Quotas>,
+}
+
+impl Messaging {
+    pub fn new(db: Db, clock: Clock, events: Events, quotas: Arc<Quotas>) -> Messaging {
+        Messaging {
+            db,
+            clock,
+            events,
+            quotas,
+        }
+    }
+
+    /// Publish `public_key` as the user's current key: `true` if it was never published before.
+    /// A new key, or an older one made current again, is announced to the user's contacts and
+    /// the user's own tabs: they must look again.
+    pub async fn publish_key(&self, user_id: &str, public_key: &str) -> AppResult<bool> {
+        self.quotas.check(Quota::KeyPublication, user_id)?;
+        validate_public_key(public_key)?;
+        let now = self.clock.now();
+        let before = self.db.current_key(user_id).await?;
+        let new = self.db.publish_key(user_id, public_key, now).await?;
+        if before.is_none_or(|k| k.public_key != public_key) {
+            let mut to = self.db.contacts_of(user_id).await?;
+            to.push(user_id.to_owned());
+            self.events
+                .publish(Event::Key {
+                    user_id: user_id.to_owned(),
+                    to,
+                })
+                .await;
+        }
+        Ok(new)
+    }
+
+    async fn keys(&self, user_id: &str) -> AppResult<Keys> {
+        let history = self.db.keys_of(user_id).await?;
+        let current = self.db.current_key(user_id).await?;
+        Ok(Keys { current, history })
+    }
+
+    /// The keys of an existing user (`NotFound` otherwise).
+    pub async fn user_keys(&self, user_id: &str) -> AppResult<Keys> {
+        self.db
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.keys(user_id).await
+    }
+
+    /// The user with exactly this name (case-insensitive), never a search: no directory to
+    /// harvest. Lookups are metered per asking user.
+    pub async fn find_user(&self, me: &str, username: &str) -> AppResult<FoundUser> {
+        self.quotas.check(Quota::UserLookup, me)?;
+        let (_, key) = Accounts::validate_username(username).map_err(|_| AppError::NotFound)?;
+        let user = self.db.user_by_key(&key).await?.ok_or(AppError::NotFound)?;
+        let keys = self.keys(&user.id).await?;
+        Ok(FoundUser {
+            id: user.id,
+            username: user.username,
+            keys,
+        })
+    }
+
+    pub async fn conversations(&self, me: &str) -> AppResult<Vec<Conversation>> {
+        Ok(self.db.conversations(me).await?)
+    }
+
+    /// The peer exists; `writable` also refuses a deleted account (its history stays readable).
+    async fn peer(&self, me: &str, peer: &str, writable: bool) -> AppResult<()> {
+        if peer == me {
+            return Err(AppError::validation(
+                "peer",
+                "you cannot send messages to yourself",
+            ));
+        }
+        match self.db.account_deleted(peer).await? {
+            None => Err(AppError::NotFound),
+            Some(true) if writable => Err(AppError::AccountDeleted),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Store a payload from `me` to `peer` and push it to both users' sockets. A `msg` or
+    /// `change` whose (key set, IV) slot is taken is refused (`IvReused`, issue 8).
+    pub async fn send(&self, me: &str, peer: &str, payload: &Value) -> AppResult<Message> {
+        self.quotas.check(Quota::Send, me)?;
+        self.peer(me, peer, true).await?;
+        let checked = validate_payload(payload)?;
+        let slot = match (&checked.key_set, &checked.iv) {
+            (Some(k), Some(i)) => Some((k.as_str(), i.as_str(), checked.iv_counter)),
+            _ => None,
+        };
+        let m = self
+            .db
+            .insert_message(
+                me,
+                peer,
+                checked.kind,
+                &checked.text,
+                slot,
+                self.clock.now(),
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AppError::IvReused
+                } else {
+                    e.into()
+                }
+            })?;
+        self.events
+            .publish(Event::Message {
+                id: m.id,
+                to: vec![peer.to_owned(), me.to_owned()],
+            })
+            .await;
+        Ok(m)
+    }
+
+    /// The highest IV counter `me` stored under a key set (0 if none) and whether a `change`
+    /// from it is stored (E3, issue 8). Only the user's own messages count.
+    pub async fn last_iv(&self, me: &str, key_set: &str) -> AppResult<(i64, bool)> {
+        validate_key_set_id(key_set)?;
+        Ok(self.db.last_iv(me, key_set).await?)
+    }
+
+    /// A page of the conversation with `peer` (also with a deleted account), after or before
+    /// a message id, with the page size clamped to `PAGE_MAX`.
+    pub async fn history(&self, me: &str, peer: &str, p: &Page) -> AppResult<MessagePage> {
+        self.peer(me, peer, false).await?;
+        if p.after.is_some() && p.before.is_some() {
+            return Err(AppError::validation(
+                "after",
+                "give `after` or `before`, not both",
+            ));
+        }
+        let limit = p.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
+        let messages = self
+            .db
+            .conversation_page(me, peer, p.after, p.before, limit)
+            .await?;
+        Ok(MessagePage { messages, limit })
+    }
+
+    /// Mark the messages from `peer` up to `up_to` read; if any were, both users' sockets hear
+    /// of it. Returns how many were marked.
+    pub async fn mark_read(&self, me: &str, peer: &str, up_to: i64) -> AppResult<u64> {
+        self.peer(me, peer, false).await?;
+        let now = self.clock.now();
+        let n = self.db.mark_read(me, peer, up_to, now).await?;
+        if n > 0 {
+            self.events
+                .publish(Event::Read {
+                    reader: me.to_owned(),
+                    peer: peer.to_owned(),
+                    up_to,
+                    at: now,
+                    to: vec![peer.to_owned(), me.to_owned()],
+                })
+                .await;
+        }
+        Ok(n)
+    }
+
+    /// The next page of messages to `user` not yet acknowledged, after the message id `after`.
+    pub async fn backlog(&self, user: &str, after: i64, limit: i64) -> AppResult<Vec<Message>> {
+        Ok(self.db.undelivered_after(user, after, limit).await?)
+    }
+
+    /// The WebSocket ack: the client has stored these messages to `user`, so they are
+    /// delivered. Each one delivered for the first time is announced to its sender's tabs only
+    /// (the recipient's own sockets have no use for it, and a batch would fill their queues).
+    /// On an error nothing is recorded: the messages stay undelivered and come again in the
+    /// next backlog.
+    pub async fn ack(&self, user: &str, ids: &[i64]) -> AppResult<()> {
+        let now = self.clock.now();
+        for (id, sender) in self.db.mark_delivered_many(user, ids, now).await? {
+            self.events
+                .publish(Event::Delivered {
+                    id,
+                    at: now,
+                    to: vec![sender],
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Tell the contacts of a deleted account (their conversations become read-only).
+    pub async fn account_deleted(&self, user_id: &str, peers: Vec<String>) {
+        if !peers.is_empty() {
+            self.events
+                .publish(Event::AccountDeleted {
+                    user_id: user_id.to_owned(),
+                    to: peers,
+                })
+                .await;
+        }
+    }
 }
 
 #[cfg(test)]

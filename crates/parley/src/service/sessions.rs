@@ -3,6 +3,7 @@
 //! 30 minutes idle (user actions only) and 12 hours absolute, enforced here on every request.
 
 use super::crypto::{random_id, random_token, token_hash};
+use super::realtime::{Event, Events};
 use crate::core::{AppError, AppResult, Clock};
 use crate::db::Db;
 use crate::db::sessions::SessionRow;
@@ -95,10 +96,83 @@ pub async fn validate(db: &Db, clock: &Clock, token: &str) -> AppResult<SessionR
     Ok(s)
 }
 
+/// A user action on a session: its idle timer starts again; the session as it now stands, or
+/// `Unauthorized` if it ended meanwhile.
+pub async fn extend(db: &Db, clock: &Clock, id_hash: &str) -> AppResult<SessionRow> {
+    db.touch_session(id_hash, clock.now()).await?;
+    db.session_by_hash(id_hash)
+        .await?
+        .ok_or(AppError::Unauthorized)
+}
+
 pub fn idle_expires_at(s: &SessionRow) -> i64 {
     (s.last_active_at + IDLE_SECS).min(absolute_expires_at(s))
 }
 
 pub fn absolute_expires_at(s: &SessionRow) -> i64 {
     s.created_at + ABSOLUTE_SECS
+}
+
+/// The sessions of signed-in users (issue 11): checking, extending, listing and ending them.
+/// Ending a session also closes its WebSockets, on every instance.
+#[derive(Clone)]
+pub struct Sessions {
+    db: Db,
+    clock: Clock,
+    events: Events,
+}
+
+impl Sessions {
+    pub fn new(db: Db, clock: Clock, events: Events) -> Sessions {
+        Sessions { db, clock, events }
+    }
+
+    /// The session whose secret this is, within its time limits (see [`validate`]).
+    pub async fn validate(&self, token: &str) -> AppResult<SessionRow> {
+        validate(&self.db, &self.clock, token).await
+    }
+
+    /// A user action: the idle timer starts again (4.2.3-idle-30m).
+    pub async fn touch(&self, id_hash: &str) -> AppResult<()> {
+        Ok(self.db.touch_session(id_hash, self.clock.now()).await?)
+    }
+
+    /// Invalidate a session server-side and tell its WebSockets to close.
+    pub async fn end(&self, id_hash: &str) -> AppResult<()> {
+        self.db.delete_session(id_hash).await?;
+        self.ended(vec![id_hash.to_owned()]).await;
+        Ok(())
+    }
+
+    /// Close the WebSockets of sessions already ended (by a credential change, issue 9 item 3,
+    /// or an account deletion), on every instance.
+    pub async fn ended(&self, hashes: Vec<String>) {
+        for session in hashes {
+            self.events.publish(Event::SessionEnded { session }).await;
+        }
+    }
+
+    /// Every session of the user, for the session list.
+    pub async fn of(&self, user_id: &str) -> AppResult<Vec<SessionRow>> {
+        Ok(self.db.sessions_of(user_id).await?)
+    }
+
+    /// End one of the user's own sessions, named by its public id (`NotFound` for anyone
+    /// else's, or none).
+    pub async fn revoke(&self, user_id: &str, public_id: &str) -> AppResult<()> {
+        let hash = self
+            .db
+            .delete_session_by_public_id(user_id, public_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.ended(vec![hash]).await;
+        Ok(())
+    }
+
+    /// End every session of the user, the current one included.
+    pub async fn revoke_all(&self, user_id: &str) -> AppResult<()> {
+        let hashes = self.db.delete_sessions_of(user_id).await?;
+        self.ended(hashes).await;
+        Ok(())
+    }
 }

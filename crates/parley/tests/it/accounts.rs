@@ -1035,6 +1035,54 @@ async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
     app.stop().await;
 }
 
+/// Issue 11: re-authentication checks the password on the same path as sign-in, so a hash
+/// stored under older parameters is upgraded there too (it used to be only at sign-in).
+#[tokio::test]
+async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised() {
+    let app = spawn_app().await;
+    let user = register(&app, "alice", PW).await;
+    let stored = |app: &crate::common::TestApp| {
+        let db = app.state().db.clone();
+        let id = user.id.clone();
+        async move { db.user_by_id(&id).await.unwrap().unwrap().password_hash }
+    };
+    let old = stored(&app).await;
+    assert!(!old.contains("m=32768"), "{old}");
+    let dir = app.stop().await;
+    let args = base_args(dir.path());
+    let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
+    let (client, csrf) = login(&app, &user).await;
+    // Sign-in rehashed it; put the old hash back, as if the parameters were raised after.
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(&old)
+        .bind(&user.id)
+        .execute(&app.state().db.pool)
+        .await
+        .unwrap();
+    let ok = post(
+        &app,
+        &client,
+        &csrf,
+        "/api/session/reauth",
+        json!({"password": PW}),
+    )
+    .await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    let h = stored(&app).await;
+    assert!(h.contains("m=32768,t=2,p=1"), "rehashed: {h}");
+    // and the new hash still verifies
+    let again = post(
+        &app,
+        &client,
+        &csrf,
+        "/api/session/reauth",
+        json!({"password": PW}),
+    )
+    .await;
+    assert_eq!(again.0, 200, "{}", again.1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn r5_1_1_2_force_change_on_compromise() {
     let app = spawn_app().await;
