@@ -10,8 +10,9 @@
 #   idle   relay_bench idle: server KiB per idle authenticated WebSocket, Parley and bare
 #          (options: --conns 1000,10000[,50000]; 50,000 needs an open-file hard limit above it)
 #   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone, during
-#          100 concurrent sign-ins, and with 90,000 messages stored (plus Argon2id and sign-in
-#          timings)
+#          100 concurrent sign-ins, and with 90,000 messages stored (--stored N for another
+#          count), beside the pre-0009 aggregate query on the same file (plus Argon2id and
+#          sign-in timings)
 #
 # Full runs build in release (thin LTO: slow the first time) and take several minutes.
 # --smoke uses the debug build and tiny sizes (well under a minute) and checks only that each

@@ -1,7 +1,7 @@
 //! Benchmark (not a test): Argon2id cost per hash with Parley's parameters, sign-in throughput,
 //! and whether chat requests stay fast while 100 sign-ins run at once.
 //!
-//!     cargo run --release --example auth_bench [-- --smoke]
+//!     cargo run --release --example auth_bench [-- --smoke] [--stored N]
 //!
 //! This is the `storm` benchmark of issue 10 (docs/performance.md, `scripts/bench.sh storm`):
 //! `GET /api/conversations` p50/p99 alone and during 100 concurrent sign-ins. `--smoke` runs
@@ -123,6 +123,13 @@ async fn main() {
     } else {
         (30, 200, 20, 100, 90_000)
     };
+    // `--stored N`: messages stored for the last figure (the last one given wins).
+    let args: Vec<String> = std::env::args().collect();
+    let stored = args
+        .windows(2)
+        .rev()
+        .find(|w| w[0] == "--stored")
+        .map_or(stored, |w| w[1].parse().expect("--stored N"));
     println!("== Argon2id, one hash at a time (p = 1) ==");
     report(
         "m=19456 KiB t=2 (Parley's default)",
@@ -267,7 +274,7 @@ async fn main() {
     // into the SQLite file (one statement), round-robin between the bench user and 10 others
     // (sender k → recipient k+1), so the bench user takes part in 2 of every 11 and has 2
     // conversations. All are delivered (no WebSocket backlog).
-    let mut ids = vec![me];
+    let mut ids = vec![me.clone()];
     ids.extend(others.into_iter().take(10));
     let started = Instant::now();
     seed_messages(&dir.path().join("parley.db"), &ids, stored).await;
@@ -287,7 +294,41 @@ async fn main() {
         full.push(started.elapsed());
     }
     report(&format!("alone, {stored} messages stored"), full);
+    // The same list by the aggregate query the server used before migration 0009 (issue 10),
+    // straight on the same file: the "before" of the same run.
+    report(
+        "old aggregate query, same file (SQL only)",
+        old_query_times(&dir.path().join("parley.db"), &me, quiet_n / 4).await,
+    );
     server.shutdown().await;
+}
+
+async fn old_query_times(db: &std::path::Path, me: &str, n: usize) -> Vec<Duration> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .busy_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    let sql = "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
+           SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
+                  MAX(created_at) AS last_activity, MAX(id) AS last_id, \
+                  COUNT(*) FILTER (WHERE recipient_id = $1 AND read_at IS NULL AND kind = 'msg') AS unread \
+           FROM messages WHERE sender_id = $1 OR recipient_id = $1 \
+           GROUP BY CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END \
+         ) c JOIN users u ON u.id = c.peer_id ORDER BY c.last_id DESC";
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let rows = sqlx::query(sql).bind(me).fetch_all(&pool).await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(rows.len(), 2);
+    }
+    pool.close().await;
+    times
 }
 
 async fn seed_messages(db: &std::path::Path, ids: &[String], n: usize) {

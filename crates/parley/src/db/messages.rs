@@ -310,15 +310,14 @@ impl Db {
         .rows_affected())
     }
 
+    /// The conversations of `me`, newest first: one row of the `conversations` table (issue 10,
+    /// migration 0009, kept up to date by triggers on `messages`) per peer, so the cost does not
+    /// grow with the number of messages.
     pub async fn conversations(&self, me: &str) -> Result<Vec<Conversation>, sqlx::Error> {
         sqlx::query(
-            "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
-               SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
-                      MAX(created_at) AS last_activity, MAX(id) AS last_id, \
-                      COUNT(*) FILTER (WHERE recipient_id = $1 AND read_at IS NULL AND kind = 'msg') AS unread \
-               FROM messages WHERE sender_id = $1 OR recipient_id = $1 \
-               GROUP BY CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END \
-             ) c JOIN users u ON u.id = c.peer_id ORDER BY c.last_id DESC",
+            "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread \
+             FROM conversations c JOIN users u ON u.id = c.peer_id \
+             WHERE c.owner_id = $1 ORDER BY c.last_id DESC",
         )
         .bind(me)
         .fetch_all(&self.pool)
@@ -339,15 +338,12 @@ impl Db {
 
     /// Users who share a conversation with `user` (to tell them about a new key).
     pub async fn contacts_of(&self, user: &str) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query(
-            "SELECT DISTINCT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer \
-             FROM messages WHERE sender_id = $1 OR recipient_id = $1",
-        )
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| r.try_get("peer"))
-        .collect()
+        sqlx::query("SELECT peer_id AS peer FROM conversations WHERE owner_id = $1")
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get("peer"))
+            .collect()
     }
 }

@@ -32,6 +32,11 @@ impl Db {
             "DELETE FROM totp_enrolments WHERE user_id = $1",
             "DELETE FROM authenticators WHERE user_id = $1",
             "DELETE FROM security_events WHERE user_id = $1",
+            // First the conversation rows of those pairs (issue 10, migration 0009), so the
+            // delete trigger on `messages` finds nothing to recompute row by row.
+            "DELETE FROM conversations WHERE \
+               (owner_id = $1 AND peer_id IN (SELECT id FROM users WHERE deleted_at IS NOT NULL)) \
+               OR (peer_id = $1 AND owner_id IN (SELECT id FROM users WHERE deleted_at IS NOT NULL))",
             "DELETE FROM messages WHERE \
                (sender_id = $1 AND recipient_id IN (SELECT id FROM users WHERE deleted_at IS NOT NULL)) \
                OR (recipient_id = $1 AND sender_id IN (SELECT id FROM users WHERE deleted_at IS NOT NULL))",

@@ -50,6 +50,11 @@ pub const FRAME_BUDGET: f64 = 1000.0;
 /// each acked id it did not push costs 2 (a database write), checked before the write.
 pub const FRAME_RATE: f64 = 500.0;
 
+/// The read buffer of a WebSocket (issue 10; tungstenite's default is 128 KiB).
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// What a socket's write buffer may hold at most (tungstenite's default is unlimited).
+pub const WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
 /// The connection slot of the TLS connection a request came on (set by `server`); a WebSocket
 /// keeps it until it closes, so sockets count against `max_connections`.
 #[derive(Clone)]
@@ -94,7 +99,16 @@ pub async fn connect(
     let token = cookie(&headers, COOKIE).unwrap_or_default().to_owned();
     let slots = (quota_slot, ws_slot, conn_slot.map(|Extension(s)| s));
     Ok(ws
+        // Issue 10: tungstenite's defaults (128 KiB read buffer, 128 KiB write threshold) cost
+        // ~130 KiB per idle socket. Client frames are at most MAX_FRAME_BYTES, so a small read
+        // buffer only means a 16 KiB frame takes a few reads; every `send` flushes, so the
+        // write buffer never holds more than the frame being written (one server frame, up to
+        // a 64 KiB payload plus its JSON); the cap is a safety net, never reached.
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
         .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
             let _slots = slots;
             run(state, auth.session, token, socket).await;
