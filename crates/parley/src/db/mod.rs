@@ -8,6 +8,9 @@ pub mod sessions;
 pub mod tombstones;
 pub mod users;
 
+#[cfg(test)]
+mod conversations_tests;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};
