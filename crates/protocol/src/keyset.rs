@@ -24,8 +24,14 @@ pub fn mac_info(from: &str, to: &str) -> String {
 
 /// `HKDF-SHA256(IKM = z, salt = u64be(salt), info = utf8(info), L = 32)`.
 pub fn hkdf(z: &[u8], salt: u64, info: &str) -> [u8; 32] {
+    hkdf_salted(z, &u64be(salt), info)
+}
+
+/// HKDF-SHA256 with the salt as bytes: `u64be(salt)`, or `u64be(salt) ‖ nonce` for the
+/// nonce-salted key sets of the conversation state machine (§4.2).
+pub(crate) fn hkdf_salted(z: &[u8], salt: &[u8], info: &str) -> [u8; 32] {
     let mut okm = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(&u64be(salt)), z)
+    Hkdf::<Sha256>::new(Some(salt), z)
         .expand(info.as_bytes(), &mut okm)
         .expect("32 bytes is far below HKDF-SHA256's limit of 8160");
     okm
@@ -107,13 +113,27 @@ pub fn derive_key_set(
     if !is_counter(salt) {
         return Err(ProtocolError::BadSalt);
     }
+    let id = key_set_id(own_id, own.public_key(), peer_id, peer_public, salt)?;
+    assemble_key_set(own, own_id, peer_id, peer_public, salt, id, &u64be(salt))
+}
+
+/// The key set of an already computed id and HKDF salt bytes: one derivation for the legacy key
+/// sets above and the nonce-salted ones of `conversation::derive_with`.
+pub(crate) fn assemble_key_set(
+    own: &PrivateKey,
+    own_id: &str,
+    peer_id: &str,
+    peer_public: &PublicKey,
+    salt: u64,
+    id: String,
+    salt_bytes: &[u8],
+) -> Result<KeySet, ProtocolError> {
     let own_public = own.public_key();
-    let id = key_set_id(own_id, own_public, peer_id, peer_public, salt)?;
     let pair = pair_id(own_id, own_public, peer_id, peer_public)?;
     let z = own.shared_secret(peer_public);
     let keys = |from: &str, to: &str| DirectionKeys {
-        enc: hkdf(&z[..], salt, &key_info(from, to)),
-        mac: hkdf(&z[..], salt, &mac_info(from, to)),
+        enc: hkdf_salted(&z[..], salt_bytes, &key_info(from, to)),
+        mac: hkdf_salted(&z[..], salt_bytes, &mac_info(from, to)),
     };
     Ok(KeySet {
         id,

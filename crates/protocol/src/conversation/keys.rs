@@ -3,7 +3,6 @@
 //! itself with the `PARLEY_KEY_SET_V2` label, and is announced by an `ecdh` carrying a key
 //! confirmation MAC. Legacy key sets (no nonce) are the crate's [`crate::derive_key_set`].
 
-use hkdf::Hkdf;
 use hmac::Mac as _;
 use sha2::{Digest as _, Sha256};
 
@@ -13,8 +12,8 @@ use crate::encoding::{
 };
 use crate::error::{ProtocolError, Reason};
 use crate::identity::{PrivateKey, PublicKey};
-use crate::ids::{pair_id, pair_input};
-use crate::keyset::{DirectionKeys, KeySet, derive_key_set, key_info, mac_info};
+use crate::ids::pair_input;
+use crate::keyset::{KeySet, assemble_key_set, derive_key_set};
 use crate::msg::hmac;
 
 /// Random bytes in the HKDF salt of every new key set (§4.2).
@@ -39,14 +38,6 @@ pub fn salt_bytes(salt: u64, nonce: Option<&Nonce>) -> Vec<u8> {
         out.extend_from_slice(n);
     }
     out
-}
-
-fn hkdf_with(z: &[u8], salt: &[u8], info: &str) -> [u8; 32] {
-    let mut okm = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(salt), z)
-        .expand(info.as_bytes(), &mut okm)
-        .expect("32 bytes is far below HKDF-SHA256's limit of 8160");
-    okm
 }
 
 /// The key-set id: `PARLEY_KEY_SET_V2` with the nonce after the salt, or the crate's V1 id.
@@ -85,26 +76,23 @@ pub fn derive_with(
     if !is_counter(salt) {
         return Err(ProtocolError::BadSalt);
     }
-    let own_public = own.public_key();
-    let id = key_set_id_with(own_id, own_public, peer_id, peer_public, salt, Some(n))?;
-    let pair = pair_id(own_id, own_public, peer_id, peer_public)?;
-    let z = own.shared_secret(peer_public);
-    let sb = salt_bytes(salt, Some(n));
-    let keys = |from: &str, to: &str| DirectionKeys {
-        enc: hkdf_with(&z[..], &sb, &key_info(from, to)),
-        mac: hkdf_with(&z[..], &sb, &mac_info(from, to)),
-    };
-    Ok(KeySet {
-        id,
+    let id = key_set_id_with(
+        own_id,
+        own.public_key(),
+        peer_id,
+        peer_public,
         salt,
-        pair,
-        own_id: own_id.to_owned(),
-        peer_id: peer_id.to_owned(),
-        own_public: own_public.clone(),
-        peer_public: peer_public.clone(),
-        send: keys(own_id, peer_id),
-        recv: keys(peer_id, own_id),
-    })
+        Some(n),
+    )?;
+    assemble_key_set(
+        own,
+        own_id,
+        peer_id,
+        peer_public,
+        salt,
+        id,
+        &salt_bytes(salt, Some(n)),
+    )
 }
 
 fn sign(key: &[u8; 32], input: &[u8]) -> [u8; 32] {
