@@ -7,7 +7,7 @@
  * The implementation is split by concern under web/protocol/:
  *   bytes.js         encodings (base64, hex, UTF-8, big-endian counters)
  *   crypto.js        identity keys, key schedule, payloads, verification (stateless)
- *   store.js         localStorage layout, identity, key sets, IV counters, locks
+ *   storage.js       localStorage layout, identity, key sets, IV counters, locks
  *   log.js           the E9 console lines
  *   state.js         stored conversation state, events, the exchange chain (pure rules)
  *   conversation.js  the per-conversation state machine
@@ -27,7 +27,7 @@ export {
 export {
   classifyIv, createIdentity, defaultLock, forgetAll, loadIdentity, loadKeySet, loadOrCreateIdentity, lockNames, memoryLock,
   readCounter, reserveIv, storageKeys, unixNow,
-} from './protocol/store.js';
+} from './protocol/storage.js';
 export { CryptoLog } from './protocol/log.js';
 export { Conversation } from './protocol/conversation.js';
 export { walkChain } from './protocol/state.js';
@@ -40,10 +40,10 @@ export { walkChain } from './protocol/state.js';
 /** @typedef {import('./protocol/crypto.js').MsgPayload} MsgPayload */
 /** @typedef {import('./protocol/crypto.js').ChangePayload} ChangePayload */
 /** @typedef {import('./protocol/crypto.js').DecryptResult} DecryptResult */
-/** @typedef {import('./protocol/store.js').StorageLike} StorageLike */
-/** @typedef {import('./protocol/store.js').LockFn} LockFn */
-/** @typedef {import('./protocol/store.js').Logger} Logger */
-/** @typedef {import('./protocol/store.js').Identity} Identity */
+/** @typedef {import('./protocol/storage.js').StorageLike} StorageLike */
+/** @typedef {import('./protocol/storage.js').LockFn} LockFn */
+/** @typedef {import('./protocol/storage.js').Logger} Logger */
+/** @typedef {import('./protocol/storage.js').Identity} Identity */
 /** @typedef {import('./protocol/state.js').StoredMessage} StoredMessage */
 /** @typedef {import('./protocol/state.js').PostFn} PostFn */
 /** @typedef {import('./protocol/state.js').ProtocolEvent} ProtocolEvent */

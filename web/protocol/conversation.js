@@ -16,15 +16,15 @@ import { bumpSalt, checkStored, isSuperseded, parseState, walkChain } from './st
 import {
   addAccepted, classifyIv, defaultLock, loadKeySet, loadKeySetData, loadSeen, lockNames, readCounter, readJson,
   reserveIv, saveKeySet, saveSeen, storageKeys, unixNow, writeCounter, writeJson,
-} from './store.js';
+} from './storage.js';
 
 /** @typedef {import('./crypto.js').FailureReason} FailureReason */
 /** @typedef {import('./crypto.js').KeySet} KeySet */
 /** @typedef {import('./crypto.js').Payload} Payload */
-/** @typedef {import('./store.js').StorageLike} StorageLike */
-/** @typedef {import('./store.js').LockFn} LockFn */
-/** @typedef {import('./store.js').Logger} Logger */
-/** @typedef {import('./store.js').Identity} Identity */
+/** @typedef {import('./storage.js').StorageLike} StorageLike */
+/** @typedef {import('./storage.js').LockFn} LockFn */
+/** @typedef {import('./storage.js').Logger} Logger */
+/** @typedef {import('./storage.js').Identity} Identity */
 
 /** @typedef {import('./state.js').StoredMessage} StoredMessage */
 /** @typedef {import('./state.js').PostFn} PostFn */

@@ -6,7 +6,7 @@
 
 import { ivHex, toHex } from './bytes.js';
 
-/** @typedef {import('./store.js').Logger} Logger */
+/** @typedef {import('./storage.js').Logger} Logger */
 /** @typedef {import('./crypto.js').KeySetData} KeySetData */
 
 /** @param {string} id */
