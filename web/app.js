@@ -13,7 +13,8 @@
  * sessionStorage, IndexedDB or script-readable cookies. A reload asks the server again.
  */
 
-import { ApiError, configureApi, fetchMe, post, setCsrfToken } from './api.js';
+import { fetchMe, logout } from './api-client/accounts.js';
+import { ApiError, configureApi, setCsrfToken } from './api-client/http.js';
 import { h, replace } from './dom.js';
 import { startSessionMonitor } from './session.js';
 import { createScope, notice } from './ui.js';
@@ -31,7 +32,7 @@ import * as registerView from './views/register.js';
 /**
  * What views get to work with.
  * @typedef {object} App
- * @property {() => import('./api.js').Me | null} me the signed-in state, or null
+ * @property {() => import('./api-client/accounts.js').Me | null} me the signed-in state, or null
  * @property {(path: string) => void} go navigate to a route, e.g. `/account`
  * @property {(kind: import('./ui.js').MessageKind, ...content: import('./dom.js').Child[]) => void} flash
  *   shows a notice at the top of the next page
@@ -66,7 +67,7 @@ const ROUTES = {
 /** Tells other tabs of this browser that the session changed (no data, just a nudge). */
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('parley-session') : null;
 
-/** @type {import('./api.js').Me | null} */
+/** @type {import('./api-client/accounts.js').Me | null} */
 let me = null;
 /** @type {import('./session.js').SessionMonitor | null} */
 let monitor = null;
@@ -98,7 +99,7 @@ function sessionEndedText(error) {
   return SESSION_ENDED_TEXT;
 }
 
-/** @param {import('./api.js').Me} data */
+/** @param {import('./api-client/accounts.js').Me} data */
 function setMe(data) {
   me = data;
   setCsrfToken(data.csrf_token);
@@ -147,7 +148,7 @@ const app = {
   },
   async signOut() {
     try {
-      await post('/api/logout', {}, { noSessionHook: true });
+      await logout();
     } catch (error) {
       // Already gone on the server is fine: we are signed out either way.
       if (!(error instanceof ApiError && (error.code === 'unauthorized' || error.code === 'session_expired'))) {

@@ -7,7 +7,8 @@
  * answer when the server says the challenge was not used (`"captcha": "kept"`).
  */
 
-import { ApiError, fetchCaptcha } from './api.js';
+import { fetchCaptcha } from './api-client/accounts.js';
+import { ApiError } from './api-client/http.js';
 import { h } from './dom.js';
 import { CAPTCHA_TTL_SECS } from './limits.js';
 import { describeError, field, input } from './ui.js';

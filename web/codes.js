@@ -43,7 +43,7 @@ async function copyText(text, status, selectable, what) {
 
 /**
  * The TOTP enrolment panel (5.2.1-instructions, 5.1.4.1: shown once).
- * @param {import('./api.js').TotpEnrolment} totp
+ * @param {import('./api-client/accounts.js').TotpEnrolment} totp
  * @returns {HTMLElement}
  */
 export function totpEnrolment(totp) {

@@ -7,7 +7,7 @@
  * reason, with the request to choose a different password.
  */
 
-import { post } from './api.js';
+import { checkPassword } from './api-client/accounts.js';
 import { h, replace, uid } from './dom.js';
 import { PASSWORD_MIN_CODE_POINTS } from './limits.js';
 import { field } from './ui.js';
@@ -33,7 +33,7 @@ export function codePointLength(text) {
  * @property {HTMLInputElement} input
  * @property {HTMLButtonElement} toggle
  * @property {(message: string | null) => void} setError
- * @property {(reasons: import('./api.js').Reason[]) => void} showRejected
+ * @property {(reasons: import('./api-client/accounts.js').Reason[]) => void} showRejected
  * @property {() => void} clear empties the field and its feedback
  */
 
@@ -180,14 +180,10 @@ function createMeter(input, username, scope) {
    * @param {number} mine
    */
   async function check(password, mine) {
-    /** @type {import('./api.js').PasswordCheck} */
+    /** @type {import('./api-client/accounts.js').PasswordFeedback} */
     let result;
     try {
-      result = await post(
-        '/api/password/check',
-        { password, username: username?.() ?? '' },
-        { background: true, noSessionHook: true },
-      );
+      result = await checkPassword({ password, username: username?.() ?? '' });
     } catch {
       if (mine === sequence) {
         label.textContent = 'Strength check unavailable right now';

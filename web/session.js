@@ -16,7 +16,7 @@
  * Nothing here fakes activity: polling is marked `background`.
  */
 
-import { fetchMe, post } from './api.js';
+import { fetchMe, reauth } from './api-client/accounts.js';
 import { formatCountdown, h, uid } from './dom.js';
 import { passwordField } from './password-field.js';
 import { busy, describeError, messageArea, usernameHint } from './ui.js';
@@ -34,13 +34,13 @@ const FOCUS_CHECK_MS = 2_000;
 
 /**
  * @typedef {object} MonitorHooks
- * @property {(me: import('./api.js').Me) => void} onMe a fresh `/api/me`
+ * @property {(me: import('./api-client/accounts.js').Me) => void} onMe a fresh `/api/me`
  * @property {() => void} onSignOut the user chose "Sign out" in the dialog
  */
 
 /**
  * @typedef {object} SessionMonitor
- * @property {(me: import('./api.js').Me) => void} update new session data from `/api/me`
+ * @property {(me: import('./api-client/accounts.js').Me) => void} update new session data from `/api/me`
  * @property {() => void} noteActivity a user action succeeded
  * @property {() => void} stop
  * @property {() => Promise<void>} check re-read `/api/me` now
@@ -49,7 +49,7 @@ const FOCUS_CHECK_MS = 2_000;
 
 /**
  * Starts watching. Call `stop()` on sign-out.
- * @param {import('./api.js').Me} me
+ * @param {import('./api-client/accounts.js').Me} me
  * @param {MonitorHooks} hooks
  * @returns {SessionMonitor}
  */
@@ -69,7 +69,7 @@ export function startSessionMonitor(me, hooks) {
   const localNow = () => Date.now() / 1000;
   const serverNow = () => localNow() + skew;
 
-  /** @param {import('./api.js').Me} data */
+  /** @param {import('./api-client/accounts.js').Me} data */
   function update(data) {
     if (typeof data.now === 'number' && Number.isFinite(data.now)) {
       skew = data.now - localNow();
@@ -79,7 +79,7 @@ export function startSessionMonitor(me, hooks) {
     }
   }
 
-  /** @param {Partial<import('./api.js').SessionInfo>} session */
+  /** @param {Partial<import('./api-client/accounts.js').Session>} session */
   function applySession(session) {
     if (typeof session.idle_expires_at === 'number') {
       idleDeadline = session.idle_expires_at;
@@ -108,8 +108,8 @@ export function startSessionMonitor(me, hooks) {
 
   const dialog = createDialog(me.user.username, {
     reauth: async (password) => {
-      /** @type {{ session?: Partial<import('./api.js').SessionInfo> }} */
-      const answer = await post('/api/session/reauth', { password });
+      /** @type {{ session?: Partial<import('./api-client/accounts.js').Session> }} */
+      const answer = await reauth(password);
       if (answer?.session) {
         applySession(answer.session);
       } else {

@@ -4,7 +4,7 @@
  * buttons, countdowns, and the texts for the API's error codes.
  */
 
-import { ApiError } from './api.js';
+import { ApiError } from './api-client/http.js';
 import { formatCountdown, h, replace, uid } from './dom.js';
 import { TOTP_DIGITS } from './limits.js';
 
@@ -104,6 +104,23 @@ export function input(props) {
   return h('input', { type: 'text', ...props });
 }
 
+/**
+ * The username field of sign-up and sign-in.
+ * @param {string} value prefilled
+ * @param {{ help?: string, attrs?: Record<string, string | number> }} [more]
+ * @returns {Field}
+ */
+export function usernameField(value, { help, attrs = {} } = {}) {
+  const element = input({
+    name: 'username',
+    autocomplete: 'username',
+    required: true,
+    value,
+    attrs: { autocapitalize: 'none', spellcheck: 'false', ...attrs },
+  });
+  return field({ label: 'Username', input: element, ...(help === undefined ? {} : { help }) });
+}
+
 /** A whole TOTP code, after `cleanCode`: exactly `TOTP_DIGITS` digits. */
 export const TOTP_CODE_RE = new RegExp(`^\\d{${TOTP_DIGITS}}$`);
 
@@ -176,6 +193,15 @@ export function messageArea() {
  */
 export function notice(kind, ...content) {
   return h('div', { class: 'message', dataset: { kind }, attrs: { role: kind === 'error' ? 'alert' : 'status' } }, ...content);
+}
+
+/**
+ * A warning announced at once (above a form that had to start again).
+ * @param {string} text
+ * @returns {HTMLElement}
+ */
+export function warningAlert(text) {
+  return h('div', { class: 'message', dataset: { kind: 'warn' }, attrs: { role: 'alert' } }, text);
 }
 
 /**

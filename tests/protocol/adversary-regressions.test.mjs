@@ -122,7 +122,7 @@ describe('adversary findings (seeded runs, issue 8)', () => {
     assert.notEqual(real, null);
     await restored.sync();
     assert.equal(restored.conv.peerKey(), real, 'the pin stays on the key the directory names (before the fix: the stand-in key)');
-    // The UI fetches the contact's keys only when it has none (web/chat/store.js): Alice's next
+    // The UI fetches the contact's keys only when it has none (web/chat/outbox.js): Alice's next
     // message must reach Bob without another directory look-up.
     await restored.conv.send('a3', restored.post);
     assert.deepEqual(texts(await bob.sync()).filter((t) => t === 'a3'), ['a3'], 'Bob reads it (before the fix: sent to the stand-in key)');

@@ -11,7 +11,7 @@ import { busy, describeError, messageArea } from '../ui.js';
 import { connectionText } from './list-view.js';
 import { showSafetyNumber } from './safety.js';
 import { reconcile, timelineItems } from './timeline.js';
-import { PAGE_MAX } from './api.js';
+import { PAGE_MAX } from '../api-client/messaging.js';
 
 /** @typedef {import('./store.js').ChatStore} ChatStore */
 /** @typedef {import('./peer.js').Peer} Peer */

@@ -7,7 +7,7 @@
 
 /** @typedef {import('../protocol.js').Conversation} Conversation */
 /** @typedef {import('../protocol.js').ProtocolEvent} ProtocolEvent */
-/** @typedef {import('./api.js').StoredMessage} StoredMessage */
+/** @typedef {import('../api-client/messaging.js').StoredMessage} StoredMessage */
 
 let noticeSeq = 0;
 

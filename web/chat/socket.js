@@ -3,8 +3,11 @@
  * The tab's WebSocket to `GET /api/ws` (docs/api.md): same origin, authenticated by the session
  * cookie (no token in the URL). Reconnects with exponential backoff and jitter after anything
  * but a deliberate stop or the session's end (close code 4001); comes back at once when the
- * browser says it is online again. Frames are parsed JSON objects handed to `onFrame`.
+ * browser says it is online again. Frames are parsed JSON, checked by web/api-client/frames.js and
+ * handed to `onFrame` typed as the server's `ServerFrame`; unknown or malformed ones are dropped.
  */
+
+import { serverFrame } from '../api-client/frames.js';
 
 /** Close code: the session ended (logout, revocation, idle or absolute limit). */
 export const CLOSE_SESSION_ENDED = 4001;
@@ -16,7 +19,7 @@ const BACKOFF_MAX_MS = 30_000;
  * @typedef {'connecting' | 'online' | 'offline' | 'stopped'} SocketState
  *
  * @typedef {object} SocketHooks
- * @property {(frame: Record<string, unknown>) => void} onFrame
+ * @property {(frame: import('../api-client/frames.js').ServerFrame) => void} onFrame
  * @property {(state: SocketState, retryInMs?: number) => void} onState
  * @property {() => void} onSessionEnded close code 4001: no reconnect
  * @property {() => Promise<boolean>} [beforeReconnect] resolves false to give up (e.g. the
@@ -25,7 +28,7 @@ const BACKOFF_MAX_MS = 30_000;
 
 /**
  * @typedef {object} ChatSocket
- * @property {(frame: object) => boolean} send false when not connected
+ * @property {(frame: import('../api-client/frames.js').ClientFrame) => boolean} send false when not connected
  * @property {() => void} stop
  * @property {() => SocketState} state
  */
@@ -73,7 +76,8 @@ export function connectSocket(hooks, url = `${location.protocol === 'https:' ? '
         return;
       }
       if (typeof frame === 'object' && frame !== null && !Array.isArray(frame)) {
-        hooks.onFrame(/** @type {Record<string, unknown>} */ (frame));
+        const known = serverFrame(/** @type {Record<string, unknown>} */ (frame));
+        if (known) hooks.onFrame(known);
       }
     });
     socket.addEventListener('close', (event) => {

@@ -6,30 +6,17 @@
  * factor (authenticator code or a recovery code).
  */
 
-import { ApiError, post, rejectionReasons } from '../api.js';
+import { changePassword, confirmTotp, deleteAccount, newRecoveryCodes, rejectionReasons, startTotp } from '../api-client/accounts.js';
 import { recoveryCodes, totpEnrolment } from '../codes.js';
 import { h, replace } from '../dom.js';
 import { TOTP_DIGITS } from '../limits.js';
 import { newPasswordHelp, passwordField } from '../password-field.js';
 import { forgetAll } from '../protocol.js';
 import { secondFactorField } from '../second-factor.js';
-import {
-  TOTP_CODE_RE,
-  busy,
-  cleanCode,
-  describeError,
-  factorLockedMessage,
-  field,
-  messageArea,
-  rateLimitCountdown,
-  section,
-  totpInput,
-  usernameHint,
-} from '../ui.js';
+import { formElement, handleSubmit, submitButton, totpCodeProblems } from '../form.js';
+import { TOTP_CODE_RE, cleanCode, describeError, field, section, totpInput, usernameHint } from '../ui.js';
 
-/**
- * @typedef {{ password: string } & ({ totp_code: string } | { recovery_code: string })} Credentials
- */
+/** @typedef {import('../api-client/accounts.js').Credentials} Credentials */
 
 /**
  * A form asking for the password and a second factor, with the common error handling.
@@ -49,93 +36,71 @@ function reauthForm({ app, scope, submitLabel, busyLabel, danger = false, extra,
     totpLabel: 'Code from your authenticator app',
     recoveryLabel: 'One of your recovery codes',
   });
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: danger ? 'button danger' : 'button primary' }, submitLabel);
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true },
+  const submit = submitButton(submitLabel, danger ? 'button danger' : 'button primary');
+  const { form, message } = formElement(
+    { submit },
     usernameHint(app.me()?.user.username ?? ''),
     password.element,
     factor.element,
     extra,
-    message.element,
-    h('div', { class: 'actions' }, submit),
   );
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    password.setError(null);
-    factor.setError(null);
-    if (!password.input.value) {
-      password.setError('Enter your password.');
-      password.input.focus();
-      return;
-    }
-    const code = factor.code();
-    if (factor.mode() === 'totp' ? !TOTP_CODE_RE.test(code) : !code) {
-      factor.setError(factor.mode() === 'totp' ? `Enter the ${TOTP_DIGITS} digits from your authenticator app.` : 'Enter one of your recovery codes.');
-      factor.focus();
-      return;
-    }
-    const problem = validate?.();
-    if (problem) {
-      message.show('error', problem);
-      return;
-    }
-    void busy(submit, busyLabel, async () => {
-      try {
-        await onSubmit({ password: password.input.value, ...factor.value() });
-        password.clear();
-        factor.clear();
-      } catch (error) {
-        if (!scope.alive()) {
-          return;
-        }
-        showReauthError(error, { password, factor, message, scope, submit, username: app.me()?.user.username ?? '' });
+  handleSubmit({ form, submit, message }, {
+    busyLabel,
+    scope,
+    fields: [password, factor],
+    validate: () => {
+      if (!password.input.value) {
+        return [[password, 'Enter your password.']];
       }
-    });
+      const code = factor.code();
+      if (factor.mode() === 'totp' ? !TOTP_CODE_RE.test(code) : !code) {
+        return [[factor, factor.mode() === 'totp' ? `Enter the ${TOTP_DIGITS} digits from your authenticator app.` : 'Enter one of your recovery codes.']];
+      }
+      const problem = validate?.();
+      return problem ? [[null, problem]] : [];
+    },
+    request: async () => {
+      await onSubmit({ password: password.input.value, ...factor.value() });
+      password.clear();
+      factor.clear();
+    },
+    ...reauthErrors(app, { password, factor, message }),
   });
 
   return { form, message, reset: () => (password.clear(), factor.clear(), message.clear()) };
 }
 
 /**
- * @param {unknown} error
+ * What a refused re-authentication means: the password or the code was wrong, too many tries,
+ * or a locked factor.
+ * @param {import('../app.js').App} app
  * @param {{
  *   password: import('../password-field.js').PasswordField,
  *   factor?: import('../second-factor.js').SecondFactorField,
- *   message: ReturnType<typeof messageArea>, scope: import('../ui.js').Scope,
- *   submit: HTMLButtonElement, username: string,
+ *   message: import('../form.js').MessageArea,
  * }} parts
+ * @returns {Pick<import('../form.js').FormOptions, 'errors' | 'rateLimited' | 'lockedUsername'>}
  */
-function showReauthError(error, { password, factor, message, scope, submit, username }) {
-  if (!(error instanceof ApiError)) {
-    message.show('error', describeError(error));
-    return;
-  }
-  switch (error.code) {
-    case 'invalid_credentials':
-      password.setError('That is not your current password.');
-      password.input.focus();
-      break;
-    case 'invalid_code':
-      if (factor) {
-        factor.setError('That code is not valid: it may be mistyped, expired or already used.');
-        factor.focus();
-      } else {
-        message.show('error', describeError(error));
-      }
-      break;
-    case 'rate_limited':
-      rateLimitCountdown(scope, message, error.retryAfter, 'Too many attempts.', submit);
-      break;
-    case 'factor_locked':
-      message.show('error', factorLockedMessage(error.extra.factor, username));
-      break;
-    default:
-      message.show('error', describeError(error));
-  }
+function reauthErrors(app, { password, factor, message }) {
+  return {
+    errors: {
+      invalid_credentials: () => {
+        password.setError('That is not your current password.');
+        password.input.focus();
+      },
+      invalid_code: (error) => {
+        if (factor) {
+          factor.setError('That code is not valid: it may be mistyped, expired or already used.');
+          factor.focus();
+        } else {
+          message.show('error', describeError(error));
+        }
+      },
+    },
+    rateLimited: 'Too many attempts.',
+    lockedUsername: () => app.me()?.user.username ?? '',
+  };
 }
 
 /**
@@ -157,63 +122,55 @@ export function changePasswordSection(app, scope, reload) {
     scope,
   });
   const confirm = passwordField({ label: 'Confirm new password', name: 'new_password_confirm', autocomplete: 'new-password' });
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Change password');
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true, attrs: { 'aria-label': 'Change password' } },
+  const submit = submitButton('Change password');
+  const { form, message } = formElement(
+    { label: 'Change password', submit },
     usernameHint(app.me()?.user.username ?? ''),
     current.element,
     next.element,
     confirm.element,
-    message.element,
-    h('div', { class: 'actions' }, submit),
   );
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    for (const f of [current, next, confirm]) {
-      f.setError(null);
-    }
-    if (!current.input.value) {
-      current.setError('Enter your current password.');
-      current.input.focus();
-      return;
-    }
-    if (next.input.value !== confirm.input.value) {
-      confirm.setError('The two new passwords don’t match.');
-      confirm.input.focus();
-      return;
-    }
-    void busy(submit, 'Changing…', async () => {
-      try {
-        await post('/api/account/password', {
-          password: current.input.value,
-          new_password: next.input.value,
-          new_password_confirm: confirm.input.value,
-        });
-        current.clear();
-        next.clear();
-        confirm.clear();
-        message.show('ok', 'Your password has been changed. Use the new one next time you sign in. Every other session of your account has been signed out.');
-        reload();
-      } catch (error) {
-        if (!scope.alive()) {
-          return;
-        }
-        if (error instanceof ApiError && error.code === 'password_rejected') {
-          const reasons = rejectionReasons(error);
-          next.showRejected(reasons.length ? reasons : [{ code: 'rejected', message: error.message }]);
-          next.input.focus();
-        } else if (error instanceof ApiError && error.code === 'validation_failed' && String(error.extra.field).startsWith('new_password')) {
+  const { errors, ...reauth } = reauthErrors(app, { password: current, message });
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Changing…',
+    scope,
+    fields: [current, next, confirm],
+    validate: () => {
+      if (!current.input.value) {
+        return [[current, 'Enter your current password.']];
+      }
+      return next.input.value !== confirm.input.value ? [[confirm, 'The two new passwords don’t match.']] : [];
+    },
+    request: async () => {
+      await changePassword({
+        password: current.input.value,
+        new_password: next.input.value,
+        new_password_confirm: confirm.input.value,
+      });
+      current.clear();
+      next.clear();
+      confirm.clear();
+      message.show('ok', 'Your password has been changed. Use the new one next time you sign in. Every other session of your account has been signed out.');
+      reload();
+    },
+    ...reauth,
+    errors: {
+      ...errors,
+      password_rejected: (error) => {
+        const reasons = rejectionReasons(error);
+        next.showRejected(reasons.length ? reasons : [{ code: 'rejected', message: error.message }]);
+        next.input.focus();
+      },
+      validation_failed: (error) => {
+        if (String(error.extra.field).startsWith('new_password')) {
           next.setError(error.message);
           next.input.focus();
         } else {
-          showReauthError(error, { password: current, message, scope, submit, username: app.me()?.user.username ?? '' });
+          message.show('error', describeError(error));
         }
-      }
-    });
+      },
+    },
   });
 
   return section('account-password', 'Change password', form);
@@ -241,47 +198,36 @@ export function replaceTotpSection(app, scope, reload) {
       submitLabel: 'Set up a new app',
       busyLabel: 'Checking…',
       onSubmit: async (credentials) => {
-        /** @type {{ totp: import('../api.js').TotpEnrolment }} */
-        const answer = await post('/api/account/totp/start', credentials);
+        const answer = await startTotp(credentials);
         confirmStep(answer.totp);
       },
     });
     replace(body, note, intro, form);
   }
 
-  /** @param {import('../api.js').TotpEnrolment} totp */
+  /** @param {import('../api-client/accounts.js').TotpEnrolment} totp */
   function confirmStep(totp) {
     const code = field({ label: `Enter the ${TOTP_DIGITS}-digit code the new app shows`, input: totpInput() });
-    const message = messageArea();
-    const submit = h('button', { type: 'submit', class: 'button primary' }, 'Activate new app');
+    const submit = submitButton('Activate new app');
     const cancel = h('button', { type: 'button', class: 'button secondary', onclick: () => start() }, 'Cancel');
-    const form = h('form', { class: 'form', noValidate: true }, code.element, message.element, h('div', { class: 'actions' }, submit, cancel));
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      message.clear();
-      code.setError(null);
-      const value = cleanCode(code.input.value);
-      if (!TOTP_CODE_RE.test(value)) {
-        code.setError(`Enter the ${TOTP_DIGITS} digits shown in your new authenticator app.`);
-        code.input.focus();
-        return;
-      }
-      void busy(submit, 'Verifying…', async () => {
-        try {
-          await post('/api/account/totp/confirm', { code: value });
-          start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work. Every other session of your account has been signed out.'));
-          reload();
-        } catch (error) {
-          if (error instanceof ApiError && error.code === 'invalid_code') {
-            code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
-            code.input.focus();
-          } else if (error instanceof ApiError && error.code === 'rate_limited') {
-            rateLimitCountdown(scope, message, error.retryAfter, 'Too many attempts.', submit);
-          } else {
-            message.show('error', describeError(error));
-          }
-        }
-      });
+    const { form, message } = formElement({ submit, more: [cancel] }, code.element);
+    handleSubmit({ form, submit, message }, {
+      busyLabel: 'Verifying…',
+      scope,
+      fields: [code],
+      validate: () => totpCodeProblems(code, `Enter the ${TOTP_DIGITS} digits shown in your new authenticator app.`),
+      request: async () => {
+        await confirmTotp(cleanCode(code.input.value));
+        start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work. Every other session of your account has been signed out.'));
+        reload();
+      },
+      errors: {
+        invalid_code: () => {
+          code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
+          code.input.focus();
+        },
+      },
+      rateLimited: 'Too many attempts.',
     });
     replace(body, totpEnrolment(totp), form);
     code.input.focus();
@@ -308,8 +254,7 @@ export function recoveryCodesSection(app, scope, reload) {
       submitLabel: 'Create new recovery codes',
       busyLabel: 'Creating…',
       onSubmit: async (credentials) => {
-        /** @type {{ recovery_codes: string[] }} */
-        const answer = await post('/api/account/recovery-codes', credentials);
+        const answer = await newRecoveryCodes(credentials);
         reload();
         const done = h('button', { type: 'button', class: 'button primary', onclick: () => start() }, 'I have saved them');
         replace(
@@ -355,7 +300,7 @@ export function deleteAccountSection(app, scope) {
     validate: () => (understood.checked ? null : 'Tick the box to confirm that you want to delete your account.'),
     onSubmit: async (credentials) => {
       const userId = app.me()?.user.id;
-      await post('/api/account/delete', credentials);
+      await deleteAccount(credentials);
       // The account is gone, so are its keys in this browser: the private identity key, the
       // key sets and counters (issue 14 item 3). Other tabs lose them too (shared storage).
       if (userId) {

@@ -4,18 +4,18 @@
  * forms that change your authenticators (in account-forms.js).
  */
 
-import { ApiError, del, get, post } from '../api.js';
+import * as accounts from '../api-client/accounts.js';
+import { ApiError } from '../api-client/http.js';
+import { listSessions, revokeAllSessions, revokeSession } from '../api-client/sessions.js';
 import { formatTime, h, replace } from '../dom.js';
 import { button, describeError, messageArea, notice, section } from '../ui.js';
 import { changePasswordSection, deleteAccountSection, recoveryCodesSection, replaceTotpSection } from './account-forms.js';
 
 export const title = 'Account';
 
-/**
- * @typedef {{ id: string, created_at: number, last_active_at: number, user_agent: string | null, ip: string | null, current: boolean }} SessionRow
- * @typedef {{ at: number, event: string, ip: string | null, user_agent: string | null, detail: unknown }} LogEvent
- * @typedef {{ kind: string, created_at: number, status: string }} Authenticator
- */
+/** @typedef {import('../api-client/contract.js').SessionInfo} SessionRow */
+/** @typedef {import('../api-client/contract.js').SecurityEvent} LogEvent */
+/** @typedef {import('../api-client/contract.js').Authenticator} Authenticator */
 
 /** People's words for the security log's events. */
 const EVENT_LABELS = /** @type {Record<string, string>} */ ({
@@ -162,18 +162,11 @@ export function render(app, scope) {
               h(
                 'ul',
                 { class: 'plain' },
+                // The contract's statuses are `active` and `replaced` (a `current` or `locked`
+                // status checked here before was never sent: the typecheck found it).
                 authenticators
-                  .filter((a) => a.status === 'active' || a.status === 'current' || a.status === 'locked')
-                  .map((a) =>
-                    h(
-                      'li',
-                      {},
-                      AUTHENTICATOR_LABELS[a.kind] ?? a.kind,
-                      ' — since ',
-                      time(a.created_at),
-                      a.status === 'locked' ? h('span', { class: 'badge danger' }, 'Locked') : '',
-                    ),
-                  ),
+                  .filter((a) => a.status === 'active')
+                  .map((a) => h('li', {}, AUTHENTICATOR_LABELS[a.kind] ?? a.kind, ' — since ', time(a.created_at))),
               ),
             ),
           ]
@@ -183,8 +176,7 @@ export function render(app, scope) {
 
   async function loadAuthenticators() {
     try {
-      /** @type {{ authenticators: Authenticator[] }} */
-      const answer = await get('/api/account/authenticators');
+      const answer = await accounts.authenticators();
       renderInfo(Array.isArray(answer.authenticators) ? answer.authenticators : null);
     } catch {
       renderInfo(null);
@@ -193,8 +185,7 @@ export function render(app, scope) {
 
   async function loadSessions() {
     try {
-      /** @type {{ sessions: SessionRow[] }} */
-      const answer = await get('/api/sessions');
+      const answer = await listSessions();
       if (scope.alive()) {
         replace(sessions, sessionsTable(answer.sessions ?? [], app, reloadAll, sessionsMessage));
       }
@@ -207,8 +198,7 @@ export function render(app, scope) {
 
   async function loadLog() {
     try {
-      /** @type {{ events: LogEvent[] }} */
-      const answer = await get('/api/account/security-log');
+      const answer = await accounts.securityLog();
       if (scope.alive()) {
         replace(log, securityLog(answer.events ?? [], app.serverNow()));
       }
@@ -249,7 +239,7 @@ export function render(app, scope) {
     void (async () => {
       signOutEverywhere.disabled = true;
       try {
-        await post('/api/sessions/revoke-all', {});
+        await revokeAllSessions();
         app.forgetSession({ kind: 'ok', content: ['You signed out everywhere, including this browser.'] });
       } catch (error) {
         sessionsMessage.show('error', describeError(error));
@@ -317,7 +307,7 @@ function sessionsTable(rows, app, reload, message) {
           void (async () => {
             signOut.disabled = true;
             try {
-              await del(`/api/sessions/${encodeURIComponent(row.id)}`);
+              await revokeSession(row.id);
               if (row.current) {
                 app.forgetSession({ kind: 'ok', content: ['You have signed out.'] });
               } else {

@@ -4,13 +4,14 @@
  * authenticator app or, on request, one of the recovery codes (docs/api.md "Sign-in").
  */
 
-import { ApiError, post } from '../api.js';
+import { login, loginSecondFactor } from '../api-client/accounts.js';
 import { captchaField } from '../captcha.js';
 import { h, replace } from '../dom.js';
 import { TOTP_DIGITS } from '../limits.js';
 import { passwordField } from '../password-field.js';
 import { secondFactorField } from '../second-factor.js';
-import { TOTP_CODE_RE, busy, describeError, factorLockedMessage, field, input, messageArea, rateLimitCountdown } from '../ui.js';
+import { formElement, handleSubmit, submitButton } from '../form.js';
+import { TOTP_CODE_RE, usernameField, warningAlert } from '../ui.js';
 
 export const title = 'Sign in';
 
@@ -48,95 +49,49 @@ export function render(app, scope) {
  * @returns {HTMLElement}
  */
 function passwordStep(app, scope, show, username = '', note = null) {
-  const user = field({
-    label: 'Username',
-    input: input({
-      name: 'username',
-      autocomplete: 'username',
-      required: true,
-      value: username,
-      attrs: { autocapitalize: 'none', spellcheck: 'false' },
-    }),
-  });
+  const user = usernameField(username);
   const password = passwordField({ label: 'Password', autocomplete: 'current-password' });
   const captcha = captchaField(scope);
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Sign in');
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true, attrs: { 'aria-label': 'Sign in' } },
-    user.element,
-    password.element,
-    captcha.element,
-    message.element,
-    h('div', { class: 'actions' }, submit),
-  );
+  const submit = submitButton('Sign in');
+  const { form, message } = formElement({ label: 'Sign in', submit }, user.element, password.element, captcha.element);
   void captcha.refresh();
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    for (const f of [user, password, captcha]) {
-      f.setError(null);
-    }
-    const values = {
-      username: user.input.value.trim(),
-      password: password.input.value,
-      ...captcha.values(),
-    };
-    /** @type {HTMLInputElement | null} */
-    let first = null;
-    if (!values.username) {
-      user.setError('Enter your username.');
-      first ??= user.input;
-    }
-    if (!values.password) {
-      password.setError('Enter your password.');
-      first ??= password.input;
-    }
-    if (!values.captcha_answer) {
-      captcha.setError('Type the characters shown in the image.');
-      first ??= captcha.input;
-    }
-    if (first) {
-      first.focus();
-      return;
-    }
-
-    void busy(submit, 'Signing in…', async () => {
-      try {
-        await post('/api/login', values);
-        show(secondFactorStep(app, scope, show, values.username));
-      } catch (error) {
-        if (!scope.alive()) {
-          return;
-        }
-        captcha.afterError(error);
-        if (!(error instanceof ApiError)) {
-          message.show('error', describeError(error));
-          return;
-        }
-        switch (error.code) {
-          case 'invalid_credentials':
-            message.show('error', 'Wrong username or password. Please check both and try again.');
-            password.input.select();
-            password.input.focus();
-            break;
-          case 'captcha_failed':
-            captcha.setError('The answer was wrong or the image expired. A new image has been loaded.');
-            captcha.input.focus();
-            break;
-          case 'rate_limited':
-            rateLimitCountdown(scope, message, error.retryAfter, 'Too many sign-in attempts.', submit);
-            break;
-          case 'factor_locked':
-            message.show('error', factorLockedMessage(error.extra.factor, values.username));
-            break;
-          default:
-            message.show('error', describeError(error));
-        }
-      }
-    });
+  /** @returns {import('../api-client/contract.js').Login} */
+  const values = () => ({ username: user.input.value.trim(), password: password.input.value, ...captcha.values() });
+  let sentUsername = '';
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Signing in…',
+    scope,
+    fields: [user, password, captcha],
+    validate: () => {
+      const { username, password: typed, captcha_answer: answer } = values();
+      /** @type {import('../form.js').Problem[]} */
+      const problems = [];
+      if (!username) problems.push([user, 'Enter your username.']);
+      if (!typed) problems.push([password, 'Enter your password.']);
+      if (!answer) problems.push([captcha, 'Type the characters shown in the image.']);
+      return problems;
+    },
+    request: async () => {
+      const body = values();
+      sentUsername = body.username;
+      await login(body);
+      show(secondFactorStep(app, scope, show, body.username));
+    },
+    onError: (error) => captcha.afterError(error),
+    errors: {
+      invalid_credentials: () => {
+        message.show('error', 'Wrong username or password. Please check both and try again.');
+        password.input.select();
+        password.input.focus();
+      },
+      captcha_failed: () => {
+        captcha.setError('The answer was wrong or the image expired. A new image has been loaded.');
+        captcha.input.focus();
+      },
+    },
+    rateLimited: 'Too many sign-in attempts.',
+    lockedUsername: () => sentUsername,
   });
 
   return h(
@@ -159,88 +114,49 @@ function passwordStep(app, scope, show, username = '', note = null) {
  */
 function secondFactorStep(app, scope, show, username) {
   const factor = secondFactorField();
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Verify');
+  const submit = submitButton('Verify');
   const cancel = h(
     'button',
     { type: 'button', class: 'button secondary', onclick: () => show(passwordStep(app, scope, show, username)) },
     'Cancel',
   );
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true, attrs: { 'aria-label': 'Second step' } },
-    factor.element,
-    message.element,
-    h('div', { class: 'actions' }, submit, cancel),
-  );
+  const { form, message } = formElement({ label: 'Second step', submit, more: [cancel] }, factor.element);
+  /** @type {import('../second-factor.js').FactorMode} the mode of the code sent */
+  let mode = factor.mode();
+  /** The half-done sign-in expired: back to the password. */
+  const expired = () =>
+    show(passwordStep(app, scope, show, username, warningAlert('Your sign-in attempt expired. Please enter your password again.')));
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    factor.setError(null);
-    const mode = factor.mode();
-    const code = factor.code();
-    if (mode === 'totp' && !TOTP_CODE_RE.test(code)) {
-      factor.setError(`Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`);
-      factor.focus();
-      return;
-    }
-    if (mode === 'recovery' && !code) {
-      factor.setError('Enter one of your recovery codes.');
-      factor.focus();
-      return;
-    }
-    void busy(submit, 'Verifying…', async () => {
-      try {
-        /** @type {{ recovery_codes_remaining?: number, warning?: string }} */
-        const answer = await post(mode === 'totp' ? '/api/login/totp' : '/api/login/recovery', { code });
-        flashRecoveryState(app, mode, answer);
-        await app.signedIn();
-      } catch (error) {
-        if (!scope.alive()) {
-          return;
-        }
-        if (!(error instanceof ApiError)) {
-          message.show('error', describeError(error));
-          return;
-        }
-        switch (error.code) {
-          case 'invalid_code':
-            factor.setError(
-              mode === 'totp'
-                ? 'That code is not valid. Enter the current code from your app (each code works once).'
-                : 'That recovery code is not valid or has already been used.',
-            );
-            factor.focus();
-            break;
-          case 'rate_limited':
-            rateLimitCountdown(scope, message, error.retryAfter, 'Too many wrong codes.', submit);
-            break;
-          case 'factor_locked':
-            message.show('error', factorLockedMessage(error.extra.factor, username));
-            break;
-          case 'unauthorized':
-          case 'session_expired':
-          case 'second_factor_required':
-            show(
-              passwordStep(
-                app,
-                scope,
-                show,
-                username,
-                h(
-                  'div',
-                  { class: 'message', dataset: { kind: 'warn' }, attrs: { role: 'alert' } },
-                  'Your sign-in attempt expired. Please enter your password again.',
-                ),
-              ),
-            );
-            break;
-          default:
-            message.show('error', describeError(error));
-        }
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Verifying…',
+    scope,
+    fields: [factor],
+    validate: () => {
+      const code = factor.code();
+      if (factor.mode() === 'totp' && !TOTP_CODE_RE.test(code)) {
+        return [[factor, `Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`]];
       }
-    });
+      return factor.mode() === 'recovery' && !code ? [[factor, 'Enter one of your recovery codes.']] : [];
+    },
+    request: async () => {
+      mode = factor.mode();
+      const answer = await loginSecondFactor(mode, factor.code());
+      flashRecoveryState(app, mode, answer);
+      await app.signedIn();
+    },
+    errors: {
+      invalid_code: () => {
+        factor.setError(
+          mode === 'totp'
+            ? 'That code is not valid. Enter the current code from your app (each code works once).'
+            : 'That recovery code is not valid or has already been used.',
+        );
+        factor.focus();
+      },
+      ...Object.fromEntries(['unauthorized', 'session_expired', 'second_factor_required'].map((code) => [code, expired])),
+    },
+    rateLimited: 'Too many wrong codes.',
+    lockedUsername: () => username,
   });
 
   return h(
@@ -256,7 +172,7 @@ function secondFactorStep(app, scope, show, username) {
  * After sign-in: say how many recovery codes are left, and urge regenerating them.
  * @param {import('../app.js').App} app
  * @param {'totp' | 'recovery'} mode
- * @param {{ recovery_codes_remaining?: number, warning?: string }} answer
+ * @param {import('../api-client/accounts.js').SignedIn} answer
  */
 function flashRecoveryState(app, mode, answer) {
   const remaining = typeof answer.recovery_codes_remaining === 'number' ? answer.recovery_codes_remaining : null;

@@ -7,13 +7,14 @@
  * 3. Ten recovery codes (copy / download), "I have saved my recovery codes", Finish.
  */
 
-import { ApiError, post, rejectionReasons } from '../api.js';
+import { register, registerFinish, registerTotp, rejectionReasons } from '../api-client/accounts.js';
 import { captchaField } from '../captcha.js';
 import { recoveryCodes, totpEnrolment } from '../codes.js';
 import { h, replace } from '../dom.js';
 import { TOTP_DIGITS, TOTP_PERIOD_SECS, USERNAME_MAX, USERNAME_MIN } from '../limits.js';
 import { codePointLength, MIN_PASSWORD_LENGTH, newPasswordHelp, passwordField } from '../password-field.js';
-import { TOTP_CODE_RE, busy, cleanCode, describeError, field, input, messageArea, rateLimitCountdown, totpInput } from '../ui.js';
+import { focusField, formElement, handleSubmit, submitButton, totpCodeProblems } from '../form.js';
+import { cleanCode, field, totpInput, usernameField, warningAlert } from '../ui.js';
 
 export const title = 'Create account';
 
@@ -62,17 +63,10 @@ function stepHeader(n, name) {
  * @returns {HTMLElement}
  */
 function accountStep(app, scope, show, username = '', note = null) {
-  const user = field({
-    label: 'Username',
-    input: input({
-      name: 'username',
-      autocomplete: 'username',
-      required: true,
-      value: username,
-      // `maxlength` counts UTF-16 units, and a code point is at most two: the real check is below.
-      attrs: { autocapitalize: 'none', spellcheck: 'false', minlength: USERNAME_MIN, maxlength: 2 * USERNAME_MAX },
-    }),
+  const user = usernameField(username, {
     help: USERNAME_HELP,
+    // `maxlength` counts UTF-16 units, and a code point is at most two: the real check is below.
+    attrs: { minlength: USERNAME_MIN, maxlength: 2 * USERNAME_MAX },
   });
   const password = passwordField({
     label: 'Password',
@@ -84,71 +78,56 @@ function accountStep(app, scope, show, username = '', note = null) {
   });
   const confirm = passwordField({ label: 'Confirm password', autocomplete: 'new-password', name: 'password_confirm' });
   const captcha = captchaField(scope);
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Continue');
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true, attrs: { 'aria-label': 'Create your account' } },
+  const submit = submitButton('Continue');
+  const { form, message } = formElement(
+    { label: 'Create your account', submit },
     user.element,
     password.element,
     confirm.element,
     captcha.element,
-    message.element,
-    h('div', { class: 'actions' }, submit),
   );
   void captcha.refresh();
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    for (const f of [user, password, confirm, captcha]) {
-      f.setError(null);
-    }
-    const values = {
-      username: user.input.value.trim(),
-      password: password.input.value,
-      password_confirm: confirm.input.value,
-      ...captcha.values(),
-    };
+  /** @returns {import('../api-client/contract.js').RegisterStart} */
+  const values = () => ({
+    username: user.input.value.trim(),
+    password: password.input.value,
+    password_confirm: confirm.input.value,
+    ...captcha.values(),
+  });
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Checking…',
+    scope,
+    fields: [user, password, confirm, captcha],
     // Quick local checks that say the same as the server (lengths in code points).
-    /** @type {{ focus: () => void } | null} */
-    let first = null;
-    const local = codePointLength(values.username);
-    if (local < USERNAME_MIN || local > USERNAME_MAX) {
-      user.setError(`Use ${USERNAME_MIN} to ${USERNAME_MAX} characters.`);
-      first ??= user.input;
-    }
-    if (codePointLength(values.password) < MIN_PASSWORD_LENGTH) {
-      password.setError(`Use at least ${MIN_PASSWORD_LENGTH} characters (an emoji or accented letter counts as one).`);
-      first ??= password.input;
-    } else if (values.password !== values.password_confirm) {
-      confirm.setError('The two passwords don’t match.');
-      first ??= confirm.input;
-    }
-    if (!values.captcha_answer) {
-      captcha.setError('Type the characters shown in the image.');
-      first ??= captcha.input;
-    }
-    if (first) {
-      first.focus();
-      return;
-    }
-
-    void busy(submit, 'Checking…', async () => {
-      try {
-        /** @type {{ username: string, expires_at: number, totp: import('../api.js').TotpEnrolment }} */
-        const answer = await post('/api/register', values);
-        show(totpStep(app, scope, show, answer.username || values.username, answer.totp));
-      } catch (error) {
-        if (!scope.alive()) {
-          return;
-        }
-        // A challenge that was checked is used up; one refused earlier (weak password...) is
-        // kept by the server, and so is the typed answer.
-        captcha.afterError(error);
-        handleAccountError(error, { user, password, confirm, captcha, message, scope, submit });
+    validate: () => {
+      const typed = values();
+      /** @type {import('../form.js').Problem[]} */
+      const problems = [];
+      const local = codePointLength(typed.username);
+      if (local < USERNAME_MIN || local > USERNAME_MAX) {
+        problems.push([user, `Use ${USERNAME_MIN} to ${USERNAME_MAX} characters.`]);
       }
-    });
+      if (codePointLength(typed.password) < MIN_PASSWORD_LENGTH) {
+        problems.push([password, `Use at least ${MIN_PASSWORD_LENGTH} characters (an emoji or accented letter counts as one).`]);
+      } else if (typed.password !== typed.password_confirm) {
+        problems.push([confirm, 'The two passwords don’t match.']);
+      }
+      if (!typed.captcha_answer) {
+        problems.push([captcha, 'Type the characters shown in the image.']);
+      }
+      return problems;
+    },
+    request: async () => {
+      const body = values();
+      const answer = await register(body);
+      show(totpStep(app, scope, show, answer.username || body.username, answer.totp));
+    },
+    // A challenge that was checked is used up; one refused earlier (weak password...) is
+    // kept by the server, and so is the typed answer.
+    onError: (error) => captcha.afterError(error),
+    errors: accountErrors({ user, password, confirm, captcha, message }),
+    rateLimited: 'Too many sign-up attempts.',
   });
 
   return h(
@@ -162,20 +141,17 @@ function accountStep(app, scope, show, username = '', note = null) {
 }
 
 /**
- * @param {unknown} error
+ * What the server's refusals of step 1 mean for its fields.
  * @param {{
  *   user: import('../ui.js').Field, password: import('../password-field.js').PasswordField,
  *   confirm: import('../password-field.js').PasswordField, captcha: import('../captcha.js').CaptchaField,
- *   message: ReturnType<typeof messageArea>, scope: import('../ui.js').Scope, submit: HTMLButtonElement,
+ *   message: import('../form.js').MessageArea,
  * }} parts
+ * @returns {Record<string, (error: import('../api-client/http.js').ApiError) => void>}
  */
-function handleAccountError(error, { user, password, confirm, captcha, message, scope, submit }) {
-  if (!(error instanceof ApiError)) {
-    message.show('error', describeError(error));
-    return;
-  }
-  switch (error.code) {
-    case 'password_rejected': {
+function accountErrors({ user, password, confirm, captcha, message }) {
+  return {
+    password_rejected: (error) => {
       const reasons = rejectionReasons(error);
       if (reasons.some((r) => r.code === 'mismatch') && reasons.length === 1) {
         confirm.setError(reasons[0]?.message ?? 'The two passwords don’t match.');
@@ -184,41 +160,36 @@ function handleAccountError(error, { user, password, confirm, captcha, message, 
         password.showRejected(reasons.length ? reasons : [{ code: 'rejected', message: error.message }]);
         password.input.focus();
       }
-      break;
-    }
-    case 'username_taken':
+    },
+    username_taken: () => {
       user.setError('That username is already taken. Please choose another.');
       user.input.focus();
-      break;
-    case 'validation_failed': {
+    },
+    validation_failed: (error) => {
       const fieldName = String(error.extra.field ?? '');
+      /** @type {import('../form.js').Checked | null} */
+      let target = null;
       if (fieldName === 'username') {
-        user.setError(error.message || USERNAME_HELP);
-        user.input.focus();
+        target = user;
       } else if (fieldName === 'password') {
-        password.setError(error.message);
-        password.input.focus();
+        target = password;
       } else if (fieldName === 'password_confirm') {
-        confirm.setError(error.message);
-        confirm.input.focus();
+        target = confirm;
       } else if (fieldName.startsWith('captcha')) {
-        captcha.setError(error.message);
-        captcha.input.focus();
-      } else {
-        message.show('error', error.message);
+        target = captcha;
       }
-      break;
-    }
-    case 'captcha_failed':
+      if (!target) {
+        message.show('error', error.message);
+        return;
+      }
+      target.setError(target === user ? error.message || USERNAME_HELP : error.message);
+      focusField(target);
+    },
+    captcha_failed: () => {
       captcha.setError('The answer was wrong or the image expired. A new image has been loaded.');
       captcha.input.focus();
-      break;
-    case 'rate_limited':
-      rateLimitCountdown(scope, message, error.retryAfter, 'Too many sign-up attempts.', submit);
-      break;
-    default:
-      message.show('error', describeError(error));
-  }
+    },
+  };
 }
 
 /**
@@ -235,9 +206,7 @@ function startAgain(app, scope, show, username) {
       scope,
       show,
       username,
-      h(
-        'div',
-        { class: 'message', dataset: { kind: 'warn' }, attrs: { role: 'alert' } },
+      warningAlert(
         'Your sign-up took longer than 15 minutes (or was started in another browser) and has expired. Nothing was saved — please start again.',
       ),
     ),
@@ -250,7 +219,7 @@ function startAgain(app, scope, show, username) {
  * @param {import('../ui.js').Scope} scope
  * @param {(step: HTMLElement) => void} show
  * @param {string} username
- * @param {import('../api.js').TotpEnrolment} totp
+ * @param {import('../api-client/accounts.js').TotpEnrolment} totp
  * @returns {HTMLElement}
  */
 function totpStep(app, scope, show, username, totp) {
@@ -259,39 +228,27 @@ function totpStep(app, scope, show, username, totp) {
     input: totpInput(),
     help: `The code changes every ${TOTP_PERIOD_SECS} seconds; enter the current one.`,
   });
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Verify code');
-  const form = h('form', { class: 'form', noValidate: true }, code.element, message.element, h('div', { class: 'actions' }, submit));
+  const submit = submitButton('Verify code');
+  const { form, message } = formElement({ submit }, code.element);
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    code.setError(null);
-    const value = cleanCode(code.input.value);
-    if (!TOTP_CODE_RE.test(value)) {
-      code.setError(`Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`);
-      code.input.focus();
-      return;
-    }
-    void busy(submit, 'Verifying…', async () => {
-      try {
-        /** @type {{ recovery_codes: string[] }} */
-        const answer = await post('/api/register/totp', { code: value });
-        show(recoveryStep(app, scope, show, username, answer.recovery_codes));
-      } catch (error) {
-        if (error instanceof ApiError && error.code === 'registration_expired') {
-          startAgain(app, scope, show, username);
-        } else if (error instanceof ApiError && error.code === 'invalid_code') {
-          code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
-          code.input.select();
-          code.input.focus();
-        } else if (error instanceof ApiError && error.code === 'rate_limited') {
-          rateLimitCountdown(scope, message, error.retryAfter, 'Too many attempts.', submit);
-        } else {
-          message.show('error', describeError(error));
-        }
-      }
-    });
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Verifying…',
+    scope,
+    fields: [code],
+    validate: () => totpCodeProblems(code, `Enter the ${TOTP_DIGITS} digits shown in your authenticator app.`),
+    request: async () => {
+      const answer = await registerTotp(cleanCode(code.input.value));
+      show(recoveryStep(app, scope, show, username, answer.recovery_codes));
+    },
+    errors: {
+      registration_expired: () => startAgain(app, scope, show, username),
+      invalid_code: () => {
+        code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
+        code.input.select();
+        code.input.focus();
+      },
+    },
+    rateLimited: 'Too many attempts.',
   });
 
   return h(
@@ -315,39 +272,26 @@ function totpStep(app, scope, show, username, totp) {
  */
 function recoveryStep(app, scope, show, username, codes) {
   const saved = h('input', { type: 'checkbox', id: 'saved-codes', name: 'saved', required: true });
-  const message = messageArea();
-  const submit = h('button', { type: 'submit', class: 'button primary', disabled: true }, 'Finish');
+  const submit = submitButton('Finish');
+  submit.disabled = true;
   saved.addEventListener('change', () => {
     submit.disabled = !saved.checked;
   });
-  const form = h(
-    'form',
-    { class: 'form', noValidate: true },
+  const { form, message } = formElement(
+    { submit },
     h('div', { class: 'checkbox' }, saved, h('label', { attrs: { for: saved.id } }, 'I have saved my recovery codes')),
-    message.element,
-    h('div', { class: 'actions' }, submit),
   );
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    message.clear();
-    if (!saved.checked) {
-      message.show('error', 'Please save your recovery codes and tick the box first.');
-      return;
-    }
-    void busy(submit, 'Creating your account…', async () => {
-      try {
-        await post('/api/register/finish', { saved: true });
-        app.flash('ok', `Welcome to Parley, ${username}! Your account is ready.`);
-        await app.signedIn('/chat');
-      } catch (error) {
-        if (error instanceof ApiError && error.code === 'registration_expired') {
-          startAgain(app, scope, show, username);
-        } else {
-          message.show('error', describeError(error));
-        }
-      }
-    });
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Creating your account…',
+    scope,
+    validate: () => (saved.checked ? [] : [[null, 'Please save your recovery codes and tick the box first.']]),
+    request: async () => {
+      await registerFinish();
+      app.flash('ok', `Welcome to Parley, ${username}! Your account is ready.`);
+      await app.signedIn('/chat');
+    },
+    errors: { registration_expired: () => startAgain(app, scope, show, username) },
   });
 
   return h(

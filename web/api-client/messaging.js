@@ -1,26 +1,22 @@
 // @ts-check
 /**
- * The messaging part of the API (docs/api.md "Messaging"), as small typed calls over web/api.js
- * (which adds the CSRF token, timeouts and the session hooks).
+ * The messaging part of the API (docs/api.md "Messaging"), as small typed calls over
+ * web/api-client/http.js (which adds the CSRF token, timeouts and the session hooks). Bodies and answers
+ * are the server's types (web/api-client/contract.d.ts, generated from GET /api/openapi.json).
  *
  * `background: true` marks work the user did not ask for — fetches after a push, a reconnect or
  * a resync, read receipts — with `X-Parley-Background: 1`, so that it never counts as activity
  * for the 30-minute idle limit (4.2.3-idle-30m).
  */
 
-import { get, post } from '../api.js';
+import { get, post } from './http.js';
 import { PAGE_DEFAULT, PAGE_MAX } from '../limits.js';
 
-/**
- * @typedef {{ public_key: string, created_at: number }} PublicKey
- * @typedef {{ current: PublicKey | null, history: PublicKey[] }} Keys
- * @typedef {{ id: string, username: string, keys: Keys }} FoundUser
- * @typedef {{ peer_id: string, peer_username: string, last_activity: number, last_id: number, unread: number, peer_deleted?: boolean }} ConversationRow
- * @typedef {{
- *   id: number, sender_id: string, recipient_id: string, kind: string, payload: unknown,
- *   created_at: number, delivered_at: number | null, read_at: number | null,
- * }} StoredMessage
- */
+/** @typedef {import('./contract.js').PublicKeyRecord} PublicKey */
+/** @typedef {import('./contract.js').Keys} Keys */
+/** @typedef {import('./contract.js').FoundUser} FoundUser */
+/** @typedef {import('./contract.js').Conversation} ConversationRow */
+/** @typedef {import('./contract.js').Message} StoredMessage */
 
 /** Largest page the server hands out (web/limits.js). */
 export { PAGE_MAX };
@@ -41,10 +37,10 @@ export function userKeys(userId, background = false) {
 
 /**
  * @param {string} publicKey base64 of the raw P-384 point
- * @returns {Promise<{ published: boolean }>}
+ * @returns {Promise<import('./contract.js').Published>}
  */
 export function publishKey(publicKey) {
-  return post('/api/keys', { public_key: publicKey }, { background: true });
+  return post('/api/keys', /** @type {import('./contract.js').PublishKey} */ ({ public_key: publicKey }), { background: true });
 }
 
 /**
@@ -61,6 +57,7 @@ export function findUser(username) {
  * @returns {Promise<ConversationRow[]>}
  */
 export async function conversations(background = false) {
+  /** @type {import('./contract.js').Conversations | null} */
   const answer = await get('/api/conversations', opts(background));
   return Array.isArray(answer?.conversations) ? answer.conversations : [];
 }
@@ -68,7 +65,8 @@ export async function conversations(background = false) {
 /**
  * A page of a conversation, ascending ids.
  * @param {string} peerId
- * @param {{ before?: number, after?: number, limit?: number }} where
+ * @param {{ before?: number, after?: number, limit?: number }} where (the query of the contract's
+ *   `GET /api/conversations/{peer}/messages`)
  * @param {boolean} [background]
  * @returns {Promise<StoredMessage[]>}
  */
@@ -77,6 +75,7 @@ export async function history(peerId, where, background = false) {
   if (where.before !== undefined) query.set('before', String(where.before));
   if (where.after !== undefined) query.set('after', String(where.after));
   query.set('limit', String(where.limit ?? PAGE));
+  /** @type {import('./contract.js').MessagePage | null} */
   const answer = await get(`/api/conversations/${encodeURIComponent(peerId)}/messages?${query}`, opts(background));
   return Array.isArray(answer?.messages) ? answer.messages : [];
 }
@@ -85,17 +84,17 @@ export async function history(peerId, where, background = false) {
  * Posts one protocol payload; the server stamps sender, recipient, id and time.
  * @param {string} peerId
  * @param {unknown} payload
- * @returns {Promise<{ message: StoredMessage }>}
+ * @returns {Promise<import('./contract.js').Sent>}
  */
 export function sendPayload(peerId, payload) {
-  return post(`/api/conversations/${encodeURIComponent(peerId)}/messages`, { payload });
+  return post(`/api/conversations/${encodeURIComponent(peerId)}/messages`, /** @type {import('./contract.js').SendMessage} */ ({ payload }));
 }
 
 /**
  * The highest IV counter this user stored under a key set, and whether a `change` from it is
  * stored (docs/api.md): a browser resumes its counter above it (E3, issue 8). Never user activity.
  * @param {string} keySet
- * @returns {Promise<{ last_iv: number, closed: boolean }>}
+ * @returns {Promise<import('./contract.js').LastIv>}
  */
 export function lastIv(keySet) {
   return get(`/api/keysets/${encodeURIComponent(keySet)}/last-iv`, { background: true });
@@ -107,5 +106,7 @@ export function lastIv(keySet) {
  * @param {number} upTo
  */
 export function markRead(peerId, upTo) {
-  return post(`/api/conversations/${encodeURIComponent(peerId)}/read`, { up_to: upTo }, { background: true });
+  return post(`/api/conversations/${encodeURIComponent(peerId)}/read`, /** @type {import('./contract.js').MarkRead} */ ({ up_to: upTo }), {
+    background: true,
+  });
 }

@@ -1,6 +1,8 @@
 // @ts-check
 /**
- * The HTTP client for Parley's JSON API (docs/api.md).
+ * The HTTP client for Parley's JSON API (docs/api.md): the one fetch wrapper under the typed
+ * calls of web/api-client/accounts.js, sessions.js and messaging.js, whose bodies and answers are the
+ * server's contract (web/api-client/contract.d.ts, generated from GET /api/openapi.json).
  *
  * - JSON in and out, same-origin credentials, never cached.
  * - The CSRF token lives in a module variable only: never in localStorage, sessionStorage,
@@ -101,6 +103,7 @@ export async function request(method, path, options = {}) {
   } catch (error) {
     // A stale token (e.g. another tab signed in again): fetch the current one and retry once.
     if (error instanceof ApiError && error.code === 'csrf_failed' && method !== 'GET') {
+      /** @type {import('./contract.js').Me | null} */
       const me = await send('GET', '/api/me', { background: true, noSessionHook: true }).catch(() => null);
       if (me && typeof me.csrf_token === 'string') {
         csrfToken = me.csrf_token;
@@ -214,45 +217,3 @@ export const post = (path, body, options = {}) => request('POST', path, { ...opt
  * @param {RequestOptions} [options]
  */
 export const del = (path, options) => request('DELETE', path, options);
-
-// ---- Typed views of the answers we use (docs/api.md) ----
-
-/**
- * @typedef {{ id: string, username: string, created_at: number }} User
- * @typedef {{ id: string, created_at: number, idle_expires_at: number, absolute_expires_at: number }} SessionInfo
- * @typedef {{
- *   user: User, csrf_token: string, session: SessionInfo, recovery_codes_remaining: number,
- *   must_change_password: boolean, now?: number, crypto_console_log?: boolean,
- * }} Me
- * @typedef {{ code: string, message: string }} Reason
- * @typedef {{
- *   acceptable: boolean, reasons: Reason[], score: number, warning: string | null,
- *   suggestions: string[], length: number,
- * }} PasswordCheck
- * @typedef {{ id: string, image: string, expires_in: number }} Captcha
- * @typedef {{ secret: string, otpauth_uri: string, qr: string, digits: number, period: number }} TotpEnrolment
- */
-
-/** @returns {Promise<Me>} */
-export function fetchMe() {
-  return get('/api/me', { background: true });
-}
-
-/** @returns {Promise<Captcha>} */
-export function fetchCaptcha() {
-  return get('/api/captcha', { background: true });
-}
-
-/**
- * Reasons of a `password_rejected` error, or an empty list.
- * @param {unknown} error
- * @returns {Reason[]}
- */
-export function rejectionReasons(error) {
-  if (!(error instanceof ApiError) || !Array.isArray(error.extra.reasons)) {
-    return [];
-  }
-  return error.extra.reasons
-    .filter((r) => typeof r === 'object' && r !== null)
-    .map((r) => ({ code: String(r.code ?? ''), message: String(r.message ?? r.code ?? '') }));
-}
