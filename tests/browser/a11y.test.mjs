@@ -12,20 +12,18 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
 import { SIZES, assertNoAxeViolations } from './axe.mjs';
 import { CHAT_ALLOWED } from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
 import {
-  EXPECTED_ME_401, GOOD_PASSWORD, fillAccountStep, newUsername, registerViaApi, signInPassword, signOut, startAccountServer,
+  EXPECTED_ME_401, GOOD_PASSWORD, fillAccountStep, newUsername, registerViaApi, signInPassword, signOut,
 } from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 import { Authenticator } from './totp.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** A contact to chat with. */
 let peerName = '';
 
@@ -35,7 +33,7 @@ let peerName = '';
  * @param {'light' | 'dark'} scheme
  */
 async function walkThrough(size, scheme) {
-  const handle = await openPage(browser, { viewport: SIZES[size], colorScheme: scheme });
+  const handle = await openPage(fx.browser, { viewport: SIZES[size], colorScheme: scheme });
   const { page } = handle;
   const tag = `${size}-${scheme}`;
   /** @param {string} screen */
@@ -44,13 +42,13 @@ async function walkThrough(size, scheme) {
     await assertNoAxeViolations(page, `${screen} (${tag})`);
   };
   try {
-    await page.goto(server.url);
+    await page.goto(fx.server.url);
     await page.getByRole('link', { name: 'Create account' }).first().waitFor();
     await check('landing');
 
     // Sign-up, all three steps.
     const username = newUsername('axe');
-    await page.goto(new URL('/#/register', server.url).href);
+    await page.goto(new URL('/#/register', fx.server.url).href);
     await fillAccountStep(page, username, GOOD_PASSWORD);
     await page.locator('.meter[data-acceptable="true"]').waitFor();
     await check('register-1');
@@ -104,7 +102,7 @@ async function walkThrough(size, scheme) {
     await page.locator('.chat-list .conn[data-state="online"]').waitFor();
     await check('chat-after-recovery-code');
     await signOut(page);
-    await page.goto(new URL('/#/login', server.url).href);
+    await page.goto(new URL('/#/login', fx.server.url).href);
     await page.locator('.captcha[data-state="ready"]').waitFor();
     await check('login-1');
 
@@ -116,11 +114,9 @@ async function walkThrough(size, scheme) {
 
 describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-    const handle = await openPage(browser);
+    const handle = await openPage(fx.browser);
     try {
-      await handle.page.goto(server.url);
+      await handle.page.goto(fx.server.url);
       peerName = newUsername('peer');
       await registerViaApi(handle.page, { username: peerName });
       // The peer's browser publishes its key on the chat page.
@@ -130,17 +126,12 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
     }
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('issue14 item 6: axe finds no violation on any screen at desktop size', () => walkThrough('desktop', 'light'));
   test('issue14 item 6: axe finds no violation on any screen at phone size', () => walkThrough('phone', 'light'));
   test('issue14 item 8: the dark theme follows the system, and axe finds no violation in it', async () => {
-    const handle = await openPage(browser, { viewport: SIZES.desktop, colorScheme: 'dark' });
+    const handle = await openPage(fx.browser, { viewport: SIZES.desktop, colorScheme: 'dark' });
     try {
-      await handle.page.goto(server.url);
+      await handle.page.goto(fx.server.url);
       const background = await handle.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
       assert.ok((r ?? 255) + (g ?? 255) + (b ?? 255) < 120, `a dark page: ${background}`);
@@ -153,10 +144,10 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
   });
 
   test('issue14 item 5: the meter never shows the previous verdict while checking a new password', async () => {
-    const handle = await openPage(browser, { viewport: SIZES.desktop });
+    const handle = await openPage(fx.browser, { viewport: SIZES.desktop });
     const { page } = handle;
     try {
-      await page.goto(new URL('/#/register', server.url).href);
+      await page.goto(new URL('/#/register', fx.server.url).href);
       const meter = page.locator('.meter');
       const password = page.locator('input[name="password"]');
       await password.fill('password1');
@@ -190,7 +181,7 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
   });
 
   test('issue14 item 8: installable manifest and icons under the strict CSP; persistent storage asked for', async () => {
-    const handle = await openPage(browser, { viewport: SIZES.phone });
+    const handle = await openPage(fx.browser, { viewport: SIZES.phone });
     const { page } = handle;
     try {
       await page.addInitScript(() => {
@@ -202,7 +193,7 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
           return original();
         };
       });
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const cdp = await page.context().newCDPSession(page);
       const manifest = await cdp.send('Page.getAppManifest');
       assert.deepEqual(manifest.errors, [], 'the manifest parses');

@@ -5,41 +5,29 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { CAPTCHA_ANSWER, EXPECTED_ME_401, advanceClock, newUsername, registerViaApi, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { CAPTCHA_ANSWER, EXPECTED_ME_401, advanceClock, newUsername, registerViaApi } from './flows.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 import { Authenticator } from './totp.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 const NEW_PASSWORD = 'Quiet otters juggle 9 lanterns at dawn';
 
 describe('account page forms', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('change password, new recovery codes, new authenticator, delete account', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
     const { page } = handle;
     let clockOffset = 0;
     /** A fresh TOTP time step for every use: move the server's clock on by 30 s. */
     const nextStep = async () => {
-      await advanceClock(server, 30);
+      await advanceClock(fx.server, 30);
       clockOffset += 30;
     };
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('jude') });
       await page.locator('.topbar').getByRole('link', { name: 'Account' }).click();
       await page.getByRole('heading', { name: 'Your account' }).waitFor();

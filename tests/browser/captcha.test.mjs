@@ -11,33 +11,21 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { SIZES } from './axe.mjs';
-import { CAPTCHA_ANSWER, EXPECTED_ME_401, GOOD_PASSWORD, newUsername, startAccountServer } from './flows.mjs';
-import { OUTPUT_DIR, assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { CAPTCHA_ANSWER, EXPECTED_ME_401, GOOD_PASSWORD, newUsername } from './flows.mjs';
+import { OUTPUT_DIR, assertClean, openPage, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 describe('issue 14 item 1: the CAPTCHA', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('issue14 item 1: answer kept after a password refusal, new image after a wrong answer, audio alternative', async () => {
-    const handle = await openPage(browser, { viewport: SIZES.desktop });
+    const handle = await openPage(fx.browser, { viewport: SIZES.desktop });
     const { page } = handle;
     try {
-      await page.goto(new URL('/#/register', server.url).href);
+      await page.goto(new URL('/#/register', fx.server.url).href);
       const image = page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/png"]');
       await image.waitFor();
       const answerBox = page.getByLabel('Type the characters in the image');
@@ -98,7 +86,7 @@ describe('issue 14 item 1: the CAPTCHA', { timeout: 60_000 }, () => {
 
       // Phone size: the block fits and reads well.
       await page.setViewportSize(SIZES.phone);
-      await page.goto(new URL('/#/login', server.url).href);
+      await page.goto(new URL('/#/login', fx.server.url).href);
       await image.waitFor();
       await screenshot(page, 'captcha-phone-page');
       await page.locator('.captcha').screenshot({ path: `${OUTPUT_DIR}/captcha-phone.png` });

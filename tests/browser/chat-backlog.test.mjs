@@ -12,19 +12,18 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, openFromList, shot, waitForChatReady } from './chat-flows.mjs';
-import { newUsername, registerViaApi, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser, openPage } from './harness.mjs';
+import { assertChatClean, openFromList, shot, waitForChatReady } from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { newUsername, registerViaApi } from './flows.mjs';
+import { openPage } from './harness.mjs';
 
 /** More than the old 1,000-message backlog limit. */
 const COUNT = 1_100;
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+// 1,100 sends from one user in a few seconds: above the default send quota (issue 9 item 8).
+const fx = useBrowserFixture({ env: { PARLEY__QUOTA_SENDS_PER_MINUTE: '1000000' } });
 
 /**
  * @param {import('playwright-core').Browser} b
@@ -32,7 +31,7 @@ let browser;
  */
 async function person(b, prefix) {
   const handle = await openPage(b);
-  await handle.page.goto(server.url);
+  await handle.page.goto(fx.server.url);
   const account = await registerViaApi(handle.page, { username: newUsername(prefix) });
   await waitForChatReady(handle.page);
   const id = await handle.page.evaluate(async () => (await (await fetch('/api/me')).json()).user.id);
@@ -50,20 +49,9 @@ async function shownIds(page) {
 }
 
 describe('issue 9 item 7: a long absence loses nothing', { timeout: 240_000 }, () => {
-  before(async () => {
-    // 1,100 sends from one user in a few seconds: above the default send quota (issue 9 item 8).
-    server = await startAccountServer({ PARLEY__QUOTA_SENDS_PER_MINUTE: '1000000' });
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('issue9_item7_offline_for_more_than_1000_messages_sees_every_one_with_no_gap', async () => {
-    const alice = await person(browser, 'alice');
-    const bob = await person(browser, 'bob');
+    const alice = await person(fx.browser, 'alice');
+    const bob = await person(fx.browser, 'bob');
     const a = alice.handle.page;
     const b = bob.handle.page;
     // Bob goes away (his socket closes; his keys stay in his browser's storage).
@@ -104,7 +92,7 @@ describe('issue 9 item 7: a long absence loses nothing', { timeout: 240_000 }, (
 
     // Bob comes back. The backlog now arrives in pages; wait until the old limit was reached
     // (the 1,000th unacknowledged message is delivered) so that the old code's gap shows.
-    await b.goto(server.url);
+    await b.goto(fx.server.url);
     await waitForChatReady(b);
     const thousandth = /** @type {number} */ (sent[999]);
     await a.waitForFunction(
@@ -159,7 +147,6 @@ describe('issue 9 item 7: a long absence loses nothing', { timeout: 240_000 }, (
       { peer: bob.id, last: /** @type {number} */ (sent.at(-1)) },
       { polling: 250, timeout: 60_000 },
     );
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 });

@@ -9,34 +9,20 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, sendMessage, shot, systemTexts, waitForChatReady,
+  aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, systemTexts, waitForChatReady,
 } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 const E5 = "This browser no longer has the keys for earlier messages — they can't be decrypted here. New messages are encrypted with new keys.";
 
 describe('localStorage cleared', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('the warning, a new exchange, new messages both ways, the key-change warning and safety number', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     const a = alice.handle.page;
     const b = bob.handle.page;
     await openChat(a, bob.account.username);
@@ -97,7 +83,6 @@ describe('localStorage cleared', { timeout: 60_000 }, () => {
     assert.equal(aliceNumber, bobNumber, 'the same number on both sides');
     await a.getByRole('button', { name: 'Close' }).click();
 
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 
 import { newUsername, registerViaUi, signInTotp } from './flows.mjs';
-import { openPage, screenshot } from './harness.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').PageHandle} PageHandle */
 /** @typedef {import('./flows.mjs').Account} Account */
@@ -41,6 +41,26 @@ export async function newPerson(browser, server, prefix, contextOptions = {}) {
   const account = await registerViaUi(handle.page, { username: newUsername(prefix) });
   await waitForChatReady(handle.page);
   return { handle, account };
+}
+
+/**
+ * Alice and Bob, at once, each in a fresh context, registered and on the chat page.
+ * @param {import('playwright-core').Browser} browser
+ * @param {import('./harness.mjs').Server} server
+ * @returns {Promise<[Person, Person]>}
+ */
+export function aliceAndBob(browser, server) {
+  return Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+}
+
+/**
+ * `assertClean` for each person's page, allowing what the chat legitimately logs.
+ * @param {...Person} people
+ */
+export async function assertChatClean(...people) {
+  for (const person of people) {
+    await assertClean(person.handle, { allow: CHAT_ALLOWED });
+  }
 }
 
 /**

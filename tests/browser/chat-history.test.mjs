@@ -9,16 +9,15 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import {
+  CHAT_ALLOWED, aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, waitForChatReady,
+} from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { assertClean } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** @type {import('./chat-flows.mjs').Person} */
 let alice;
 /** @type {import('./chat-flows.mjs').Person} */
@@ -28,14 +27,7 @@ const COUNT = 64;
 
 describe('history, reconnect and session end', { timeout: 60_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-    [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+    [alice, bob] = await aliceAndBob(fx.browser, fx.server);
   });
 
   test('a long history opens on the latest page; scrolling up loads the older ones', async () => {
@@ -67,8 +59,7 @@ describe('history, reconnect and session end', { timeout: 60_000 }, () => {
     assert.deepEqual(await bubbleTexts(b), texts, 'every message, in order');
     assert.equal(await b.getByRole('button', { name: 'Load older messages' }).isVisible(), false);
     await shot(b, 'history-all');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 
   test('a dropped connection: Offline, composer disabled, reconnect, nothing lost', async () => {
@@ -106,8 +97,7 @@ describe('history, reconnect and session end', { timeout: 60_000 }, () => {
     assert.equal(await b.getByRole('textbox', { name: 'Message' }).isDisabled(), false);
     await sendMessage(b, 'back online');
     await bubble(a, 'back online', 'theirs').waitFor();
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 
   test('a session ended elsewhere closes the socket and goes to sign-in', async () => {

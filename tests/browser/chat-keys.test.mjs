@@ -12,18 +12,16 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  CHAT_ALLOWED, bubble, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady,
+  CHAT_ALLOWED, aliceAndBob, assertChatClean, bubble, openChat, openFromList, sendMessage, shot, waitForChatReady,
 } from './chat-flows.mjs';
-import { signInTotp, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser, openPage } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { signInTotp } from './flows.mjs';
+import { assertClean, openPage } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 /**
  * Records every payload a page POSTs to a conversation, and every answer's status.
@@ -61,45 +59,35 @@ function repeated(posts) {
  */
 function stored(page, peerId) {
   return page.evaluate(async (peer) => {
-    const moduleUrl = '/api.js';
+    const moduleUrl = '/api-client/http.js';
     const api = await import(moduleUrl);
     return (await api.get(`/api/conversations/${peer}/messages?limit=200`)).messages;
   }, peerId);
 }
 
 /**
- * Waits (polling, at most 10 s) until `cond` holds.
- * @param {() => boolean} cond @param {string} what
+ * Waits (at most 10 s) until the page has logged a console line matching `line`: already logged,
+ * or the next console event that matches.
+ * @param {import('./harness.mjs').PageHandle} handle @param {RegExp} line @param {string} what
  */
-async function waitUntil(cond, what) {
-  const until = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > until) assert.fail(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+async function waitForConsoleLine(handle, line, what) {
+  if (handle.console.some((m) => line.test(m.text))) return;
+  await handle.page
+    .waitForEvent('console', { predicate: (m) => line.test(m.text()), timeout: 10_000 })
+    .catch(() => assert.fail(`timed out: ${what}`));
 }
 
 /** @param {import('playwright-core').Page} page @returns {Promise<string>} */
 function myId(page) {
   return page.evaluate(async () => {
-    const moduleUrl = '/api.js';
+    const moduleUrl = '/api-client/http.js';
     return (await (await import(moduleUrl)).get('/api/me')).user.id;
   });
 }
 
 describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('a verified contact whose key changed: sending blocked, the warning survives a reload until accepted (finding 3, issue 14 item 2)', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     const a = alice.handle.page;
     const b = bob.handle.page;
     await openChat(a, bob.account.username);
@@ -158,13 +146,13 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
     await waitForChatReady(a);
     await openFromList(a, bob.account.username);
     assert.equal(await a.locator('.key-warning').isHidden(), true, 'accepted: no warning after a reload');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice);
     await alice.handle.close();
     await bob.handle.close();
   });
 
   test('a restored older localStorage never makes the browser post a repeated IV (finding 1)', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     /** @type {Array<{ payload: any, status?: number }>} */
     const posts = [];
     recordPosts(alice.handle.page, posts);
@@ -181,9 +169,9 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
     await alice.handle.close();
 
     // The profile is restored from the backup; Alice signs in again and writes on.
-    const handle = await openPage(browser, { storageState: { ...backup, cookies: [] } });
+    const handle = await openPage(fx.browser, { storageState: { ...backup, cookies: [] } });
     recordPosts(handle.page, posts);
-    await handle.page.goto(new URL('/#/login', server.url).href);
+    await handle.page.goto(new URL('/#/login', fx.server.url).href);
     await signInTotp(handle.page, alice.account);
     await waitForChatReady(handle.page);
     await openFromList(handle.page, bob.account.username);
@@ -214,7 +202,7 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
   });
 
   test('an old ecdh posted again does not undo a Refresh (finding 4)', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     /** @type {Array<{ payload: any, status?: number }>} */
     const alicePosts = [];
     /** @type {Array<{ payload: any, status?: number }>} */
@@ -236,11 +224,11 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
     // The old exchange is stored again as a new message with a fresh time stamp, and pushed.
     const bobId = await myId(b);
     await a.evaluate(async ({ peer, payload }) => {
-      const moduleUrl = '/api.js';
+      const moduleUrl = '/api-client/http.js';
       return (await import(moduleUrl)).post(`/api/conversations/${peer}/messages`, { payload });
     }, { peer: bobId, payload: ecdh });
     const replayLine = /^\[parley\] reject .*already holds: replay, no effect/;
-    await waitUntil(() => bob.handle.console.some((m) => replayLine.test(m.text)), 'Bob judged it a replay');
+    await waitForConsoleLine(bob.handle, replayLine, 'Bob judged it a replay');
 
     // Both still send under the refreshed key set.
     await sendMessage(b, 'after the replay, from bob');
@@ -252,7 +240,7 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
     assert.equal(lastBob.key_set, change.new_key_set, "Bob's message is under the refreshed key set");
     assert.equal(lastAlice.key_set, change.new_key_set, "Alice's message is under the refreshed key set");
     assert.equal(bobPosts.filter((p) => p.payload.type !== 'msg').length, 0, 'Bob started no new exchange');
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(bob);
     await alice.handle.close();
     await bob.handle.close();
   });

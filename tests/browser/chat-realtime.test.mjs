@@ -9,16 +9,15 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, sendMessage, shot, systemTexts } from './chat-flows.mjs';
-import { horizontalOverflow, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import {
+  aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, systemTexts,
+} from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { horizontalOverflow } from './flows.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** @type {import('./chat-flows.mjs').Person} */
 let alice;
 /** @type {import('./chat-flows.mjs').Person} */
@@ -28,16 +27,9 @@ const SCRIPTS = 'Привет, Алиса! こんにちは 你好 مرحبا ש�
 
 describe('chat in real time', { timeout: 60_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-    [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     // Marks that survive only as long as no page reloads.
     for (const p of [alice, bob]) await p.handle.page.evaluate(() => Object.assign(window, { __noReload: true }));
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   test('start-a-chat errors: unknown user, yourself', async () => {
@@ -99,8 +91,7 @@ describe('chat in real time', { timeout: 60_000 }, () => {
     for (const p of [a, b]) assert.equal(await p.evaluate(() => /** @type {any} */ (window).__noReload), true, 'no reload');
     await shot(a, 'realtime-3-alice');
     await shot(b, 'realtime-4-bob');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 
   test('an XSS payload is shown as inert text', async () => {
@@ -122,8 +113,7 @@ describe('chat in real time', { timeout: 60_000 }, () => {
     }
     assert.deepEqual(dialogs, [], 'no dialog opened');
     await shot(b, 'xss-inert');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 
   test('phone-sized screen: one pane at a time, no horizontal scroll', async () => {
@@ -138,6 +128,6 @@ describe('chat in real time', { timeout: 60_000 }, () => {
     assert.equal(await b.locator('.chat-conv').isVisible(), false);
     assert.ok((await horizontalOverflow(b)) <= 0, 'no horizontal scroll (list)');
     await shot(b, 'phone-list');
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(bob);
   });
 });

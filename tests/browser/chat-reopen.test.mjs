@@ -8,18 +8,14 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
 import {
-  CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, reopen, sendMessage, shot, systemTexts,
+  aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, reopen, sendMessage, shot, systemTexts,
 } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** @type {import('./chat-flows.mjs').Person} */
 let alice;
 /** @type {import('./chat-flows.mjs').Person} */
@@ -36,9 +32,7 @@ const logged = (handle, re) => handle.console.some((m) => re.test(m.text));
 
 describe('reopen and refresh', { timeout: 90_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-    [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     await openChat(alice.handle.page, bob.account.username);
     await sendMessage(alice.handle.page, /** @type {string} */ (BEFORE[0]));
     await openChat(bob.handle.page, alice.account.username);
@@ -51,20 +45,15 @@ describe('reopen and refresh', { timeout: 90_000 }, () => {
     }
   });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('reopening the browser: the history decrypts', async () => {
-    alice = await reopen(browser, server, alice);
+    alice = await reopen(fx.browser, fx.server, alice);
     await openFromList(alice.handle.page, bob.account.username);
     assert.deepEqual(await bubbleTexts(alice.handle.page), BEFORE);
     assert.deepEqual(await systemTexts(alice.handle.page), ['Secure session started']);
     // E9: shown again, so logged as "reopen", not as a new decryption.
     assert.ok(logged(alice.handle, /^\[parley\] reopen +ks=\S+ salt=1 .*pt="first from bob ✨"/), 'reopen line in the console');
     await shot(alice.handle.page, 'reopen-history');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice);
   });
 
   test('Refresh keys: "Keys changed" on both sides, new messages work, everything decrypts after reopening', async () => {
@@ -85,12 +74,11 @@ describe('reopen and refresh', { timeout: 90_000 }, () => {
     for (const p of [a, b]) assert.deepEqual(await systemTexts(p), ['Secure session started', 'Keys changed']);
     await shot(a, 'refresh-alice');
     await shot(b, 'refresh-bob');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
 
     // Both browsers closed and reopened: old (salt 1) and new (salt 2) messages all decrypt.
-    alice = await reopen(browser, server, alice);
-    bob = await reopen(browser, server, bob);
+    alice = await reopen(fx.browser, fx.server, alice);
+    bob = await reopen(fx.browser, fx.server, bob);
     for (const [person, peer] of /** @type {const} */ ([[alice, bob], [bob, alice]])) {
       const page = person.handle.page;
       await openFromList(page, peer.account.username);
@@ -98,7 +86,7 @@ describe('reopen and refresh', { timeout: 90_000 }, () => {
       assert.deepEqual(await systemTexts(page), ['Secure session started', 'Keys changed']);
       assert.equal(await page.locator('.timeline-list .sys[data-kind="warn"], .timeline-list .sys[data-kind="lost"]').count(), 0, 'nothing failed');
       assert.ok(logged(person.handle, /^\[parley\] reopen +ks=\S+ salt=1 /) && logged(person.handle, /^\[parley\] reopen +ks=\S+ salt=2 /), 'both key sets used');
-      await assertClean(person.handle, { allow: CHAT_ALLOWED });
+      await assertChatClean(person);
     }
     await shot(bob.handle.page, 'refresh-reopened');
   });

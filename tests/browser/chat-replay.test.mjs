@@ -11,16 +11,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, bubble, bubbleTexts, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import {
+  CHAT_ALLOWED, aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, waitForChatReady,
+} from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { assertClean } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 /**
  * Posts `mutate(payload of the latest msg)` into the conversation from the page's own session.
@@ -57,18 +56,8 @@ function repost(page, peerName, how) {
 }
 
 describe('replayed and tampered ciphertexts', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('a replay is rejected, a tampered message is not verified, live and after a reload', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     const a = alice.handle.page;
     const b = bob.handle.page;
     await openChat(a, bob.account.username);
@@ -79,7 +68,7 @@ describe('replayed and tampered ciphertexts', { timeout: 60_000 }, () => {
     const refused = await repost(a, bob.account.username, 'same');
     assert.deepEqual([refused.status, refused.error], [409, 'iv_reused'], 'the server refuses a repeated (sender, key set, IV)');
     // A malicious server stores it anyway: a copy of the row, written into the database directly.
-    const db = path.join(server.dataDir, 'parley.db');
+    const db = path.join(fx.server.dataDir, 'parley.db');
     const sql = `.timeout 5000
 INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at)
   SELECT sender_id, recipient_id, pair_key, kind, payload, created_at + 1 FROM messages WHERE id = ${Number(refused.original)};
@@ -110,6 +99,6 @@ SELECT last_insert_rowid();`;
 
     // The refused repost is the one expected failure on Alice's page.
     await assertClean(alice.handle, { allow: [...CHAT_ALLOWED, /\/messages.*HTTP 409|status of 409/] });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(bob);
   });
 });

@@ -14,16 +14,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, bubble, newPerson, openChat, sendMessage, shot } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import { aliceAndBob, assertChatClean, bubble, openChat, sendMessage, shot } from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture({ env: { PARLEY__CRYPTO_CONSOLE_LOG: 'false' } });
 
 /**
  * Every way a text could sit in a file.
@@ -40,18 +36,8 @@ function encodings(text) {
 }
 
 describe('the database holds no plaintext (crypto console log off)', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer({ PARLEY__CRYPTO_CONSOLE_LOG: 'false' });
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('distinctive messages both ways; db, WAL and log hold none of them', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     const tag = randomBytes(6).toString('hex');
     const fromAlice = [
       `PLAINTEXT-CANARY-${tag}-one`,
@@ -81,14 +67,14 @@ describe('the database holds no plaintext (crypto console log off)', { timeout: 
     assert.equal(ciphertexts.length, fromAlice.length + fromBob.length);
 
     // Read the database and its WAL while the server runs (the WAL holds recent writes).
-    const files = (await readdir(server.dataDir)).filter((f) => f.startsWith('parley.db'));
+    const files = (await readdir(fx.server.dataDir)).filter((f) => f.startsWith('parley.db'));
     assert.ok(files.includes('parley.db'), `database file in ${files.join(', ')}`);
-    const contents = await Promise.all(files.map(async (f) => ({ file: f, data: await readFile(path.join(server.dataDir, f)) })));
+    const contents = await Promise.all(files.map(async (f) => ({ file: f, data: await readFile(path.join(fx.server.dataDir, f)) })));
     const all = Buffer.concat(contents.map((c) => c.data));
     for (const ct of ciphertexts) {
       assert.ok(all.includes(Buffer.from(ct, 'utf8')), `ciphertext ${ct.slice(0, 16)}… is stored (the right files were read)`);
     }
-    const logs = Buffer.from(server.logs(), 'utf8');
+    const logs = Buffer.from(fx.server.logs(), 'utf8');
     for (const text of [...fromAlice, ...fromBob]) {
       for (const { form, bytes } of encodings(text)) {
         for (const { file, data } of contents) {
@@ -104,7 +90,6 @@ describe('the database holds no plaintext (crypto console log off)', { timeout: 
     for (const person of [alice, bob]) {
       assert.deepEqual(person.handle.console.filter((m) => m.text.startsWith('[parley]')), [], 'no crypto console lines');
     }
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 });

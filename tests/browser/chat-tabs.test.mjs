@@ -7,16 +7,14 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { CHAT_ALLOWED, assertIvsIncrease, cryptoLines, newPerson, openChat, shot, waitForChatReady } from './chat-flows.mjs';
-import { startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser } from './harness.mjs';
+import {
+  CHAT_ALLOWED, aliceAndBob, assertChatClean, assertIvsIncrease, cryptoLines, openChat, shot, waitForChatReady,
+} from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 const PER_TAB = 8;
 
@@ -49,18 +47,8 @@ function waitForCount(page, selector, count) {
 }
 
 describe('two tabs of one user', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('sending at once from two tabs never reuses an IV; console IVs climb per key', async () => {
-    const [alice, bob] = await Promise.all([newPerson(browser, server, 'alice'), newPerson(browser, server, 'bob')]);
+    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     const tab1 = alice.handle.page;
     // A second tab of the same browser (same context: same cookies and localStorage).
     const tab2 = await alice.handle.context.newPage();
@@ -70,7 +58,7 @@ describe('two tabs of one user', { timeout: 60_000 }, () => {
     const tab2Errors = [];
     tab2.on('console', (m) => tab2Console.push({ type: m.type(), text: m.text(), url: m.location().url ?? '' }));
     tab2.on('pageerror', (e) => tab2Errors.push(e));
-    await tab2.goto(new URL('/#/chat', server.url).href);
+    await tab2.goto(new URL('/#/chat', fx.server.url).href);
     await waitForChatReady(tab2);
 
     const b = bob.handle.page;
@@ -122,7 +110,6 @@ describe('two tabs of one user', { timeout: 60_000 }, () => {
 
     assert.deepEqual(tab2Errors.map(String), [], 'tab 2 page errors');
     assert.deepEqual(tab2Console.filter((m) => m.type === 'error' && !CHAT_ALLOWED.some((re) => re.test(`${m.text} ${m.url}`))), [], 'tab 2 console errors');
-    await assertClean(alice.handle, { allow: CHAT_ALLOWED });
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(alice, bob);
   });
 });

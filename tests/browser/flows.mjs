@@ -114,50 +114,45 @@ export async function fillAccountStep(page, username, password) {
  * @returns {Promise<Account>}
  */
 export async function registerViaApi(page, { username, password = GOOD_PASSWORD, clockOffset = 0 }) {
-  const start = await page.evaluate(
-    async ({ username, password, answer }) => {
-      const post = async (/** @type {string} */ path, /** @type {unknown} */ body) => {
-        const response = await fetch(path, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-          body: JSON.stringify(body),
-        });
-        return { status: response.status, body: await response.json() };
-      };
-      const captcha = await (await fetch('/api/captcha')).json();
-      return post('/api/register', {
-        username,
-        password,
-        password_confirm: password,
-        captcha_id: captcha.id,
-        captcha_answer: answer,
-      });
-    },
-    { username, password, answer: CAPTCHA_ANSWER },
-  );
+  const captcha = await page.evaluate(async () => (await fetch('/api/captcha')).json());
+  const start = await pagePost(page, '/api/register', {
+    username,
+    password,
+    password_confirm: password,
+    captcha_id: captcha.id,
+    captcha_answer: CAPTCHA_ANSWER,
+  });
   assert.equal(start.status, 201, `POST /api/register: ${JSON.stringify(start.body)}`);
   const authenticator = new Authenticator(start.body.totp.secret, { clockOffset });
-  const code = await authenticator.next();
-  const finish = await page.evaluate(async (code) => {
-    const post = async (/** @type {string} */ path, /** @type {unknown} */ body) => {
+  const totp = await pagePost(page, '/api/register/totp', { code: await authenticator.next() });
+  const finish = totp.status === 200
+    ? { step: 'finish', ...(await pagePost(page, '/api/register/finish', { saved: true })), codes: totp.body.recovery_codes }
+    : { step: 'totp', ...totp, codes: [] };
+  assert.equal(finish.status, 201, `registration ${finish.step}: ${JSON.stringify(finish.body)}`);
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
+  return { username, password, authenticator, recoveryCodes: /** @type {string[]} */ (finish.codes) };
+}
+
+/**
+ * A JSON `POST` made by the page's own `fetch` (same origin, same cookies, as the app would).
+ * @param {import('playwright-core').Page} page
+ * @param {string} path
+ * @param {unknown} body
+ * @returns {Promise<{ status: number, body: any }>}
+ */
+function pagePost(page, path, body) {
+  return page.evaluate(
+    async ({ path, body }) => {
       const response = await fetch(path, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify(body),
       });
       return { status: response.status, body: await response.json() };
-    };
-    const totp = await post('/api/register/totp', { code });
-    if (totp.status !== 200) {
-      return { step: 'totp', ...totp, codes: [] };
-    }
-    const done = await post('/api/register/finish', { saved: true });
-    return { step: 'finish', ...done, codes: totp.body.recovery_codes };
-  }, code);
-  assert.equal(finish.status, 201, `registration ${finish.step}: ${JSON.stringify(finish.body)}`);
-  await page.reload();
-  await page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
-  return { username, password, authenticator, recoveryCodes: /** @type {string[]} */ (finish.codes) };
+    },
+    { path, body },
+  );
 }
 
 /**

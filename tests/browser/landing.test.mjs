@@ -5,25 +5,23 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
+import { useBrowserFixture } from './fixture.mjs';
 import { EXPECTED_ME_401 } from './flows.mjs';
-import { assertClean as assertPageClean, launchBrowser, openPage, screenshot, startServer } from './harness.mjs';
+import { assertClean as assertPageClean, openPage, screenshot } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Server} Server */
 /** @typedef {import('./harness.mjs').PageHandle} PageHandle */
 
-/** @type {Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture({ plain: true });
 
 /**
  * Loads the landing page and waits until the health check has filled the status line.
  * @param {PageHandle} handle
  */
 async function loadLanding(handle) {
-  const response = await handle.page.goto(server.url, { waitUntil: 'load' });
+  const response = await handle.page.goto(fx.server.url, { waitUntil: 'load' });
   assert.ok(response, 'navigation produced no response');
   await handle.page
     .locator('#server-status', { hasText: 'Connected' })
@@ -41,18 +39,8 @@ function assertClean(handle) {
 }
 
 describe('landing page', { timeout: 90_000 }, () => {
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('is served securely and reports the server as connected (desktop)', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 800 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 800 } });
     try {
       const response = await loadLanding(handle);
       const { page } = handle;
@@ -85,7 +73,7 @@ describe('landing page', { timeout: 90_000 }, () => {
   });
 
   test('fits a phone screen without horizontal scrolling', async () => {
-    const handle = await openPage(browser, {
+    const handle = await openPage(fx.browser, {
       viewport: { width: 375, height: 740 },
       deviceScaleFactor: 2,
       isMobile: true,
@@ -106,13 +94,13 @@ describe('landing page', { timeout: 90_000 }, () => {
   });
 
   test('says clearly when the health check fails', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 800 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 800 } });
     try {
       const { page } = handle;
       await page.route('**/api/health', (route) =>
         route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"unavailable"}' }),
       );
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const status = page.locator('#server-status[data-state="error"]');
       await status.waitFor({ state: 'visible', timeout: 10_000 });
       assert.match(await status.innerText(), /Cannot reach the Parley server/);
@@ -124,7 +112,7 @@ describe('landing page', { timeout: 90_000 }, () => {
   });
 
   test('renders in dark mode', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     try {
       await loadLanding(handle);
       const background = await handle.page.evaluate(

@@ -6,48 +6,28 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import {
-  EXPECTED_ME_401,
-  horizontalOverflow,
-  newUsername,
-  registerViaApi,
-  signInPassword,
-  signOut,
-  startAccountServer,
-} from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { EXPECTED_ME_401, horizontalOverflow, newUsername, registerViaApi, signInPassword, signOut } from './flows.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 /** Give up if the server has not throttled after this many wrong codes. */
 const MAX_ATTEMPTS = 12;
 
 describe('throttling and the account page', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('wrong codes lead to a countdown; the account page shows sessions and failures', async () => {
-    const owner = await openPage(browser, { viewport: { width: 1280, height: 900 } });
-    const attacker = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const owner = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
+    const attacker = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
     try {
-      await owner.page.goto(server.url);
+      await owner.page.goto(fx.server.url);
       const account = await registerViaApi(owner.page, { username: newUsername('hank') });
 
       // Someone with the password but not the phone.
       const { page } = attacker;
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       await signInPassword(page, account);
       const codeField = page.getByLabel('Enter the 6-digit code from your authenticator app');
       let throttled = false;
@@ -74,7 +54,11 @@ describe('throttling and the account page', { timeout: 60_000 }, () => {
       await message.getByText(/Please wait \d+:\d\d before trying again/).waitFor();
       const first = await message.locator('.countdown').innerText();
       assert.equal(await page.getByRole('button', { name: 'Verify' }).isDisabled(), true, 'no retry while waiting');
-      await page.waitForTimeout(1_300);
+      // The countdown ticks: wait for its text to change, then check that it went down.
+      await page.waitForFunction(
+        (before) => document.querySelector('.message[data-kind="error"] .countdown')?.textContent !== before,
+        first,
+      );
       const second = await message.locator('.countdown').innerText();
       const secs = (/** @type {string} */ t) => t.split(':').reduce((m, s) => m * 60 + Number(s), 0);
       assert.ok(secs(second) < secs(first), `the countdown runs (${first} → ${second})`);
@@ -98,7 +82,7 @@ describe('throttling and the account page', { timeout: 60_000 }, () => {
       await screenshot(ownerPage, 'account-desktop');
 
       await ownerPage.setViewportSize({ width: 375, height: 800 });
-      await ownerPage.waitForTimeout(100);
+      await ownerPage.waitForFunction((width) => window.innerWidth === width, 375);
       assert.equal(await horizontalOverflow(ownerPage), 0, 'the account page fits a phone');
       await ownerPage.evaluate(() => window.scrollTo(0, 0));
       await screenshot(ownerPage, 'account-phone');
@@ -110,10 +94,10 @@ describe('throttling and the account page', { timeout: 60_000 }, () => {
   });
 
   test('a locked factor says what to do', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
     const { page } = handle;
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('ivy') });
       await signOut(page);
       await signInPassword(page, account);

@@ -5,39 +5,20 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import {
-  EXPECTED_ME_401,
-  newUsername,
-  registerViaApi,
-  signInPassword,
-  signOut,
-  startAccountServer,
-} from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { EXPECTED_ME_401, newUsername, registerViaApi, signInPassword, signOut } from './flows.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 describe('sign-in', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('with password + authenticator code, then with a recovery code (once only)', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
     const { page } = handle;
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('carol') });
       await signOut(page);
       assert.equal(new URL(page.url()).hash, '#/');

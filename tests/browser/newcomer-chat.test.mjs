@@ -15,17 +15,17 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
 import { SIZES } from './axe.mjs';
-import { CHAT_ALLOWED, bubble, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady } from './chat-flows.mjs';
-import { advanceClock, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser, screenshot } from './harness.mjs';
+import {
+  CHAT_ALLOWED, assertChatClean, bubble, newPerson, openChat, openFromList, sendMessage, shot, waitForChatReady,
+} from './chat-flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { advanceClock } from './flows.mjs';
+import { assertClean, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** @type {import('./chat-flows.mjs').Person} */
 let alice;
 /** @type {import('./chat-flows.mjs').Person} */
@@ -47,18 +47,11 @@ async function setVisibility(page, state) {
 
 describe('issue 14: a newcomer chatting', { timeout: 90_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
     [alice, bob] = await Promise.all([
-      newPerson(browser, server, 'alice', { viewport: SIZES.desktop }),
+      newPerson(fx.browser, fx.server, 'alice', { viewport: SIZES.desktop }),
       // Bob's browser has granted notifications to the site (as after "Turn on notifications").
-      newPerson(browser, server, 'bob', { viewport: SIZES.desktop, permissions: ['notifications'] }),
+      newPerson(fx.browser, fx.server, 'bob', { viewport: SIZES.desktop, permissions: ['notifications'] }),
     ]);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   test('issue14 item 7: the welcome notice goes away; focus lands in the composer after starting a chat', async () => {
@@ -162,7 +155,7 @@ describe('issue 14: a newcomer chatting', { timeout: 90_000 }, () => {
     );
     await a.locator('.topbar').getByRole('link', { name: 'Account' }).click();
     await a.getByRole('heading', { name: 'Your account' }).waitFor();
-    await advanceClock(server, 30);
+    await advanceClock(fx.server, 30);
     alice.account.authenticator.clockOffset += 30;
     const danger = a.locator('#account-delete');
     await danger.getByLabel('Your password', { exact: true }).fill(alice.account.password);
@@ -196,7 +189,7 @@ describe('issue 14: a newcomer chatting', { timeout: 90_000 }, () => {
     await b.setViewportSize(SIZES.phone);
     await screenshot(b, 'newcomer-3-peer-deleted-phone');
 
-    await assertClean(bob.handle, { allow: CHAT_ALLOWED });
+    await assertChatClean(bob);
     await assertClean(alice.handle, { allow: [...CHAT_ALLOWED, /\/api\/me\b.*HTTP 401|status of 401/] });
   });
 });

@@ -7,41 +7,21 @@
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import {
-  EXPECTED_ME_401,
-  GOOD_PASSWORD,
-  fillAccountStep,
-  horizontalOverflow,
-  newUsername,
-  registerViaUi,
-  startAccountServer,
-} from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { EXPECTED_ME_401, GOOD_PASSWORD, fillAccountStep, horizontalOverflow, newUsername, registerViaUi } from './flows.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 
 describe('registration', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('signs up in three steps and lands signed in, with a safe session cookie', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const { page, context } = handle;
     try {
-      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-      await page.goto(server.url);
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: fx.server.url });
+      await page.goto(fx.server.url);
       await page.getByRole('link', { name: 'Create account' }).click();
       await page.getByRole('heading', { name: /Create your account/ }).waitFor();
 
@@ -134,11 +114,11 @@ describe('registration', { timeout: 60_000 }, () => {
   });
 
   test('password field: show/hide, paste, blocklist reason, code-point length', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1280, height: 900 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
     const { page, context } = handle;
     try {
-      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-      await page.goto(`${server.url}#/register`);
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: fx.server.url });
+      await page.goto(`${fx.server.url}#/register`);
       await page.getByRole('heading', { name: /Create your account/ }).waitFor();
       const password = page.locator('input[name="password"]');
 
@@ -222,10 +202,10 @@ describe('registration', { timeout: 60_000 }, () => {
   });
 
   test('works on a phone screen', async () => {
-    const handle = await openPage(browser, { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const handle = await openPage(fx.browser, { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const { page } = handle;
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       await screenshot(page, 'landing-phone-signed-out');
       const account = await registerViaUi(page, {
         username: newUsername('phone'),

@@ -15,13 +15,13 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { EXPECTED_ME_401, newUsername, registerViaUi, startAccountServer } from './flows.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { EXPECTED_ME_401, newUsername, registerViaUi } from './flows.mjs';
 import { CHROMIUM_PATH, assertClean, chromiumArgs, screenshot } from './harness.mjs';
 
 const SESSION_COOKIE = '__Host-parley_session';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
+const fx = useBrowserFixture({ browser: false });
 /** @type {string} */
 let userDataDir;
 
@@ -33,7 +33,7 @@ async function launchProfile() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: chromiumArgs(server.pin),
+    args: chromiumArgs(fx.server.pin),
     viewport: { width: 1100, height: 800 },
   });
   context.setDefaultTimeout(10_000);
@@ -76,10 +76,10 @@ function protocolKeys(page) {
  * @returns {Promise<number>} the status
  */
 async function meWithCookie(cookie) {
-  const ca = await readFile(server.caPem);
+  const ca = await readFile(fx.server.caPem);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      new URL('/api/me', server.url),
+      new URL('/api/me', fx.server.url),
       { method: 'GET', ca, servername: 'localhost', headers: { Accept: 'application/json', Cookie: cookie } },
       (res) => {
         res.resume();
@@ -93,12 +93,10 @@ async function meWithCookie(cookie) {
 
 describe('browser restart (NIST 7.2-non-persistent)', { timeout: 90_000 }, () => {
   before(async () => {
-    server = await startAccountServer();
     userDataDir = await mkdtemp(path.join(tmpdir(), 'parley-profile-'));
   });
 
   after(async () => {
-    await server?.stop();
     if (userDataDir) {
       await rm(userDataDir, { recursive: true, force: true });
     }
@@ -112,7 +110,7 @@ describe('browser restart (NIST 7.2-non-persistent)', { timeout: 90_000 }, () =>
     /** @type {string} */
     let oldCookie;
     try {
-      await first.page.goto(server.url);
+      await first.page.goto(fx.server.url);
       const account = await registerViaUi(first.page, { username: newUsername('rita') });
       await first.page.getByRole('heading', { name: 'Chats', exact: true }).waitFor();
       assert.equal(await first.page.locator('.topbar-user').innerText(), account.username);
@@ -120,7 +118,7 @@ describe('browser restart (NIST 7.2-non-persistent)', { timeout: 90_000 }, () =>
       await first.page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith('parley:v1:')));
       keysBefore = await protocolKeys(first.page);
       assert.ok(keysBefore.some((k) => /^parley:v1:[0-9a-f]{32}:identity$/.test(k)), `identity stored: ${keysBefore.join(', ')}`);
-      const session = (await first.context.cookies(server.url)).find((c) => c.name === SESSION_COOKIE);
+      const session = (await first.context.cookies(fx.server.url)).find((c) => c.name === SESSION_COOKIE);
       assert.ok(session, 'signed in with a session cookie');
       assert.equal(session.expires, -1, 'a browser-session cookie (no Expires/Max-Age)');
       oldCookie = `${session.name}=${session.value}`;
@@ -140,7 +138,7 @@ describe('browser restart (NIST 7.2-non-persistent)', { timeout: 90_000 }, () =>
         'the session cookie did not survive the restart',
       );
       const me = second.page.waitForResponse((r) => new URL(r.url()).pathname === '/api/me');
-      await second.page.goto(server.url);
+      await second.page.goto(fx.server.url);
       assert.equal((await me).status(), 401, 'GET /api/me from the page: no session');
       await second.page.getByRole('link', { name: 'Sign in' }).waitFor();
       await second.page.getByRole('link', { name: 'Create account' }).waitFor();
@@ -150,7 +148,7 @@ describe('browser restart (NIST 7.2-non-persistent)', { timeout: 90_000 }, () =>
       await screenshot(second.page, 'relaunch-2-after-restart');
 
       // Asking for the chat leads to sign-in.
-      await second.page.goto(`${server.url}#/chat`);
+      await second.page.goto(`${fx.server.url}#/chat`);
       await second.page.getByRole('heading', { name: 'Sign in' }).waitFor();
       assert.equal(new URL(second.page.url()).hash, '#/login');
 

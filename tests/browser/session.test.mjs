@@ -7,45 +7,33 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { EXPECTED_ME_401, advanceClock, newUsername, registerViaApi, signInTotp, startAccountServer } from './flows.mjs';
-import { assertClean, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { useBrowserFixture } from './fixture.mjs';
+import { EXPECTED_ME_401, advanceClock, newUsername, registerViaApi, signInTotp } from './flows.mjs';
+import { assertClean, openPage, screenshot } from './harness.mjs';
 
-/** @type {import('./harness.mjs').Server} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const fx = useBrowserFixture();
 /** How far the server's clock has been moved (for TOTP codes). */
 let clockOffset = 0;
 
 /** @param {number} secs */
 async function advance(secs) {
-  await advanceClock(server, secs);
+  await advanceClock(fx.server, secs);
   clockOffset += secs;
 }
 
 const SESSION_GONE = [EXPECTED_ME_401, /HTTP 401|status of 401/];
 
 describe('session limits', { timeout: 60_000 }, () => {
-  before(async () => {
-    server = await startAccountServer();
-    browser = await launchBrowser(server.pin);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('signing out in one tab ends the session in the other', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1100, height: 800 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
     const { page: tabA, context } = handle;
     const tabB = await context.newPage();
     try {
-      await tabA.goto(server.url);
+      await tabA.goto(fx.server.url);
       await registerViaApi(tabA, { username: newUsername('dave'), clockOffset });
-      await tabB.goto(`${server.url}#/account`);
+      await tabB.goto(`${fx.server.url}#/account`);
       await tabB.getByRole('heading', { name: 'Your account' }).waitFor();
       await tabB.locator('table.sessions').waitFor();
 
@@ -69,12 +57,12 @@ describe('session limits', { timeout: 60_000 }, () => {
   });
 
   test('another device signing this session out: the next action lands on sign-in', async () => {
-    const first = await openPage(browser, { viewport: { width: 1100, height: 800 } });
-    const second = await openPage(browser, { viewport: { width: 1100, height: 900 } });
+    const first = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
+    const second = await openPage(fx.browser, { viewport: { width: 1100, height: 900 } });
     try {
-      await first.page.goto(server.url);
+      await first.page.goto(fx.server.url);
       const account = await registerViaApi(first.page, { username: newUsername('erin'), clockOffset });
-      await second.page.goto(server.url);
+      await second.page.goto(fx.server.url);
       await signInTotp(second.page, account);
 
       await second.page.locator('.topbar').getByRole('link', { name: 'Account' }).click();
@@ -100,10 +88,10 @@ describe('session limits', { timeout: 60_000 }, () => {
   });
 
   test('the idle warning lets the user stay signed in with the password', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1100, height: 800 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
     const { page } = handle;
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('fay'), clockOffset });
 
       await advance(29 * 60);
@@ -134,10 +122,10 @@ describe('session limits', { timeout: 60_000 }, () => {
   });
 
   test('30 minutes idle, and the 12-hour limit, end the session with a notice', async () => {
-    const handle = await openPage(browser, { viewport: { width: 1100, height: 800 } });
+    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
     const { page } = handle;
     try {
-      await page.goto(server.url);
+      await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('gus'), clockOffset });
 
       await advance(31 * 60);

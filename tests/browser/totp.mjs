@@ -8,6 +8,9 @@ import { createHmac } from 'node:crypto';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
+/** Seconds per time step (the server's TOTP_PERIOD_SECS). */
+const TOTP_PERIOD = 30;
+
 /**
  * Decodes RFC 4648 base32 (case-insensitive; spaces, dashes and padding ignored).
  * @param {string} text
@@ -106,7 +109,10 @@ export class Authenticator {
         this.lastStep = step;
         return hotp(base32Decode(this.secret), step);
       }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Both acceptable steps are used: the wait is the subject here, so it is computed — until
+      // `step` is within the window (the time step before it has begun), plus 50 ms.
+      const waitMs = ((step - 1) * TOTP_PERIOD - this.now()) * 1000 + 50;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, waitMs)));
     }
   }
 
