@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import {
   Conversation, createIdentity, encrypt, fromB64, ivCounter, loadKeySet, makeChange, storageKeys, toB64,
 } from '../../web/protocol.js';
-import { ALICE, BOB, Client, kinds, pair, texts } from './helpers.mjs';
+import { ALICE, BOB, Client, kinds, pair, roundTrip, texts } from './helpers.mjs';
 
 /** @typedef {import('../../web/protocol.js').ProtocolEvent} ProtocolEvent */
 /** @typedef {import('../../web/protocol.js').StoredMessage} StoredMessage */
@@ -58,10 +58,7 @@ describe('first contact (E1, E7)', () => {
   it('IVs count up from 1 per direction key and never repeat', async () => {
     const { alice, bob, server } = await pair();
     for (let i = 0; i < 5; i += 1) {
-      await alice.send(`a${i}`);
-      await bob.sync();
-      await bob.send(`b${i}`);
-      await alice.sync();
+      await roundTrip(alice, bob, `a${i}`, `b${i}`);
     }
     const msgs = ofType(server.messages, 'msg');
     assert.deepEqual(msgs.filter((m) => m.sender_id === ALICE).map(ivOf), [1, 2, 3, 4, 5]);
@@ -90,10 +87,7 @@ describe('first contact (E1, E7)', () => {
 describe('history (E3, E5)', () => {
   it('a reopened browser decrypts the whole history, own messages included, without replays', async () => {
     const { alice, bob, server, clock } = await pair();
-    await alice.send('one');
-    await bob.sync();
-    await bob.send('two');
-    await alice.sync();
+    await roundTrip(alice, bob, 'one', 'two');
     await alice.send('three');
     clock.advance(3600);
     const reopened = new Conversation({ me: BOB, peer: ALICE, identity: bob.identity, storage: bob.storage, now: clock.now });
@@ -161,10 +155,7 @@ describe('history (E3, E5)', () => {
 describe('Refresh (E6)', () => {
   it('both sides show "Keys changed", new keys are used, old messages still decrypt after reopening', async () => {
     const { alice, bob, server, clock } = await pair();
-    await alice.send('before 1');
-    await bob.sync();
-    await bob.send('before 2');
-    await alice.sync();
+    await roundTrip(alice, bob, 'before 1', 'before 2');
     const oldSet = /** @type {string} */ (alice.conv.currentKeySetId());
 
     const mine = await alice.refresh();
@@ -381,10 +372,7 @@ describe('the 60-second rule (E6)', () => {
 describe('cleared localStorage (E5, E7)', () => {
   it('old messages are reported undecryptable, a new exchange starts, and new messages work', async () => {
     const { alice, bob, server, clock } = await pair();
-    await alice.send('old 1');
-    await bob.sync();
-    await bob.send('old 2');
-    await alice.sync();
+    await roundTrip(alice, bob, 'old 1', 'old 2');
 
     clock.advance(600);
     bob.storage.clear();

@@ -256,6 +256,20 @@ export async function pair(o = {}) {
 }
 
 /**
+ * One round: `first` sends, `second` reads it and answers, `first` reads the answer.
+ * @param {Client} first
+ * @param {Client} second
+ * @param {string} text from `first`
+ * @param {string} answer from `second`
+ */
+export async function roundTrip(first, second, text, answer) {
+  await first.send(text);
+  await second.sync();
+  await second.send(answer);
+  await first.sync();
+}
+
+/**
  * @param {ProtocolEvent[]} events
  * @returns {string[]} the texts of the message events
  */

@@ -8,16 +8,13 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 
 import { Conversation } from '../../web/protocol.js';
-import { ALICE, BOB, IV_LINE, ivsStrictlyIncrease, pair } from './helpers.mjs';
+import { ALICE, BOB, IV_LINE, ivsStrictlyIncrease, pair, roundTrip } from './helpers.mjs';
 
 describe('E9 console log', () => {
   it('a session: IVs strictly increase per key, keys change on Refresh, rejections are visible', async () => {
     const { alice, bob, server } = await pair();
     for (let i = 0; i < 3; i += 1) {
-      await alice.send(`ping ${i}`);
-      await bob.sync();
-      await bob.send(`pong ${i}`);
-      await alice.sync();
+      await roundTrip(alice, bob, `ping ${i}`, `pong ${i}`);
     }
     await alice.refresh();
     await bob.sync();
