@@ -5,7 +5,7 @@
  * generated from GET /api/openapi.json), so a renamed field fails the typecheck.
  */
 
-import { ApiError, get, post } from './http.js';
+import { ApiError, call } from './http.js';
 
 /** @typedef {import('./contract.js').Me} Me */
 /** @typedef {import('./contract.js').User} User */
@@ -19,54 +19,43 @@ import { ApiError, get, post } from './http.js';
 
 /** @returns {Promise<Me>} */
 export function fetchMe() {
-  return get('/api/me', { background: true });
+  return call('GET /api/me', { background: true });
 }
 
 /** @returns {Promise<Captcha>} */
 export function fetchCaptcha() {
-  return get('/api/captcha', { background: true });
+  return call('GET /api/captcha', { background: true });
 }
 
 /**
  * The strength meter's check: never user activity, never ends a session.
  * @param {import('./contract.js').PasswordCheck} body
- * @returns {Promise<PasswordFeedback>}
  */
 export function checkPassword(body) {
-  return post('/api/password/check', body, { background: true, noSessionHook: true });
+  return call('POST /api/password/check', { body, background: true, noSessionHook: true });
 }
 
 // ---- registration
 
-/**
- * @param {import('./contract.js').RegisterStart} body
- * @returns {Promise<import('./contract.js').RegistrationStarted>}
- */
+/** @param {import('./contract.js').RegisterStart} body */
 export function register(body) {
-  return post('/api/register', body);
+  return call('POST /api/register', { body });
 }
 
-/**
- * @param {string} code
- * @returns {Promise<import('./contract.js').RegistrationCodes>}
- */
+/** @param {string} code */
 export function registerTotp(code) {
-  return post('/api/register/totp', /** @type {import('./contract.js').CodeBody} */ ({ code }));
+  return call('POST /api/register/totp', { body: { code } });
 }
 
-/** @returns {Promise<SignedIn>} */
 export function registerFinish() {
-  return post('/api/register/finish', /** @type {import('./contract.js').RegisterFinish} */ ({ saved: true }));
+  return call('POST /api/register/finish', { body: { saved: true } });
 }
 
 // ---- sign-in and out
 
-/**
- * @param {import('./contract.js').Login} body
- * @returns {Promise<import('./contract.js').LoginPending>}
- */
+/** @param {import('./contract.js').Login} body */
 export function login(body) {
-  return post('/api/login', body);
+  return call('POST /api/login', { body });
 }
 
 /**
@@ -76,64 +65,55 @@ export function login(body) {
  * @returns {Promise<SignedIn>}
  */
 export function loginSecondFactor(method, code) {
-  return post(method === 'totp' ? '/api/login/totp' : '/api/login/recovery', /** @type {import('./contract.js').CodeBody} */ ({ code }));
+  return call(method === 'totp' ? 'POST /api/login/totp' : 'POST /api/login/recovery', { body: { code } });
 }
 
 /** Ends this session; an already ended one is not reported to the session hook. */
 export function logout() {
-  return post('/api/logout', {}, { noSessionHook: true });
+  return call('POST /api/logout', { noSessionHook: true });
 }
 
 /**
  * Proves the user is still here: extends the session's deadlines.
  * @param {string} password
- * @returns {Promise<import('./contract.js').Reauthenticated>}
  */
 export function reauth(password) {
-  return post('/api/session/reauth', /** @type {import('./contract.js').PasswordBody} */ ({ password }));
+  return call('POST /api/session/reauth', { body: { password } });
 }
 
 // ---- managing authenticators
 
 /** @param {import('./contract.js').ChangePassword} body */
 export function changePassword(body) {
-  return post('/api/account/password', body);
+  return call('POST /api/account/password', { body });
 }
 
-/**
- * @param {Credentials} credentials
- * @returns {Promise<import('./contract.js').TotpStarted>}
- */
+/** @param {Credentials} credentials */
 export function startTotp(credentials) {
-  return post('/api/account/totp/start', credentials);
+  return call('POST /api/account/totp/start', { body: credentials });
 }
 
 /** @param {string} code */
 export function confirmTotp(code) {
-  return post('/api/account/totp/confirm', /** @type {import('./contract.js').CodeBody} */ ({ code }));
+  return call('POST /api/account/totp/confirm', { body: { code } });
 }
 
-/**
- * @param {Credentials} credentials
- * @returns {Promise<import('./contract.js').RecoveryCodes>}
- */
+/** @param {Credentials} credentials */
 export function newRecoveryCodes(credentials) {
-  return post('/api/account/recovery-codes', credentials);
+  return call('POST /api/account/recovery-codes', { body: credentials });
 }
 
 /** @param {Credentials} credentials */
 export function deleteAccount(credentials) {
-  return post('/api/account/delete', credentials);
+  return call('POST /api/account/delete', { body: credentials });
 }
 
-/** @returns {Promise<import('./contract.js').Authenticators>} */
 export function authenticators() {
-  return get('/api/account/authenticators');
+  return call('GET /api/account/authenticators');
 }
 
-/** @returns {Promise<import('./contract.js').SecurityLog>} */
 export function securityLog() {
-  return get('/api/account/security-log');
+  return call('GET /api/account/security-log');
 }
 
 /**

@@ -199,6 +199,33 @@ function toApiError(response, body) {
   return new ApiError(response.status, `http_${response.status}`, `The server answered ${response.status}.`);
 }
 
+/** @typedef {import('./contract.js').Operations} Operations */
+
+/**
+ * What a call of one operation takes besides the request options.
+ * @template {keyof Operations} K
+ * @typedef {object} CallOptions
+ * @property {Record<string, string | number>} [params] the values of the path's `{name}` parts
+ * @property {URLSearchParams} [query]
+ * @property {Operations[K]['body']} [body] a `POST` without one sends `{}`
+ */
+
+/**
+ * Calls one operation of the contract by its name in the OpenAPI document (`POST /api/login`,
+ * `GET /api/users/{id}/keys`): a route the server renamed or removed, a wrong body or a wrong
+ * use of the answer fails the typecheck.
+ * @template {keyof Operations} K
+ * @param {K} operation
+ * @param {CallOptions<K> & Omit<RequestOptions, 'body'>} [options]
+ * @returns {Promise<Operations[K]['answer']>}
+ */
+export function call(operation, options = {}) {
+  const [method, template] = /** @type {['GET' | 'POST' | 'DELETE', string]} */ (operation.split(' '));
+  const { params = {}, query, body, ...rest } = options;
+  const path = template.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(String(params[name])));
+  return request(method, query ? `${path}?${query}` : path, method === 'POST' ? { ...rest, body: body ?? {} } : rest);
+}
+
 /**
  * @param {string} path
  * @param {RequestOptions} [options]

@@ -9,7 +9,7 @@
  * for the 30-minute idle limit (4.2.3-idle-30m).
  */
 
-import { get, post } from './http.js';
+import { call } from './http.js';
 import { PAGE_DEFAULT, PAGE_MAX } from '../limits.js';
 
 /** @typedef {import('./contract.js').PublicKeyRecord} PublicKey */
@@ -32,7 +32,7 @@ const opts = (background) => (background ? { background: true } : {});
  * @returns {Promise<Keys>}
  */
 export function userKeys(userId, background = false) {
-  return get(`/api/users/${encodeURIComponent(userId)}/keys`, opts(background));
+  return call('GET /api/users/{id}/keys', { params: { id: userId }, ...opts(background) });
 }
 
 /**
@@ -40,7 +40,7 @@ export function userKeys(userId, background = false) {
  * @returns {Promise<import('./contract.js').Published>}
  */
 export function publishKey(publicKey) {
-  return post('/api/keys', /** @type {import('./contract.js').PublishKey} */ ({ public_key: publicKey }), { background: true });
+  return call('POST /api/keys', { body: { public_key: publicKey }, background: true });
 }
 
 /**
@@ -49,7 +49,7 @@ export function publishKey(publicKey) {
  * @returns {Promise<FoundUser>}
  */
 export function findUser(username) {
-  return get(`/api/users?username=${encodeURIComponent(username)}`);
+  return call('GET /api/users', { query: new URLSearchParams({ username }) });
 }
 
 /**
@@ -57,8 +57,7 @@ export function findUser(username) {
  * @returns {Promise<ConversationRow[]>}
  */
 export async function conversations(background = false) {
-  /** @type {import('./contract.js').Conversations | null} */
-  const answer = await get('/api/conversations', opts(background));
+  const answer = await call('GET /api/conversations', opts(background));
   return Array.isArray(answer?.conversations) ? answer.conversations : [];
 }
 
@@ -75,8 +74,7 @@ export async function history(peerId, where, background = false) {
   if (where.before !== undefined) query.set('before', String(where.before));
   if (where.after !== undefined) query.set('after', String(where.after));
   query.set('limit', String(where.limit ?? PAGE));
-  /** @type {import('./contract.js').MessagePage | null} */
-  const answer = await get(`/api/conversations/${encodeURIComponent(peerId)}/messages?${query}`, opts(background));
+  const answer = await call('GET /api/conversations/{peer_id}/messages', { params: { peer_id: peerId }, query, ...opts(background) });
   return Array.isArray(answer?.messages) ? answer.messages : [];
 }
 
@@ -87,7 +85,7 @@ export async function history(peerId, where, background = false) {
  * @returns {Promise<import('./contract.js').Sent>}
  */
 export function sendPayload(peerId, payload) {
-  return post(`/api/conversations/${encodeURIComponent(peerId)}/messages`, /** @type {import('./contract.js').SendMessage} */ ({ payload }));
+  return call('POST /api/conversations/{peer_id}/messages', { params: { peer_id: peerId }, body: { payload } });
 }
 
 /**
@@ -97,7 +95,7 @@ export function sendPayload(peerId, payload) {
  * @returns {Promise<import('./contract.js').LastIv>}
  */
 export function lastIv(keySet) {
-  return get(`/api/keysets/${encodeURIComponent(keySet)}/last-iv`, { background: true });
+  return call('GET /api/keysets/{key_set}/last-iv', { params: { key_set: keySet }, background: true });
 }
 
 /**
@@ -106,7 +104,5 @@ export function lastIv(keySet) {
  * @param {number} upTo
  */
 export function markRead(peerId, upTo) {
-  return post(`/api/conversations/${encodeURIComponent(peerId)}/read`, /** @type {import('./contract.js').MarkRead} */ ({ up_to: upTo }), {
-    background: true,
-  });
+  return call('POST /api/conversations/{peer_id}/read', { params: { peer_id: peerId }, body: { up_to: upTo }, background: true });
 }

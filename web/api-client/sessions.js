@@ -3,13 +3,12 @@
  * The user's sessions (docs/api.md "Sessions"), as typed calls over web/api-client/http.js.
  */
 
-import { del, get, post } from './http.js';
+import { call } from './http.js';
 
 /** @typedef {import('./contract.js').SessionInfo} SessionRow */
 
-/** @returns {Promise<import('./contract.js').SessionList>} */
 export function listSessions() {
-  return get('/api/sessions');
+  return call('GET /api/sessions');
 }
 
 /**
@@ -17,10 +16,10 @@ export function listSessions() {
  * @param {string} id
  */
 export function revokeSession(id) {
-  return del(`/api/sessions/${encodeURIComponent(id)}`);
+  return call('DELETE /api/sessions/{id}', { params: { id } });
 }
 
 /** Signs every session of the account out, this one included. */
 export function revokeAllSessions() {
-  return post('/api/sessions/revoke-all', {});
+  return call('POST /api/sessions/revoke-all');
 }
