@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { waitForChatReady } from './chat-flows.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 import { EXPECTED_ME_401, advanceClock, newUsername, registerViaApi, signInTotp } from './flows.mjs';
 import { assertClean, openPage, screenshot } from './harness.mjs';
@@ -127,6 +128,9 @@ describe('session limits', { timeout: 60_000 }, () => {
     try {
       await page.goto(fx.server.url);
       const account = await registerViaApi(page, { username: newUsername('gus'), clockOffset });
+      // The chat's socket must be open before the clock jumps, or its handshake may come after
+      // the session ended and fail with a 401 (under load it did).
+      await waitForChatReady(page);
 
       await advance(31 * 60);
       // The next action finds out — unless the chat's WebSocket (revalidated every 20 s) was
@@ -142,6 +146,7 @@ describe('session limits', { timeout: 60_000 }, () => {
       // Sign in again, stay active (a user action every 29 minutes), and hit the 12-hour limit.
       account.authenticator.clockOffset = clockOffset;
       await signInTotp(page, account);
+      await waitForChatReady(page);
       for (let i = 1; i <= 24; i += 1) {
         await advance(29 * 60);
         const status = await page.evaluate(async () => (await fetch('/api/sessions')).status);
