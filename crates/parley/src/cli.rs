@@ -110,6 +110,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_redirect: Option<SocketAddr>,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP) here, e.g. 127.0.0.1:9464 [default: off]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Log format: text or json [default: text]
     #[arg(long, value_parser = ["text", "json"])]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -92,6 +92,9 @@ async fn serve(config: parley::core::Config) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().flush().ok();
     tracing::info!(addr = %server.local_addr, "listening");
+    if let Some(addr) = server.metrics_addr {
+        tracing::info!(%addr, "serving Prometheus metrics at http://{addr}/metrics");
+    }
 
     let token = server.shutdown_token();
     tokio::spawn(async move {

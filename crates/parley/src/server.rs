@@ -60,6 +60,8 @@ const RENEW_CHECK: Duration = Duration::from_secs(12 * 3600);
 pub struct RunningServer {
     pub local_addr: SocketAddr,
     pub redirect_addr: Option<SocketAddr>,
+    /// Where `GET /metrics` is served (plain HTTP), if `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     pub ca_file: Option<std::path::PathBuf>,
     /// The effective connection cap (`max_connections`, lowered to fit the open-file limit).
@@ -151,6 +153,25 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             shutdown.clone(),
         )));
     }
+    let mut metrics_addr = None;
+    if let Some(addr) = config.metrics_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
+        let bound = listener.local_addr()?;
+        if !bound.ip().is_loopback() {
+            tracing::warn!(
+                %bound,
+                "metrics are served on a non-loopback address: make sure only the scraper reaches it"
+            );
+        }
+        metrics_addr = Some(bound);
+        tasks.push(tokio::spawn(http::metrics::serve(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+        )));
+    }
     if cert.issued_here {
         tasks.push(tokio::spawn(renew_periodically(
             config.clone(),
@@ -162,6 +183,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     Ok(RunningServer {
         local_addr,
         redirect_addr,
+        metrics_addr,
         state,
         ca_file,
         max_connections,

@@ -38,6 +38,10 @@ pub struct Config {
     /// Optional plain-HTTP listener that only redirects to HTTPS.
     #[serde(default)]
     pub http_redirect: Option<SocketAddr>,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address. Off by default;
+    /// keep it on loopback or a private network (docs/deployment.md).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     #[serde(default)]
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes.
@@ -320,6 +324,15 @@ impl Config {
             && redirect == self.listen
         {
             problems.push("http_redirect must listen on another address than listen".into());
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics.port() != 0
+            && (metrics == self.listen || Some(metrics) == self.http_redirect)
+        {
+            problems.push(
+                "metrics_listen must listen on another address than listen and http_redirect"
+                    .into(),
+            );
         }
         if problems.is_empty() {
             Ok(())

@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod net;
 pub mod secret;
 

@@ -50,6 +50,10 @@ pub fn harden(app: Router<AppState>, state: &AppState) -> Router<AppState> {
         ServiceBuilder::new()
             .layer(middleware::from_fn(security_headers))
             .layer(middleware::from_fn(log_request))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                super::metrics::track,
+            ))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(middleware::from_fn_with_state(
                 state.clone(),

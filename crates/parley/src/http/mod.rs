@@ -7,12 +7,14 @@ pub mod health;
 pub mod json;
 pub mod layers;
 pub mod messaging;
+pub mod metrics;
 pub mod openapi;
 pub mod static_files;
 pub mod ws;
 
 use std::sync::Arc;
 
+use crate::core::metrics::Metrics;
 use crate::core::{AppError, Clock, Config};
 use crate::db::Db;
 use crate::service::accounts::Accounts;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub quotas: Arc<Quotas>,
     pub sessions: Sessions,
     pub messaging: Messaging,
+    /// Prometheus counters and histograms (served by `http::metrics` on `metrics_listen`).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -53,7 +57,14 @@ impl AppState {
         )
         .await?;
         let sessions = Sessions::new(db.clone(), clock.clone(), events.clone());
-        let messaging = Messaging::new(db.clone(), clock.clone(), events.clone(), quotas.clone());
+        let metrics = Metrics::new();
+        let messaging = Messaging::new(
+            db.clone(),
+            clock.clone(),
+            events.clone(),
+            quotas.clone(),
+            metrics.clone(),
+        );
         Ok(AppState {
             config,
             db,
@@ -63,6 +74,7 @@ impl AppState {
             quotas,
             sessions,
             messaging,
+            metrics,
         })
     }
 }

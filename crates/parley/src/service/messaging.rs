@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::accounts::Accounts;
 use super::quota::{Quota, Quotas};
 use super::realtime::{Event, Events};
+use crate::core::metrics::Metrics;
 use crate::core::{AppError, AppResult, Clock};
 use crate::db::Db;
 use crate::db::messages::is_unique_violation;
@@ -216,15 +217,23 @@ pub struct Messaging {
     clock: Clock,
     events: Events,
     quotas: Arc<Quotas>,
+    metrics: Metrics,
 }
 
 impl Messaging {
-    pub fn new(db: Db, clock: Clock, events: Events, quotas: Arc<Quotas>) -> Messaging {
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        events: Events,
+        quotas: Arc<Quotas>,
+        metrics: Metrics,
+    ) -> Messaging {
         Messaging {
             db,
             clock,
             events,
             quotas,
+            metrics,
         }
     }
 
@@ -332,6 +341,7 @@ impl Messaging {
                 to: vec![peer.to_owned(), me.to_owned()],
             })
             .await;
+        self.metrics.message_relayed();
         Ok(m)
     }
 

@@ -60,6 +60,11 @@ impl Hasher {
         })
     }
 
+    /// Hashes waiting for a slot (the `password_hash_queue_depth` metric).
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// Hash a (normalized) password for storage.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         let (keys, params, pw) = (self.keys.clone(), self.params.clone(), password.to_owned());

@@ -71,6 +71,7 @@ pub struct Hub {
     conns: Mutex<HashMap<String, Vec<Conn>>>,
     /// One permit per open WebSocket (`max_websockets`).
     slots: Arc<Semaphore>,
+    capacity: usize,
 }
 
 /// Unregisters its connection when dropped (the RAII guard of STYLE.md).
@@ -98,6 +99,7 @@ impl Hub {
             next: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(max_websockets)),
+            capacity: max_websockets,
         }
     }
 
@@ -165,6 +167,11 @@ impl Hub {
         for c in conns.values().flatten() {
             let _ = c.tx.try_send(frame.clone());
         }
+    }
+
+    /// WebSockets holding a slot right now (the `websockets_open` metric).
+    pub fn open_sockets(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
     }
 
     pub fn connections(&self) -> usize {

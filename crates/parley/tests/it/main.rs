@@ -20,6 +20,7 @@ mod hardening;
 mod issue14;
 mod keysets;
 mod messaging;
+mod metrics;
 mod resources;
 mod scale;
 mod tls_matrix;
