@@ -631,7 +631,7 @@ async fn open_pair(server: &Server, a: &User, b: &User, stats: Arc<Stats>) -> Pa
                     {
                         continue;
                     }
-                    // Acknowledge as the web client does (web/chat/store.js).
+                    // Acknowledge as the web client does (web/chat/inbox.js).
                     let ack = json!({"type": "ack", "id": m["id"]}).to_string();
                     if recipient_ws.send(Message::text(ack)).await.is_err() {
                         break;

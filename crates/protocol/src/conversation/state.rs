@@ -1,5 +1,5 @@
 //! The conversation's stored state and its pure rules (docs/protocol.md §9, §10), as
-//! web/protocol/state.js and the storage layout of store.js: the exchange chain and its walk,
+//! web/protocol/state.js and the storage layout of storage.js: the exchange chain and its walk,
 //! the salt counters, IV counters and accepted IVs. A [`Store`] is everything a browser keeps for
 //! one conversation; cloning it is taking a snapshot (restoring one models a storage rollback).
 
@@ -195,7 +195,7 @@ pub enum IvVerdict {
     Replay,
 }
 
-/// store.js `classifyIv`.
+/// storage.js `classifyIv`.
 pub fn classify_iv(accepted: &[(u64, i64)], iv: u64, id: i64) -> IvVerdict {
     if let Some(&(_, same_id)) = accepted.iter().find(|(a, _)| *a == iv) {
         return if same_id == id {
@@ -216,7 +216,7 @@ pub fn classify_iv(accepted: &[(u64, i64)], iv: u64, id: i64) -> IvVerdict {
     IvVerdict::New
 }
 
-/// store.js `addAccepted`.
+/// storage.js `addAccepted`.
 pub fn add_accepted(accepted: &mut Vec<(u64, i64)>, iv: u64, id: i64) {
     accepted.push((iv, id));
     accepted.sort_by_key(|&(iv, _)| iv);
