@@ -13,6 +13,11 @@
 #          100 concurrent sign-ins, and with 90,000 messages stored (--stored N for another
 #          count), beside the pre-0009 aggregate query on the same file (plus Argon2id and
 #          sign-in timings)
+#   history tests/bench/history.mjs: a 10,000- and a 100,000-message conversation (real E2EE
+#          messages from the web client's protocol module) opened in headless Chromium by a
+#          recipient who was away: time to the chat list, to the newest message, and to page
+#          back to the first, and whether every message is on screen once (options:
+#          --counts 10000,100000)
 #
 # Full runs build in release (thin LTO: slow the first time) and take several minutes.
 # --smoke uses the debug build and tiny sizes (well under a minute) and checks only that each
@@ -33,9 +38,9 @@ fi
 extra=("$@")
 
 case "${what}" in
-  relay | idle | storm | all) ;;
+  relay | idle | storm | history | all) ;;
   *)
-    echo "usage: scripts/bench.sh [relay|idle|storm|all] [--smoke] [options]" >&2
+    echo "usage: scripts/bench.sh [relay|idle|storm|history|all] [--smoke] [options]" >&2
     exit 2
     ;;
 esac
@@ -45,8 +50,9 @@ if ((smoke)); then
 else
   profile=(--release); dir=release
 fi
-cargo build "${profile[@]}" -p parley --example relay_bench --example auth_bench
+cargo build "${profile[@]}" -p parley --example relay_bench --example auth_bench --bin parley
 bin="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/${dir}/examples"
+server_bin="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/${dir}/parley"
 
 # Idle sockets need one descriptor each, on both sides (the benchmark raises the soft limit to
 # the hard one itself too).
@@ -107,4 +113,14 @@ if [[ "${what}" == storm || "${what}" == all ]]; then
     "^alone +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
     "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
     "^alone, [0-9]+ messages stored +n=${num} +p50= *${num} ms .*p99= *${num} ms"
+fi
+if [[ "${what}" == history || "${what}" == all ]]; then
+  if ((smoke)); then
+    args=(--smoke)
+  else
+    args=()
+  fi
+  run "PARLEY_BIN='${server_bin}' node tests/bench/history.mjs ${args[*]} ${extra[*]}" \
+    "^history n=[0-9]+ seed: .* = ${num} msg/s" \
+    "^history n=[0-9]+ ready=${num} s newest=${num} s all=${num} s pages=[0-9]+ .* gaps=0"
 fi
