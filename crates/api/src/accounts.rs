@@ -288,12 +288,112 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// What a security-log entry records. Stored and sent by these names (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityEventKind {
+    /// The account was made (registration finished).
+    Registered,
+    /// The password step of a sign-in passed.
+    LoginPasswordOk,
+    /// A wrong password (detail: how many in a row).
+    LoginPasswordFailed,
+    /// A wrong TOTP code at sign-in or for a change.
+    LoginTotpFailed,
+    /// A wrong recovery code at sign-in or for a change.
+    LoginRecoveryFailed,
+    /// A sign-in completed (detail: with which second factor).
+    LoginSucceeded,
+    /// A recovery code was spent.
+    RecoveryCodeUsed,
+    /// A factor was disabled after too many failures (detail: the factor).
+    FactorLocked,
+    /// A factor was unlocked (detail: the factor(s)).
+    FactorUnlocked,
+    /// The user signed out.
+    Logout,
+    /// One session (detail: its id) or all (`all`) were ended by the user.
+    SessionRevoked,
+    /// The password was changed.
+    PasswordChanged,
+    /// A wrong code confirming a new authenticator.
+    TotpConfirmFailed,
+    /// A new authenticator replaced the old one.
+    TotpReenrolled,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
+}
+
+impl SecurityEventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SecurityEventKind; 15] = [
+        SecurityEventKind::Registered,
+        SecurityEventKind::LoginPasswordOk,
+        SecurityEventKind::LoginPasswordFailed,
+        SecurityEventKind::LoginTotpFailed,
+        SecurityEventKind::LoginRecoveryFailed,
+        SecurityEventKind::LoginSucceeded,
+        SecurityEventKind::RecoveryCodeUsed,
+        SecurityEventKind::FactorLocked,
+        SecurityEventKind::FactorUnlocked,
+        SecurityEventKind::Logout,
+        SecurityEventKind::SessionRevoked,
+        SecurityEventKind::PasswordChanged,
+        SecurityEventKind::TotpConfirmFailed,
+        SecurityEventKind::TotpReenrolled,
+        SecurityEventKind::RecoveryCodesRegenerated,
+    ];
+
+    /// The kind's name, as stored and sent.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SecurityEventKind::Registered => "registered",
+            SecurityEventKind::LoginPasswordOk => "login_password_ok",
+            SecurityEventKind::LoginPasswordFailed => "login_password_failed",
+            SecurityEventKind::LoginTotpFailed => "login_totp_failed",
+            SecurityEventKind::LoginRecoveryFailed => "login_recovery_failed",
+            SecurityEventKind::LoginSucceeded => "login_succeeded",
+            SecurityEventKind::RecoveryCodeUsed => "recovery_code_used",
+            SecurityEventKind::FactorLocked => "factor_locked",
+            SecurityEventKind::FactorUnlocked => "factor_unlocked",
+            SecurityEventKind::Logout => "logout",
+            SecurityEventKind::SessionRevoked => "session_revoked",
+            SecurityEventKind::PasswordChanged => "password_changed",
+            SecurityEventKind::TotpConfirmFailed => "totp_confirm_failed",
+            SecurityEventKind::TotpReenrolled => "totp_reenrolled",
+            SecurityEventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<SecurityEventKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SecurityEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for SecurityEventKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SecurityEventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One entry of the security log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecurityEvent {
     pub at: i64,
-    /// `login`, `logout`, `password_changed`, `session_revoked`, …
-    pub event: String,
+    pub event: SecurityEventKind,
     pub ip: String,
     pub user_agent: String,
     pub detail: String,

@@ -2,6 +2,7 @@
 //! CAPTCHA challenges, half-finished registrations, per-factor failure counters, and the
 //! security log.
 
+use parley_api::{RegistrationStage, SecurityEventKind};
 use sqlx::Row;
 
 use super::Db;
@@ -14,7 +15,7 @@ pub struct RegistrationRow {
     pub password_hash: String,
     pub totp_secret_enc: Vec<u8>,
     pub totp_last_step: i64,
-    pub stage: String,
+    pub stage: RegistrationStage,
     pub recovery_hashes: Option<String>,
     pub failures: i64,
     pub expires_at: i64,
@@ -27,11 +28,36 @@ pub struct FailureState {
     pub disabled: bool,
 }
 
+/// The factors counted separately for throttling; stored in `factor_failures.factor` by
+/// these names (`as_str`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    Password,
+    Totp,
+    Recovery,
+}
+
+impl Factor {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Factor::Password => "password",
+            Factor::Totp => "totp",
+            Factor::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Factor> {
+        [Factor::Password, Factor::Totp, Factor::Recovery]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
 /// Which failure counter: a factor of an account, or the password of a *name* (whether or not
 /// an account of that name exists, so unknown names are throttled exactly like real ones).
 #[derive(Debug, Clone, Copy)]
 pub enum Throttle<'a> {
-    Factor { user_id: &'a str, factor: &'a str },
+    Factor { user_id: &'a str, factor: Factor },
     Name(&'a str),
 }
 
@@ -138,7 +164,7 @@ impl Db {
         .bind(&r.password_hash)
         .bind(&r.totp_secret_enc)
         .bind(r.totp_last_step)
-        .bind(&r.stage)
+        .bind(r.stage.as_str())
         .bind(&r.recovery_hashes)
         .bind(r.failures)
         .bind(r.expires_at)
@@ -169,7 +195,7 @@ impl Db {
                 password_hash: r.try_get("password_hash")?,
                 totp_secret_enc: r.try_get("totp_secret_enc")?,
                 totp_last_step: r.try_get("totp_last_step")?,
-                stage: r.try_get("stage")?,
+                stage: stored_kind(r.try_get("stage")?, "registration stage", RegistrationStage::parse)?,
                 recovery_hashes: r.try_get("recovery_hashes")?,
                 failures: r.try_get("failures")?,
                 expires_at: r.try_get("expires_at")?,
@@ -185,12 +211,14 @@ impl Db {
         recovery_hashes: &str,
     ) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query(
-            "UPDATE registrations SET stage = 'recovery', totp_last_step = $1, \
-             recovery_hashes = $2 WHERE id_hash = $3 AND stage = 'totp'",
+            "UPDATE registrations SET stage = $1, totp_last_step = $2, \
+             recovery_hashes = $3 WHERE id_hash = $4 AND stage = $5",
         )
+        .bind(RegistrationStage::Recovery.as_str())
         .bind(step)
         .bind(recovery_hashes)
         .bind(id_hash)
+        .bind(RegistrationStage::Totp.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -207,9 +235,10 @@ impl Db {
     ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query(
             "UPDATE registrations SET failures = failures + 1 WHERE id_hash = $1 \
-             AND stage = 'totp' AND failures < $2 AND expires_at > $3 RETURNING failures",
+             AND stage = $2 AND failures < $3 AND expires_at > $4 RETURNING failures",
         )
         .bind(id_hash)
+        .bind(RegistrationStage::Totp.as_str())
         .bind(max)
         .bind(now)
         .fetch_optional(&self.pool)
@@ -238,7 +267,7 @@ impl Db {
                  WHERE user_id = $1 AND factor = $2",
             )
             .bind(*user_id)
-            .bind(*factor),
+            .bind(factor.as_str()),
             Throttle::Name(name_key) => sqlx::query(
                 "SELECT consecutive, locked_until, disabled FROM password_throttle \
                  WHERE name_key = $1",
@@ -302,7 +331,7 @@ impl Db {
                     .bind(locked_until)
                     .bind(disabled)
                     .bind(*user_id)
-                    .bind(*factor),
+                    .bind(factor.as_str()),
                     Throttle::Name(name_key) => sqlx::query(
                         "UPDATE password_throttle SET consecutive = $1, locked_until = $2, \
                          disabled = $3 WHERE name_key = $4 AND consecutive = $5 \
@@ -327,7 +356,7 @@ impl Db {
                          ON CONFLICT DO NOTHING",
                     )
                     .bind(*user_id)
-                    .bind(*factor),
+                    .bind(factor.as_str()),
                     Throttle::Name(name_key) => sqlx::query(
                         "INSERT INTO password_throttle (name_key, consecutive, locked_until, \
                          disabled) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -354,7 +383,7 @@ impl Db {
             Throttle::Factor { user_id, factor } => {
                 sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2")
                     .bind(*user_id)
-                    .bind(*factor)
+                    .bind(factor.as_str())
             }
             Throttle::Name(name_key) => {
                 sqlx::query("DELETE FROM password_throttle WHERE name_key = $1").bind(*name_key)
@@ -373,10 +402,11 @@ impl Db {
         since: i64,
     ) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query(
-            "SELECT 1 FROM security_events WHERE user_id = $1 AND event = 'login_succeeded' \
-             AND ip = $2 AND at > $3 LIMIT 1",
+            "SELECT 1 FROM security_events WHERE user_id = $1 AND event = $2 \
+             AND ip = $3 AND at > $4 LIMIT 1",
         )
         .bind(user_id)
+        .bind(SecurityEventKind::LoginSucceeded.as_str())
         .bind(ip)
         .bind(since)
         .fetch_optional(&self.pool)
@@ -388,7 +418,7 @@ impl Db {
         &self,
         user_id: &str,
         at: i64,
-        event: &str,
+        event: SecurityEventKind,
         ip: &str,
         user_agent: &str,
         detail: &str,
@@ -399,7 +429,7 @@ impl Db {
         )
         .bind(user_id)
         .bind(at)
-        .bind(event)
+        .bind(event.as_str())
         .bind(ip)
         .bind(user_agent)
         .bind(detail)
@@ -425,7 +455,7 @@ impl Db {
         .map(|r| {
             Ok(SecurityEvent {
                 at: r.try_get("at")?,
-                event: r.try_get("event")?,
+                event: stored_kind(r.try_get("event")?, "security event", SecurityEventKind::parse)?,
                 ip: r.try_get("ip")?,
                 user_agent: r.try_get("user_agent")?,
                 detail: r.try_get("detail")?,
@@ -433,4 +463,14 @@ impl Db {
         })
         .collect()
     }
+}
+
+/// A value stored by its name (`as_str`), read back: a name this server never writes is a
+/// decoding error, not a silent default.
+pub(crate) fn stored_kind<T>(
+    name: String,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {name:?}").into()))
 }

@@ -3,13 +3,38 @@
 use sqlx::Row;
 
 use super::Db;
+use super::auth_state::stored_kind;
+
+/// How far a session has got; stored in `sessions.stage` by these names (`as_str`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStage {
+    /// Password verified, second factor outstanding: can do nothing but the second step.
+    Pending,
+    /// Signed in with both factors.
+    Full,
+}
+
+impl SessionStage {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SessionStage::Pending => "pending",
+            SessionStage::Full => "full",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SessionStage> {
+        [SessionStage::Pending, SessionStage::Full]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id_hash: String,
     pub public_id: String,
     pub user_id: String,
-    pub stage: String,
+    pub stage: SessionStage,
     pub csrf_token: String,
     pub created_at: i64,
     pub last_active_at: i64,
@@ -22,7 +47,7 @@ fn session(r: sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
         id_hash: r.try_get("id_hash")?,
         public_id: r.try_get("public_id")?,
         user_id: r.try_get("user_id")?,
-        stage: r.try_get("stage")?,
+        stage: stored_kind(r.try_get("stage")?, "session stage", SessionStage::parse)?,
         csrf_token: r.try_get("csrf_token")?,
         created_at: r.try_get("created_at")?,
         last_active_at: r.try_get("last_active_at")?,
@@ -48,7 +73,7 @@ impl Db {
         .bind(&s.id_hash)
         .bind(&s.public_id)
         .bind(&s.user_id)
-        .bind(&s.stage)
+        .bind(s.stage.as_str())
         .bind(&s.csrf_token)
         .bind(s.created_at)
         .bind(s.last_active_at)
@@ -76,9 +101,10 @@ impl Db {
         sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            " FROM sessions WHERE user_id = $1 AND stage = 'full' ORDER BY created_at DESC"
+            " FROM sessions WHERE user_id = $1 AND stage = $2 ORDER BY created_at DESC"
         ))
         .bind(user_id)
+        .bind(SessionStage::Full.as_str())
         .fetch_all(&self.pool)
         .await?
         .into_iter()

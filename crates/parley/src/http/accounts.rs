@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
+use parley_api::SecurityEventKind;
 use parley_api::limits::CLOCK_ADVANCE_MAX_SECS;
 
 use crate::core::{AppError, AppResult};
@@ -176,14 +177,8 @@ pub async fn register_state(
         .accounts
         .registration(cookie(&headers, REGISTRATION_COOKIE))
         .await?;
-    let stage = api::RegistrationStage::parse(&reg.stage).ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!(
-            "unknown registration stage {:?}",
-            reg.stage
-        ))
-    })?;
     Ok(Json(api::RegistrationState {
-        stage,
+        stage: reg.stage,
         username: reg.username,
         expires_at: reg.expires_at,
     }))
@@ -438,7 +433,7 @@ pub async fn logout(
     state.sessions.end(&auth.session.id_hash).await?;
     state
         .accounts
-        .event(&auth.user.id, "logout", &client, "")
+        .event(&auth.user.id, SecurityEventKind::Logout, &client, "")
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
@@ -489,7 +484,7 @@ pub async fn revoke_session(
     state.sessions.revoke(&auth.user.id, &id).await?;
     state
         .accounts
-        .event(&auth.user.id, "session_revoked", &client, &id)
+        .event(&auth.user.id, SecurityEventKind::SessionRevoked, &client, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -508,7 +503,7 @@ pub async fn revoke_all(
     state.sessions.revoke_all(&auth.user.id).await?;
     state
         .accounts
-        .event(&auth.user.id, "session_revoked", &client, "all")
+        .event(&auth.user.id, SecurityEventKind::SessionRevoked, &client, "all")
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,

@@ -2,13 +2,13 @@
 //! set of recovery codes (each ends the other sessions, issue 9 item 3); the security log and
 //! the list of authenticators.
 
-use super::{Accounts, Client};
+use super::{Accounts, Client, Factor};
 use crate::core::{AppError, AppResult};
 use crate::db::auth_state::Throttle;
 use crate::db::users::UserRow;
 use crate::service::{recovery, totp};
 use parley_api::limits::SECURITY_LOG_MAX;
-use parley_api::{Authenticator, AuthenticatorStatus, SecurityEvent};
+use parley_api::{Authenticator, AuthenticatorStatus, SecurityEvent, SecurityEventKind};
 
 /// Codes tried to confirm one TOTP re-enrolment before it must start again.
 pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
@@ -43,7 +43,7 @@ impl Accounts {
             .await?;
         self.event(
             &user.id,
-            "password_changed",
+            SecurityEventKind::PasswordChanged,
             client,
             &other_sessions(ended.len()),
         )
@@ -88,7 +88,7 @@ impl Accounts {
             .open(&sealed, format!("enrol:{}", user.id).as_bytes())
             .map_err(AppError::Internal)?;
         let Some(step) = totp::verify(&secret, code, self.clock.now(), 0) else {
-            self.event(&user.id, "totp_confirm_failed", client, "")
+            self.event(&user.id, SecurityEventKind::TotpConfirmFailed, client, "")
                 .await?;
             return Err(AppError::InvalidCode);
         };
@@ -109,12 +109,12 @@ impl Accounts {
         self.db
             .reset_failures(&Throttle::Factor {
                 user_id: &user.id,
-                factor: "totp",
+                factor: Factor::Totp,
             })
             .await?;
         self.event(
             &user.id,
-            "totp_reenrolled",
+            SecurityEventKind::TotpReenrolled,
             client,
             &other_sessions(ended.len()),
         )
@@ -151,12 +151,12 @@ impl Accounts {
         self.db
             .reset_failures(&Throttle::Factor {
                 user_id: &user.id,
-                factor: "recovery",
+                factor: Factor::Recovery,
             })
             .await?;
         self.event(
             &user.id,
-            "recovery_codes_regenerated",
+            SecurityEventKind::RecoveryCodesRegenerated,
             client,
             &other_sessions(ended.len()),
         )

@@ -31,6 +31,7 @@ use super::rate_limit::{Action, IpLimiter};
 use crate::core::{AppError, AppResult, Clock, Config};
 use crate::db::Db;
 use crate::db::users::UserRow;
+use parley_api::SecurityEventKind;
 
 pub use authenticators::ENROLMENT_MAX_ATTEMPTS;
 pub use credentials::username_skeleton;
@@ -53,31 +54,7 @@ impl Client {
 }
 
 /// The factors counted separately for throttling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Factor {
-    Password,
-    Totp,
-    Recovery,
-}
-
-impl Factor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Factor::Password => "password",
-            Factor::Totp => "totp",
-            Factor::Recovery => "recovery",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Factor> {
-        match s {
-            "password" => Some(Factor::Password),
-            "totp" => Some(Factor::Totp),
-            "recovery" => Some(Factor::Recovery),
-            _ => None,
-        }
-    }
-}
-
+pub use crate::db::auth_state::Factor;
 /// The answer to `POST /api/password/check`.
 pub use parley_api::PasswordFeedback;
 /// A second factor offered for a sensitive change: a TOTP code or a recovery code.
@@ -125,7 +102,7 @@ impl Accounts {
     pub async fn event(
         &self,
         user_id: &str,
-        event: &str,
+        event: SecurityEventKind,
         client: &Client,
         detail: &str,
     ) -> AppResult<()> {

@@ -11,6 +11,7 @@ use crate::service::crypto::{random_id, random_token, token_hash};
 use crate::service::rate_limit::Action;
 use crate::service::sessions::{self, NewSession, Stage};
 use crate::service::{recovery, totp};
+use parley_api::{RegistrationStage, SecurityEventKind};
 
 /// A half-finished registration lives this long (A5: ≤ 15 minutes).
 pub const REGISTRATION_SECS: i64 = 15 * 60;
@@ -57,7 +58,7 @@ impl Accounts {
                 password_hash,
                 totp_secret_enc: self.keys.seal(&secret, id_hash.as_bytes()),
                 totp_last_step: 0,
-                stage: "totp".into(),
+                stage: RegistrationStage::Totp,
                 recovery_hashes: None,
                 failures: 0,
                 expires_at,
@@ -82,7 +83,7 @@ impl Accounts {
     /// Step 2: the user proves the authenticator works; the recovery codes are made and shown.
     pub async fn register_totp(&self, token: Option<&str>, code: &str) -> AppResult<Vec<String>> {
         let reg = self.registration(token).await?;
-        if reg.stage != "totp" {
+        if reg.stage != RegistrationStage::Totp {
             return Err(AppError::RegistrationExpired);
         }
         let secret = self
@@ -132,7 +133,7 @@ impl Accounts {
         let Some(recovery_json) = reg
             .recovery_hashes
             .as_deref()
-            .filter(|_| reg.stage == "recovery")
+            .filter(|_| reg.stage == RegistrationStage::Recovery)
         else {
             return Err(AppError::RegistrationExpired);
         };
@@ -164,7 +165,7 @@ impl Accounts {
         if !created {
             return Err(AppError::UsernameTaken);
         }
-        self.event(&user_id, "registered", client, "").await?;
+        self.event(&user_id, SecurityEventKind::Registered, client, "").await?;
         let session = sessions::create(
             &self.db,
             &self.clock,

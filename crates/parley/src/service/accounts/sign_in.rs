@@ -12,6 +12,7 @@ use crate::service::passwords::Verified;
 use crate::service::rate_limit::Action;
 use crate::service::sessions::{self, NewSession, Stage};
 use crate::service::{recovery, totp};
+use parley_api::SecurityEventKind;
 
 impl Accounts {
     /// Step 1: password (+ CAPTCHA) → a pending session that can only do step 2.
@@ -54,7 +55,7 @@ impl Accounts {
         let user = self
             .verify_password(key.as_deref(), user, password, client)
             .await?;
-        self.event(&user.id, "login_password_ok", client, "")
+        self.event(&user.id, SecurityEventKind::LoginPasswordOk, client, "")
             .await?;
         sessions::create(
             &self.db,
@@ -108,7 +109,7 @@ impl Accounts {
             &client.user_agent,
         )
         .await?;
-        self.event(&user.id, "login_succeeded", client, &format!("with {how}"))
+        self.event(&user.id, SecurityEventKind::LoginSucceeded, client, &format!("with {how}"))
             .await?;
         Ok((user, session))
     }
@@ -209,7 +210,7 @@ impl Accounts {
     ) -> AppResult<()> {
         let key = Throttle::Factor {
             user_id: &user.id,
-            factor: factor.as_str(),
+            factor,
         };
         self.claim(&key, factor, false).await?;
         let ok = match factor {
@@ -226,7 +227,7 @@ impl Accounts {
             return Err(AppError::InvalidCode);
         }
         if factor == Factor::Recovery {
-            self.event(&user.id, "recovery_code_used", client, "")
+            self.event(&user.id, SecurityEventKind::RecoveryCodeUsed, client, "")
                 .await?;
         }
         self.succeeded(&user.id, factor, client).await

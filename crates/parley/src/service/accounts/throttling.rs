@@ -6,6 +6,7 @@ use super::{Accounts, Client, Factor};
 use crate::core::{AppError, AppResult};
 use crate::db::auth_state::{Claim, Throttle};
 use crate::service::rate_limit::{self, MAX_FAILURES};
+use parley_api::SecurityEventKind;
 
 /// A sign-in completed from an address makes it a "known place" for this long (issue 9 item 5).
 pub const KNOWN_PLACE_SECS: i64 = 30 * 86_400;
@@ -30,7 +31,7 @@ impl Accounts {
                 retry_after_secs: retry_after_secs.max(1),
             }),
             Claim::Disabled => Err(AppError::FactorLocked {
-                factor: factor.as_str(),
+                factor,
                 message: locked_message(factor),
             }),
             Claim::Busy => Err(AppError::Busy),
@@ -57,20 +58,20 @@ impl Accounts {
             }
             _ => Throttle::Factor {
                 user_id,
-                factor: factor.as_str(),
+                factor,
             },
         };
         let state = self.db.failure_state(&key).await?;
         let n = state.consecutive;
         let event = match factor {
-            Factor::Password => "login_password_failed",
-            Factor::Totp => "login_totp_failed",
-            Factor::Recovery => "login_recovery_failed",
+            Factor::Password => SecurityEventKind::LoginPasswordFailed,
+            Factor::Totp => SecurityEventKind::LoginTotpFailed,
+            Factor::Recovery => SecurityEventKind::LoginRecoveryFailed,
         };
         self.event(user_id, event, client, &format!("{n} in a row"))
             .await?;
         if state.disabled {
-            self.event(user_id, "factor_locked", client, factor.as_str())
+            self.event(user_id, SecurityEventKind::FactorLocked, client, factor.as_str())
                 .await?;
         }
         Ok(())
@@ -82,7 +83,7 @@ impl Accounts {
         self.db
             .reset_failures(&Throttle::Factor {
                 user_id,
-                factor: factor.as_str(),
+                factor,
             })
             .await?;
         let other = match factor {
@@ -93,11 +94,11 @@ impl Accounts {
         if let Some(other) = other {
             let key = Throttle::Factor {
                 user_id,
-                factor: other.as_str(),
+                factor: other,
             };
             if self.db.failure_state(&key).await?.disabled {
                 self.db.reset_failures(&key).await?;
-                self.event(user_id, "factor_unlocked", client, other.as_str())
+                self.event(user_id, SecurityEventKind::FactorUnlocked, client, other.as_str())
                     .await?;
             }
         }
@@ -119,7 +120,7 @@ impl Accounts {
                     self.db
                         .reset_failures(&Throttle::Factor {
                             user_id: &user.id,
-                            factor: f.as_str(),
+                            factor: *f,
                         })
                         .await?
                 }
@@ -130,7 +131,7 @@ impl Accounts {
             .log_event(
                 &user.id,
                 self.clock.now(),
-                "factor_unlocked",
+                SecurityEventKind::FactorUnlocked,
                 "",
                 "parley admin",
                 &names.join(","),
