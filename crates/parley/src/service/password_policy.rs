@@ -88,14 +88,10 @@ pub fn normalize(password: &str) -> String {
     password.nfkc().collect()
 }
 
-/// One reason a password is refused: a stable `code` for clients and a human `message` that says
-/// why and asks for a different password.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Rejection {
-    pub code: &'static str,
-    pub message: String,
-}
+/// One reason a password is refused (the one type: `AppError::PasswordRejected` carries it).
+pub use crate::core::error::Rejection;
 
+/// Every password message is written here.
 impl Rejection {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
         Rejection {
@@ -107,16 +103,11 @@ impl Rejection {
     /// The rejection for a password found by the Pwned Passwords check ([`super::breach`]), kept
     /// here so that every password message is written in one place.
     pub fn breached(count: u64) -> Self {
-        let times = if count == 1 {
-            "once".to_string()
-        } else {
-            format!("{count} times")
-        };
         Rejection::new(
             code::BREACHED,
             format!(
-                "This password has appeared in data breaches ({times}, according to Have I Been \
-                 Pwned), so attackers already have it in their lists. Please choose a different one."
+                "This password has appeared in {count} known data breaches, so attackers try it \
+                 first. Please choose a different one."
             ),
         )
     }
@@ -125,7 +116,7 @@ impl Rejection {
     pub fn mismatch() -> Self {
         Rejection::new(
             code::MISMATCH,
-            "The two passwords you entered are different. Please type the same password twice.",
+            "The two passwords do not match.",
         )
     }
 }
@@ -831,7 +822,11 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 7, "{seen:?}");
-        assert!(Rejection::breached(3).message.contains("3 times"));
+        assert!(
+            Rejection::breached(3)
+                .message
+                .contains("3 known data breaches")
+        );
     }
 
     #[test]

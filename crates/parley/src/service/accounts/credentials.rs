@@ -5,10 +5,9 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::{Accounts, Client, USERNAME_MAX, USERNAME_MIN};
-use crate::core::error::Rejection;
 use crate::core::{AppError, AppResult};
 use crate::service::breach::BreachResult;
-use crate::service::password_policy::{self, Context};
+use crate::service::password_policy::{self, Context, Rejection, code};
 use crate::service::rate_limit::Action;
 use parley_api::PasswordFeedback;
 
@@ -79,26 +78,13 @@ impl Accounts {
 
     /// Every reason `password` is not acceptable, including the breach corpus (A3).
     pub(super) async fn password_rejections(&self, password: &str, username: &str) -> Vec<Rejection> {
-        let mut reasons: Vec<Rejection> =
-            password_policy::local_rejections(password, &self.context(username))
-                .into_iter()
-                .map(|r| Rejection {
-                    code: r.code,
-                    message: r.message,
-                })
-                .collect();
+        let mut reasons = password_policy::local_rejections(password, &self.context(username));
         let too_short_or_long = reasons
             .iter()
-            .any(|r| r.code == "too_short" || r.code == "too_long");
+            .any(|r| r.code == code::TOO_SHORT || r.code == code::TOO_LONG);
         if !too_short_or_long && self.breach.enabled() {
             match self.breach.check(password).await {
-                BreachResult::Found { count } => reasons.push(Rejection {
-                    code: "breached",
-                    message: format!(
-                        "This password has appeared in {count} known data breaches, so attackers \
-                         try it first. Please choose a different one."
-                    ),
-                }),
+                BreachResult::Found { count } => reasons.push(Rejection::breached(count)),
                 BreachResult::NotFound => {}
                 BreachResult::Unavailable(why) => {
                     tracing::warn!(reason = %why, "breached-password API unavailable; \
@@ -120,10 +106,7 @@ impl Accounts {
         let normalized = password_policy::normalize(password);
         let mut reasons = self.password_rejections(&normalized, username).await;
         if password_policy::normalize(confirm) != normalized {
-            reasons.push(Rejection {
-                code: "mismatch",
-                message: "The two passwords do not match.".into(),
-            });
+            reasons.push(Rejection::mismatch());
         }
         if reasons.is_empty() {
             Ok(normalized)
