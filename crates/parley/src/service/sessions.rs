@@ -9,10 +9,10 @@ use crate::db::Db;
 use crate::db::sessions::SessionRow;
 
 pub const COOKIE: &str = "__Host-parley_session";
-pub const IDLE_SECS: i64 = 30 * 60;
-pub const ABSOLUTE_SECS: i64 = 12 * 60 * 60;
-/// A session that has passed only the password step must finish within this time.
-pub const PENDING_SECS: i64 = 10 * 60;
+pub use parley_api::limits::{
+    SESSION_ABSOLUTE_SECS as ABSOLUTE_SECS, SESSION_IDLE_SECS as IDLE_SECS,
+    SESSION_PENDING_SECS as PENDING_SECS,
+};
 
 /// How far a session has got (stored by `db::sessions`).
 pub use crate::db::sessions::SessionStage as Stage;

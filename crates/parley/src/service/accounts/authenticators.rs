@@ -10,8 +10,7 @@ use crate::service::{recovery, totp};
 use parley_api::limits::SECURITY_LOG_MAX;
 use parley_api::{Authenticator, AuthenticatorStatus, SecurityEvent, SecurityEventKind};
 
-/// Codes tried to confirm one TOTP re-enrolment before it must start again.
-pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
+use parley_api::limits::{ENROLMENT_MAX_ATTEMPTS, REGISTRATION_SECS};
 
 impl Accounts {
     /// Change the password; every other session of the user ends (issue 9 item 3). Returns

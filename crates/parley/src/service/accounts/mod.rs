@@ -33,11 +33,12 @@ use crate::db::Db;
 use crate::db::users::UserRow;
 use parley_api::SecurityEventKind;
 
-pub use authenticators::ENROLMENT_MAX_ATTEMPTS;
 pub use credentials::username_skeleton;
 pub use deletion::Deleted;
-pub use parley_api::limits::{USERNAME_MAX, USERNAME_MIN};
-pub use registration::{REGISTRATION_MAX_ATTEMPTS, REGISTRATION_SECS};
+pub use parley_api::limits::{
+    ENROLMENT_MAX_ATTEMPTS, REGISTRATION_MAX_ATTEMPTS, REGISTRATION_SECS, USERNAME_MAX,
+    USERNAME_MIN,
+};
 pub use throttling::KNOWN_PLACE_SECS;
 
 /// Who is asking: the client address (from trusted proxies only) and its browser.

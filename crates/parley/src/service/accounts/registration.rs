@@ -13,10 +13,7 @@ use crate::service::sessions::{self, NewSession, Stage};
 use crate::service::{recovery, totp};
 use parley_api::{RegistrationStage, SecurityEventKind};
 
-/// A half-finished registration lives this long (A5: ≤ 15 minutes).
-pub const REGISTRATION_SECS: i64 = 15 * 60;
-/// Codes tried during one registration before it must start again (counted before checking).
-pub const REGISTRATION_MAX_ATTEMPTS: i64 = 10;
+use parley_api::limits::{REGISTRATION_MAX_ATTEMPTS, REGISTRATION_SECS};
 
 impl Accounts {
     /// Step 1: validate everything, hash the password, make the TOTP secret. Nothing usable
