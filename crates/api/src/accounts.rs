@@ -17,9 +17,11 @@ pub struct Captcha {
 /// `POST /api/password/check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordCheck {
+    #[schema(max_length = 1024)]
     pub password: String,
     /// The username it is meant for, if known (context-specific words rate low).
     #[serde(default)]
+    #[schema(max_length = 32)]
     pub username: String,
 }
 
@@ -79,10 +81,15 @@ impl RegistrationStage {
 /// `POST /api/register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterStart {
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
+    /// At least 8 code points and at most 1024 bytes of UTF-8, after NFKC.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    #[schema(max_length = 1024)]
     pub password_confirm: String,
     pub captcha_id: Option<String>,
+    #[schema(min_length = 5, max_length = 5)]
     pub captcha_answer: Option<String>,
 }
 
@@ -143,9 +150,12 @@ pub struct RegisterFinish {
 /// `POST /api/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Login {
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
+    #[schema(max_length = 1024)]
     pub password: String,
     pub captcha_id: Option<String>,
+    #[schema(min_length = 5, max_length = 5)]
     pub captcha_answer: Option<String>,
 }
 
@@ -221,6 +231,7 @@ pub struct Me {
 /// A body holding the current password: `POST /api/session/reauth`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordBody {
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -253,8 +264,12 @@ pub struct SessionList {
 /// `POST /api/account/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChangePassword {
+    #[schema(max_length = 1024)]
     pub password: String,
+    /// At least 8 code points and at most 1024 bytes of UTF-8, after NFKC.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
+    #[schema(max_length = 1024)]
     pub new_password_confirm: String,
 }
 
@@ -271,6 +286,7 @@ pub struct SecondFactor {
 /// and a second factor again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sensitive {
+    #[schema(max_length = 1024)]
     pub password: String,
     #[serde(flatten)]
     pub second: SecondFactor,
@@ -436,6 +452,7 @@ pub struct Authenticators {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AdvanceClock {
     /// 0 to [`CLOCK_ADVANCE_MAX_SECS`](crate::limits::CLOCK_ADVANCE_MAX_SECS).
+    #[schema(minimum = 0, maximum = 34_560_000)]
     pub advance_secs: i64,
 }
 
