@@ -14,6 +14,14 @@ use crate::http::json::{Json, Query};
     post,
     path = "/keys",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
+    security(("session" = [])),
+    security(("session" = [])),
+    security(("session" = [], "csrf" = [])),
+    security(("session" = [])),
+    security(("session" = [])),
+    security(("session" = [])),
+    security(("session" = [], "csrf" = [])),
     request_body = api::PublishKey,
     responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
 )]

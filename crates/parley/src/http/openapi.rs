@@ -22,9 +22,55 @@ use utoipa::openapi::OpenApi;
                        `__Host-parley_session` cookie; state-changing ones also \
                        `X-CSRF-Token` and a same-origin `Origin`. Every error is an `ErrorBody`."
     ),
-    components(schemas(api::ServerFrame, api::ClientFrame))
+    components(schemas(api::ServerFrame, api::ClientFrame)),
+    modifiers(&SecuritySchemes)
 )]
 struct Base;
+
+/// The security scheme an operation names in `security(…)`: the session cookie…
+pub const SESSION: &str = "session";
+/// … the CSRF header every state-changing request of a session also carries…
+pub const CSRF: &str = "csrf";
+/// … and the cookie of a registration under way.
+pub const REGISTRATION: &str = "registration";
+
+/// Declares the three schemes (cookies and header named as the server reads them).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                SESSION,
+                ApiKey::Cookie(ApiKeyValue::with_description(
+                    crate::service::sessions::COOKIE,
+                    "The session secret, set by sign-in and sign-up (HttpOnly; never readable \
+                     by scripts).",
+                )),
+            ),
+            (
+                CSRF,
+                ApiKey::Header(ApiKeyValue::with_description(
+                    "X-CSRF-Token",
+                    "The session's `csrf_token` (from `GET /api/me` or the sign-in answer), on \
+                     every state-changing request.",
+                )),
+            ),
+            (
+                REGISTRATION,
+                ApiKey::Cookie(ApiKeyValue::with_description(
+                    super::accounts::REGISTRATION_COOKIE,
+                    "The registration under way in this browser, set by `POST /api/register`.",
+                )),
+            ),
+        ];
+        for (name, key) in schemes {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(key));
+        }
+    }
+}
 
 pub fn base() -> OpenApi {
     Base::openapi()
