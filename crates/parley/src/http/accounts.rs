@@ -8,6 +8,7 @@ use parley_api as api;
 use parley_api::SecurityEventKind;
 use parley_api::limits::CLOCK_ADVANCE_MAX_SECS;
 
+use crate::http::openapi::ErrorResponse;
 use crate::core::{AppError, AppResult};
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
@@ -71,7 +72,7 @@ fn session_dto(s: &SessionRow) -> api::Session {
     security(("registration" = [])),
     security(("registration" = [])),
     security(("registration" = [])),
-    responses((status = 200, description = "A new challenge", body = api::Captcha), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new challenge", body = api::Captcha), ErrorResponse)
 )]
 pub async fn captcha(
     State(state): State<AppState>,
@@ -91,7 +92,7 @@ pub async fn captcha(
     path = "/captcha/{id}/audio",
     tag = "captcha",
     params(("id" = String, Path, description = "The CAPTCHA id")),
-    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), ErrorResponse)
 )]
 pub async fn captcha_audio(
     State(state): State<AppState>,
@@ -126,7 +127,7 @@ async fn refused(state: &AppState, captcha_id: Option<&str>, e: AppError) -> Res
     path = "/password/check",
     tag = "accounts",
     request_body = api::PasswordCheck,
-    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), ErrorResponse)
 )]
 pub async fn password_check(
     State(state): State<AppState>,
@@ -147,7 +148,7 @@ pub async fn password_check(
     path = "/register",
     tag = "registration",
     request_body = api::RegisterStart,
-    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), ErrorResponse)
 )]
 pub async fn register_start(
     State(state): State<AppState>,
@@ -185,7 +186,7 @@ pub async fn register_start(
     get,
     path = "/register",
     tag = "registration",
-    responses((status = 200, description = "The registration under way", body = api::RegistrationState), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The registration under way", body = api::RegistrationState), ErrorResponse)
 )]
 pub async fn register_state(
     State(state): State<AppState>,
@@ -207,7 +208,7 @@ pub async fn register_state(
     path = "/register/totp",
     tag = "registration",
     request_body = api::CodeBody,
-    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), ErrorResponse)
 )]
 pub async fn register_totp(
     State(state): State<AppState>,
@@ -229,7 +230,7 @@ pub async fn register_totp(
     path = "/register/finish",
     tag = "registration",
     request_body = api::RegisterFinish,
-    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn register_finish(
     State(state): State<AppState>,
@@ -284,7 +285,7 @@ fn signed_in(
     path = "/login",
     tag = "sign-in",
     request_body = api::Login,
-    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), ErrorResponse)
 )]
 pub async fn login(
     State(state): State<AppState>,
@@ -331,7 +332,7 @@ pub async fn login(
     path = "/login/totp",
     tag = "sign-in",
     request_body = api::CodeBody,
-    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn login_totp(
     State(state): State<AppState>,
@@ -347,7 +348,7 @@ pub async fn login_totp(
     path = "/login/recovery",
     tag = "sign-in",
     request_body = api::CodeBody,
-    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn login_recovery(
     State(state): State<AppState>,
@@ -392,7 +393,7 @@ async fn second_step(
     get,
     path = "/me",
     tag = "session",
-    responses((status = 200, description = "The session's user and the session", body = api::Me), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The session's user and the session", body = api::Me), ErrorResponse)
 )]
 pub async fn me(
     State(state): State<AppState>,
@@ -418,7 +419,7 @@ pub async fn me(
     path = "/session/reauth",
     tag = "session",
     request_body = api::PasswordBody,
-    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), ErrorResponse)
 )]
 pub async fn reauth(
     State(state): State<AppState>,
@@ -441,7 +442,7 @@ pub async fn reauth(
     post,
     path = "/logout",
     tag = "session",
-    responses((status = 204, description = "Signed out"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "Signed out"), ErrorResponse)
 )]
 pub async fn logout(
     State(state): State<AppState>,
@@ -463,7 +464,7 @@ pub async fn logout(
     get,
     path = "/sessions",
     tag = "session",
-    responses((status = 200, description = "The user's sessions", body = api::SessionList), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The user's sessions", body = api::SessionList), ErrorResponse)
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
@@ -491,7 +492,7 @@ pub async fn list_sessions(
     path = "/sessions/{id}",
     tag = "session",
     params(("id" = String, Path, description = "The session's public id")),
-    responses((status = 204, description = "The session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The session ended"), ErrorResponse)
 )]
 pub async fn revoke_session(
     State(state): State<AppState>,
@@ -511,7 +512,7 @@ pub async fn revoke_session(
     post,
     path = "/sessions/revoke-all",
     tag = "session",
-    responses((status = 204, description = "Every session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "Every session ended"), ErrorResponse)
 )]
 pub async fn revoke_all(
     State(state): State<AppState>,
@@ -536,7 +537,7 @@ pub async fn revoke_all(
     path = "/account/password",
     tag = "authenticators",
     request_body = api::ChangePassword,
-    responses((status = 204, description = "Password changed; other sessions ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "Password changed; other sessions ended"), ErrorResponse)
 )]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -564,7 +565,7 @@ pub async fn change_password(
     path = "/account/totp/start",
     tag = "authenticators",
     request_body = api::Sensitive,
-    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), ErrorResponse)
 )]
 pub async fn totp_start(
     State(state): State<AppState>,
@@ -585,7 +586,7 @@ pub async fn totp_start(
     path = "/account/totp/confirm",
     tag = "authenticators",
     request_body = api::CodeBody,
-    responses((status = 204, description = "The new authenticator replaces the old"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The new authenticator replaces the old"), ErrorResponse)
 )]
 pub async fn totp_confirm(
     State(state): State<AppState>,
@@ -606,7 +607,7 @@ pub async fn totp_confirm(
     path = "/account/recovery-codes",
     tag = "authenticators",
     request_body = api::Sensitive,
-    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), ErrorResponse)
 )]
 pub async fn recovery_codes(
     State(state): State<AppState>,
@@ -633,7 +634,7 @@ pub async fn recovery_codes(
     path = "/account/delete",
     tag = "authenticators",
     request_body = api::Sensitive,
-    responses((status = 204, description = "The account is deleted"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The account is deleted"), ErrorResponse)
 )]
 pub async fn delete_account(
     State(state): State<AppState>,
@@ -660,7 +661,7 @@ pub async fn delete_account(
     get,
     path = "/account/security-log",
     tag = "authenticators",
-    responses((status = 200, description = "Newest first", body = api::SecurityLog), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Newest first", body = api::SecurityLog), ErrorResponse)
 )]
 pub async fn security_log(
     State(state): State<AppState>,
@@ -674,7 +675,7 @@ pub async fn security_log(
     get,
     path = "/account/authenticators",
     tag = "authenticators",
-    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), ErrorResponse)
 )]
 pub async fn authenticators(
     State(state): State<AppState>,
@@ -692,7 +693,7 @@ pub async fn authenticators(
     path = "/test/clock",
     tag = "test",
     request_body = api::AdvanceClock,
-    responses((status = 200, description = "The test clock's time", body = api::ClockNow), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The test clock's time", body = api::ClockNow), ErrorResponse)
 )]
 pub async fn advance_clock(
     State(state): State<AppState>,

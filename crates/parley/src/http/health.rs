@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
 
+use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::http::json::Json;
 
@@ -12,7 +13,7 @@ use crate::http::json::Json;
     get,
     path = "/health",
     tag = "meta",
-    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), ErrorResponse)
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.accounts.database_reachable().await {

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_api as api;
 
+use crate::http::openapi::ErrorResponse;
 use crate::core::AppResult;
 use crate::http::AppState;
 use crate::http::auth::AuthSession;
@@ -23,7 +24,7 @@ use crate::http::json::{Json, Query};
     security(("session" = [])),
     security(("session" = [], "csrf" = [])),
     request_body = api::PublishKey,
-    responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), ErrorResponse)
 )]
 pub async fn publish_key(
     State(state): State<AppState>,
@@ -49,7 +50,7 @@ pub async fn publish_key(
     path = "/users/{id}/keys",
     tag = "messaging",
     params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The current key and every key published", body = api::Keys), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The current key and every key published", body = api::Keys), ErrorResponse)
 )]
 pub async fn user_keys(
     State(state): State<AppState>,
@@ -65,7 +66,7 @@ pub async fn user_keys(
     path = "/users",
     tag = "messaging",
     params(api::FindUser),
-    responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), ErrorResponse)
 )]
 pub async fn find_user(
     State(state): State<AppState>,
@@ -84,7 +85,7 @@ pub async fn find_user(
     get,
     path = "/conversations",
     tag = "messaging",
-    responses((status = 200, description = "The user's conversations", body = api::Conversations), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The user's conversations", body = api::Conversations), ErrorResponse)
 )]
 pub async fn conversations(
     State(state): State<AppState>,
@@ -100,7 +101,7 @@ pub async fn conversations(
     tag = "messaging",
     request_body = api::SendMessage,
     params(("peer_id" = String, Path, description = "The peer's user id")),
-    responses((status = 201, description = "Stored and pushed", body = api::Sent), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "Stored and pushed", body = api::Sent), ErrorResponse)
 )]
 pub async fn send(
     State(state): State<AppState>,
@@ -124,7 +125,7 @@ pub async fn send(
     path = "/keysets/{key_set}/last-iv",
     tag = "messaging",
     params(("key_set" = String, Path, description = "A key-set id")),
-    responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), ErrorResponse)
 )]
 pub async fn last_iv(
     State(state): State<AppState>,
@@ -144,7 +145,7 @@ pub async fn last_iv(
     path = "/conversations/{peer_id}/messages",
     tag = "messaging",
     params(("peer_id" = String, Path, description = "The peer's user id"), api::Page),
-    responses((status = 200, description = "A page of the conversation", body = api::MessagePage), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A page of the conversation", body = api::MessagePage), ErrorResponse)
 )]
 pub async fn history(
     State(state): State<AppState>,
@@ -163,7 +164,7 @@ pub async fn history(
     tag = "messaging",
     request_body = api::MarkRead,
     params(("peer_id" = String, Path, description = "The peer's user id")),
-    responses((status = 200, description = "How many messages were marked", body = api::Marked), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "How many messages were marked", body = api::Marked), ErrorResponse)
 )]
 pub async fn mark_read(
     State(state): State<AppState>,

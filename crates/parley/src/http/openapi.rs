@@ -9,7 +9,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
 use utoipa::OpenApi as _;
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 
 /// What the document says before the routes are added: the title, the version, how to
 /// authenticate, and the WebSocket frames (not a request or response body, so listed here).
@@ -22,7 +23,7 @@ use utoipa::openapi::OpenApi;
                        `__Host-parley_session` cookie; state-changing ones also \
                        `X-CSRF-Token` and a same-origin `Origin`. Every error is an `ErrorBody`."
     ),
-    components(schemas(api::ServerFrame, api::ClientFrame)),
+    components(schemas(api::ErrorBody, api::ServerFrame, api::ClientFrame)),
     modifiers(&SecuritySchemes)
 )]
 struct Base;
@@ -76,6 +77,21 @@ pub fn base() -> OpenApi {
     Base::openapi()
 }
 
+/// The `default` response of every operation: an error, its body an `ErrorBody` (docs/api.md,
+/// Errors). `responses(…, ErrorResponse)` in an operation's `#[utoipa::path]`.
+pub struct ErrorResponse;
+
+impl utoipa::IntoResponses for ErrorResponse {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        let response = ResponseBuilder::new()
+            .description("An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)")
+            .content("application/json", body)
+            .build();
+        [("default".to_owned(), RefOr::T(response))].into()
+    }
+}
+
 /// The document with every path under `/api`, where the router nests the routes.
 pub fn under_api(mut doc: OpenApi) -> OpenApi {
     let paths = std::mem::take(&mut doc.paths.paths);
@@ -103,7 +119,7 @@ impl Document {
     tag = "meta",
     responses(
         (status = 200, description = "This document", content_type = "application/json"),
-        (status = "default", description = "An error (docs/api.md, Errors)", body = api::ErrorBody)
+        ErrorResponse
     )
 )]
 pub async fn serve(Extension(doc): Extension<Document>) -> Response {
