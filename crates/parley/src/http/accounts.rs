@@ -573,11 +573,10 @@ pub async fn totp_start(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::TotpStarted>> {
-    state
+    let totp = state
         .accounts
-        .reauthenticate(&auth.user, &b.password, &b.second, &client)
+        .totp_start(&auth.user, &b.password, &b.second, &client)
         .await?;
-    let totp = state.accounts.totp_start(&auth.user).await?;
     Ok(Json(api::TotpStarted { totp }))
 }
 
@@ -615,13 +614,14 @@ pub async fn recovery_codes(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::RecoveryCodes>> {
-    state
-        .accounts
-        .reauthenticate(&auth.user, &b.password, &b.second, &client)
-        .await?;
     let (codes, ended) = state
         .accounts
-        .regenerate_recovery_codes(&auth.user, &client, &auth.session.id_hash)
+        .regenerate_recovery_codes(
+            &auth.user,
+            (&b.password, &b.second),
+            &client,
+            &auth.session.id_hash,
+        )
         .await?;
     state.sessions.ended(ended).await;
     Ok(Json(api::RecoveryCodes {

@@ -2,7 +2,7 @@
 //! set of recovery codes (each ends the other sessions, issue 9 item 3); the security log and
 //! the list of authenticators.
 
-use super::{Accounts, Client, Factor};
+use super::{Accounts, Client, Factor, SecondFactor};
 use crate::core::{AppError, AppResult};
 use crate::db::auth_state::Throttle;
 use crate::db::users::UserRow;
@@ -51,7 +51,15 @@ impl Accounts {
     }
 
     /// Re-enrolment, step 1: a new secret, kept aside until confirmed; the old one still works.
-    pub async fn totp_start(&self, user: &UserRow) -> AppResult<totp::Provisioning> {
+    /// After re-authentication (password and a second factor).
+    pub async fn totp_start(
+        &self,
+        user: &UserRow,
+        password: &str,
+        second: &SecondFactor,
+        client: &Client,
+    ) -> AppResult<totp::Provisioning> {
+        self.reauthenticate(user, password, second, client).await?;
         let secret = totp::new_secret();
         let sealed = self
             .keys
@@ -123,12 +131,15 @@ impl Accounts {
 
     /// A new set of recovery codes; every other session ends (issue 9 item 3). Returns the
     /// codes and the ended sessions' hashes.
+    /// After re-authentication (password and a second factor).
     pub async fn regenerate_recovery_codes(
         &self,
         user: &UserRow,
+        (password, second): (&str, &SecondFactor),
         client: &Client,
         keep_session: &str,
     ) -> AppResult<(Vec<String>, Vec<String>)> {
+        self.reauthenticate(user, password, second, client).await?;
         let codes = recovery::generate();
         let mut hashes = Vec::with_capacity(codes.len());
         for c in &codes {
