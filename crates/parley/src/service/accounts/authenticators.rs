@@ -140,13 +140,7 @@ impl Accounts {
         keep_session: &str,
     ) -> AppResult<(Vec<String>, Vec<String>)> {
         self.reauthenticate(user, password, second, client).await?;
-        let codes = recovery::generate();
-        let mut hashes = Vec::with_capacity(codes.len());
-        for c in &codes {
-            let canonical = recovery::canonical(c)
-                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("non-canonical code")))?;
-            hashes.push(self.hasher.hash_code(&canonical).await?);
-        }
+        let (codes, hashes) = self.new_recovery_codes().await?;
         let ended = self
             .db
             .replace_recovery_codes(
@@ -210,5 +204,20 @@ fn other_sessions(n: usize) -> String {
         0 => String::new(),
         1 => "1 other session signed out".into(),
         n => format!("{n} other sessions signed out"),
+    }
+}
+
+impl Accounts {
+    /// A new set of recovery codes, to show once, and their hashes, to store.
+    pub(super) async fn new_recovery_codes(&self) -> AppResult<(Vec<String>, Vec<String>)> {
+        let codes = recovery::generate();
+        let mut hashes = Vec::with_capacity(codes.len());
+        for c in &codes {
+            let canonical = recovery::canonical(c).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("generated recovery code is not canonical"))
+            })?;
+            hashes.push(self.hasher.hash_code(&canonical).await?);
+        }
+        Ok((codes, hashes))
     }
 }

@@ -10,7 +10,7 @@ use crate::db::users::UserRow;
 use crate::service::crypto::{random_id, random_token, token_hash};
 use crate::service::rate_limit::Action;
 use crate::service::sessions::{self, NewSession, Stage};
-use crate::service::{recovery, totp};
+use crate::service::totp;
 use parley_api::{RegistrationStage, SecurityEventKind};
 
 use parley_api::limits::{REGISTRATION_MAX_ATTEMPTS, REGISTRATION_SECS};
@@ -100,14 +100,7 @@ impl Accounts {
         let Some(step) = totp::verify(&secret, code, self.clock.now(), reg.totp_last_step) else {
             return Err(AppError::InvalidCode);
         };
-        let codes = recovery::generate();
-        let mut hashes = Vec::with_capacity(codes.len());
-        for c in &codes {
-            let canonical = recovery::canonical(c).ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("generated recovery code is not canonical"))
-            })?;
-            hashes.push(self.hasher.hash_code(&canonical).await?);
-        }
+        let (codes, hashes) = self.new_recovery_codes().await?;
         let json = serde_json::to_string(&hashes).map_err(|e| AppError::Internal(e.into()))?;
         if !self
             .db
