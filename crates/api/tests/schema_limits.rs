@@ -35,7 +35,11 @@ fn username_password_and_captcha_lengths_are_the_limits() {
     use parley_api::{
         ChangePassword, FindUser, Login, PasswordBody, PasswordCheck, RegisterStart, Sensitive,
     };
-    let names = [schema::<RegisterStart>(), schema::<Login>(), schema::<FindUser>()];
+    let names = [
+        schema::<RegisterStart>(),
+        schema::<Login>(),
+        schema::<FindUser>(),
+    ];
     for s in &names {
         assert_eq!(bound(s, "username", "minLength"), len(USERNAME_MIN), "{s}");
         assert_eq!(bound(s, "username", "maxLength"), len(USERNAME_MAX), "{s}");
@@ -48,7 +52,11 @@ fn username_password_and_captcha_lengths_are_the_limits() {
         (schema::<ChangePassword>(), "new_password"),
     ];
     for (s, field) in &new_passwords {
-        assert_eq!(bound(s, field, "minLength"), len(PASSWORD_MIN_CODE_POINTS), "{s}");
+        assert_eq!(
+            bound(s, field, "minLength"),
+            len(PASSWORD_MIN_CODE_POINTS),
+            "{s}"
+        );
     }
     // A code point is at least one byte: the byte limit bounds the length in code points.
     let passwords = [
@@ -63,11 +71,23 @@ fn username_password_and_captcha_lengths_are_the_limits() {
         (schema::<Sensitive>(), "password"),
     ];
     for (s, field) in &passwords {
-        assert_eq!(bound(s, field, "maxLength"), len(PASSWORD_MAX_BYTES), "{field}: {s}");
+        assert_eq!(
+            bound(s, field, "maxLength"),
+            len(PASSWORD_MAX_BYTES),
+            "{field}: {s}"
+        );
     }
     for s in [schema::<RegisterStart>(), schema::<Login>()] {
-        assert_eq!(bound(&s, "captcha_answer", "minLength"), len(CAPTCHA_LENGTH), "{s}");
-        assert_eq!(bound(&s, "captcha_answer", "maxLength"), len(CAPTCHA_LENGTH), "{s}");
+        assert_eq!(
+            bound(&s, "captcha_answer", "minLength"),
+            len(CAPTCHA_LENGTH),
+            "{s}"
+        );
+        assert_eq!(
+            bound(&s, "captcha_answer", "maxLength"),
+            len(CAPTCHA_LENGTH),
+            "{s}"
+        );
     }
     let clock = schema::<parley_api::AdvanceClock>();
     assert_eq!(bound(&clock, "advance_secs", "minimum"), Some(0));
@@ -85,7 +105,10 @@ fn stored_names_are_the_wire_names() {
             serde_json::to_value(kind).unwrap(),
             Value::from(kind.as_str())
         );
-        assert_eq!(parley_api::SecurityEventKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(
+            parley_api::SecurityEventKind::parse(kind.as_str()),
+            Some(kind)
+        );
     }
     for stage in [
         parley_api::RegistrationStage::Totp,
@@ -95,6 +118,9 @@ fn stored_names_are_the_wire_names() {
             serde_json::to_value(stage).unwrap(),
             Value::from(stage.as_str())
         );
-        assert_eq!(parley_api::RegistrationStage::parse(stage.as_str()), Some(stage));
+        assert_eq!(
+            parley_api::RegistrationStage::parse(stage.as_str()),
+            Some(stage)
+        );
     }
 }

@@ -255,7 +255,11 @@ impl Db {
     }
 
     pub async fn delete_registration(&self, id_hash: &str) -> Result<(), sqlx::Error> {
-        execute!(&self.pool, "DELETE FROM registrations WHERE id_hash = $1", id_hash)?;
+        execute!(
+            &self.pool,
+            "DELETE FROM registrations WHERE id_hash = $1",
+            id_hash
+        )?;
         Ok(())
     }
 
@@ -460,7 +464,11 @@ impl Db {
 fn security_event(r: sqlx::any::AnyRow) -> Result<SecurityEvent, sqlx::Error> {
     Ok(SecurityEvent {
         at: r.try_get("at")?,
-        event: stored_kind(r.try_get("event")?, "security event", SecurityEventKind::parse)?,
+        event: stored_kind(
+            r.try_get("event")?,
+            "security event",
+            SecurityEventKind::parse,
+        )?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
         detail: r.try_get("detail")?,

@@ -126,7 +126,11 @@ impl Db {
     /// of two requests finishing one sign-in, one wins; a session ended meanwhile by a
     /// password change cannot be finished).
     pub async fn take_session(&self, id_hash: &str) -> Result<bool, sqlx::Error> {
-        Ok(execute!(&self.pool, "DELETE FROM sessions WHERE id_hash = $1", id_hash)? == 1)
+        Ok(execute!(
+            &self.pool,
+            "DELETE FROM sessions WHERE id_hash = $1",
+            id_hash
+        )? == 1)
     }
 
     /// Delete one of a user's sessions by its public id; returns the removed session's hash.

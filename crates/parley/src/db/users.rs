@@ -39,7 +39,11 @@ impl Db {
         fetch_optional!(
             &self.pool,
             user,
-            concat!("SELECT ", user_columns!(), " FROM users WHERE username_key = $1"),
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username_key = $1"
+            ),
             username_key
         )
     }

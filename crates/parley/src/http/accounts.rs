@@ -8,13 +8,13 @@ use parley_api as api;
 use parley_api::SecurityEventKind;
 use parley_api::limits::CLOCK_ADVANCE_MAX_SECS;
 
-use crate::http::openapi::ErrorResponse;
 use crate::core::{AppError, AppResult};
 use crate::db::sessions::SessionRow;
 use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::http::auth::{AuthSession, PassiveSession, PendingSession, cookie};
 use crate::http::json::Json;
+use crate::http::openapi::ErrorResponse;
 use crate::service::accounts::{Client, Factor};
 use crate::service::sessions::{self, COOKIE, NewSession};
 
@@ -503,7 +503,12 @@ pub async fn revoke_session(
     state.sessions.revoke(&auth.user.id, &id).await?;
     state
         .accounts
-        .event(&auth.user.id, SecurityEventKind::SessionRevoked, &client, &id)
+        .event(
+            &auth.user.id,
+            SecurityEventKind::SessionRevoked,
+            &client,
+            &id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -522,7 +527,12 @@ pub async fn revoke_all(
     state.sessions.revoke_all(&auth.user.id).await?;
     state
         .accounts
-        .event(&auth.user.id, SecurityEventKind::SessionRevoked, &client, "all")
+        .event(
+            &auth.user.id,
+            SecurityEventKind::SessionRevoked,
+            &client,
+            "all",
+        )
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,

@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
 
-use crate::http::openapi::ErrorResponse;
 use crate::http::AppState;
 use crate::http::json::Json;
+use crate::http::openapi::ErrorResponse;
 
 #[utoipa::path(
     get,

@@ -5,11 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_api as api;
 
-use crate::http::openapi::ErrorResponse;
 use crate::core::AppResult;
 use crate::http::AppState;
 use crate::http::auth::AuthSession;
 use crate::http::json::{Json, Query};
+use crate::http::openapi::ErrorResponse;
 
 #[utoipa::path(
     post,

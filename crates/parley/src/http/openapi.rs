@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
 use utoipa::OpenApi as _;
-use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 
 /// What the document says before the routes are added: the title, the version, how to
@@ -82,7 +82,7 @@ pub fn base() -> OpenApi {
 pub struct ErrorResponse;
 
 impl utoipa::IntoResponses for ErrorResponse {
-    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
         let response = ResponseBuilder::new()
             .description("An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)")

@@ -32,7 +32,12 @@ fn secured(doc: &Value) -> Vec<(String, String, Vec<String>)> {
 #[tokio::test]
 async fn issue11_declared_security_schemes_are_enforced() {
     let app = spawn_app().await;
-    let user = register(&app, "layers_sec", "Tangerine lighthouse drifts 47 furlongs").await;
+    let user = register(
+        &app,
+        "layers_sec",
+        "Tangerine lighthouse drifts 47 furlongs",
+    )
+    .await;
     let doc: Value = app
         .client
         .get(app.url("/api/openapi.json"))
@@ -82,18 +87,14 @@ async fn issue11_declared_security_schemes_are_enforced() {
         } else if names.iter().any(|n| n == "session") && method != "GET" {
             // A state-changing operation of a session that names no CSRF header: only the
             // second sign-in step, with a pending session.
-            assert!(path.starts_with("/api/login/"), "{method} {path} lacks `csrf`");
+            assert!(
+                path.starts_with("/api/login/"),
+                "{method} {path} lacks `csrf`"
+            );
         }
     }
     // The signed-in user still works: the refusals changed nothing.
-    let (status, b) = body(
-        user.client
-            .get(app.url("/api/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, b) = body(user.client.get(app.url("/api/me")).send().await.unwrap()).await;
     assert_eq!(status, 200, "{b}");
     app.stop().await;
 }

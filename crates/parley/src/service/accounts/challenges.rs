@@ -76,7 +76,9 @@ impl Accounts {
         };
         let stored = self.db.take_captcha(id, self.clock.now()).await?;
         match stored {
-            Some(hash) if crate::service::crypto::ct_eq(&hash, &captcha::answer_hash(answer)) => Ok(()),
+            Some(hash) if crate::service::crypto::ct_eq(&hash, &captcha::answer_hash(answer)) => {
+                Ok(())
+            }
             _ => Err(AppError::CaptchaFailed),
         }
     }

@@ -77,7 +77,11 @@ impl Accounts {
     }
 
     /// Every reason `password` is not acceptable, including the breach corpus (A3).
-    pub(super) async fn password_rejections(&self, password: &str, username: &str) -> Vec<Rejection> {
+    pub(super) async fn password_rejections(
+        &self,
+        password: &str,
+        username: &str,
+    ) -> Vec<Rejection> {
         let mut reasons = password_policy::local_rejections(password, &self.context(username));
         let too_short_or_long = reasons
             .iter()

@@ -155,7 +155,8 @@ impl Accounts {
         if !created {
             return Err(AppError::UsernameTaken);
         }
-        self.event(&user_id, SecurityEventKind::Registered, client, "").await?;
+        self.event(&user_id, SecurityEventKind::Registered, client, "")
+            .await?;
         let session = sessions::create(
             &self.db,
             &self.clock,

@@ -109,8 +109,13 @@ impl Accounts {
             &client.user_agent,
         )
         .await?;
-        self.event(&user.id, SecurityEventKind::LoginSucceeded, client, &format!("with {how}"))
-            .await?;
+        self.event(
+            &user.id,
+            SecurityEventKind::LoginSucceeded,
+            client,
+            &format!("with {how}"),
+        )
+        .await?;
         Ok((user, session))
     }
 

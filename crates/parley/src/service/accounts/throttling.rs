@@ -14,7 +14,12 @@ pub const KNOWN_PLACE_SECS: i64 = 30 * 86_400;
 impl Accounts {
     /// Count an attempt before it is checked (issue 9 item 1; `Db::claim_attempt`): refused
     /// while the factor is disabled (403) or delayed (429, unless `ignore_delay`).
-    pub(super) async fn claim(&self, key: &Throttle<'_>, factor: Factor, ignore_delay: bool) -> AppResult<()> {
+    pub(super) async fn claim(
+        &self,
+        key: &Throttle<'_>,
+        factor: Factor,
+        ignore_delay: bool,
+    ) -> AppResult<()> {
         let claim = self
             .db
             .claim_attempt(
@@ -31,7 +36,7 @@ impl Accounts {
                 retry_after_secs: retry_after_secs.max(1),
             }),
             Claim::Disabled => Err(AppError::FactorLocked {
-                factor,
+                factor: factor.as_str(),
                 message: locked_message(factor),
             }),
             Claim::Busy => Err(AppError::Busy),
@@ -48,7 +53,12 @@ impl Accounts {
     }
 
     /// The failure was already counted by `claim`; record it in the user's security log.
-    pub(super) async fn failed(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
+    pub(super) async fn failed(
+        &self,
+        user_id: &str,
+        factor: Factor,
+        client: &Client,
+    ) -> AppResult<()> {
         let key_name;
         let key = match factor {
             Factor::Password => {
@@ -56,10 +66,7 @@ impl Accounts {
                 key_name = user.username.to_lowercase();
                 Throttle::Name(&key_name)
             }
-            _ => Throttle::Factor {
-                user_id,
-                factor,
-            },
+            _ => Throttle::Factor { user_id, factor },
         };
         let state = self.db.failure_state(&key).await?;
         let n = state.consecutive;
@@ -71,20 +78,27 @@ impl Accounts {
         self.event(user_id, event, client, &format!("{n} in a row"))
             .await?;
         if state.disabled {
-            self.event(user_id, SecurityEventKind::FactorLocked, client, factor.as_str())
-                .await?;
+            self.event(
+                user_id,
+                SecurityEventKind::FactorLocked,
+                client,
+                factor.as_str(),
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// A success resets that factor's count; the possession factors also unlock each other
     /// ("unlock with another factor").
-    pub(super) async fn succeeded(&self, user_id: &str, factor: Factor, client: &Client) -> AppResult<()> {
+    pub(super) async fn succeeded(
+        &self,
+        user_id: &str,
+        factor: Factor,
+        client: &Client,
+    ) -> AppResult<()> {
         self.db
-            .reset_failures(&Throttle::Factor {
-                user_id,
-                factor,
-            })
+            .reset_failures(&Throttle::Factor { user_id, factor })
             .await?;
         let other = match factor {
             Factor::Totp => Some(Factor::Recovery),
@@ -98,8 +112,13 @@ impl Accounts {
             };
             if self.db.failure_state(&key).await?.disabled {
                 self.db.reset_failures(&key).await?;
-                self.event(user_id, SecurityEventKind::FactorUnlocked, client, other.as_str())
-                    .await?;
+                self.event(
+                    user_id,
+                    SecurityEventKind::FactorUnlocked,
+                    client,
+                    other.as_str(),
+                )
+                .await?;
             }
         }
         Ok(())

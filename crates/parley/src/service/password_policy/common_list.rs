@@ -14,7 +14,8 @@ pub fn offline_list_len() -> usize {
 /// The union of Django's and zxcvbn-ts's common-password lists, NFKC-normalized, lower-cased, one
 /// per line: see `data/PROVENANCE.md`. It is the fallback when Pwned Passwords is unreachable and a
 /// first, offline line of defence when it is not.
-pub(super) static COMMON_PASSWORDS_GZ: &[u8] = include_bytes!("../../../data/common-passwords.txt.gz");
+pub(super) static COMMON_PASSWORDS_GZ: &[u8] =
+    include_bytes!("../../../data/common-passwords.txt.gz");
 
 static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
     let mut text = String::new();

@@ -37,7 +37,6 @@ use patterns::Weakness;
 
 pub use common_list::offline_list_len;
 
-
 /// Upper bound in UTF-8 bytes after normalization. It exists only to bound hashing and matching
 /// work; 1024 bytes hold at least 256 code points (4 bytes each at most), far beyond the 64 that
 /// §5.1.1.2 asks us to permit. Passwords are never truncated (5.1.1.2-no-truncation).
@@ -110,10 +109,7 @@ impl Rejection {
 
     /// The rejection when the password and its confirmation differ.
     pub fn mismatch() -> Self {
-        Rejection::new(
-            code::MISMATCH,
-            "The two passwords do not match.",
-        )
+        Rejection::new(code::MISMATCH, "The two passwords do not match.")
     }
 }
 

@@ -17,7 +17,6 @@ const MIN_CORE_CHARS: usize = 4;
 /// A repeated unit up to this long makes a password repetitive whatever the unit is (`abcabcabc`).
 const SHORT_UNIT_CHARS: usize = 4;
 
-
 /// What makes a (lower-cased) string a weak password, looking at it whole and, when it has a small
 /// addition at either end, at what is left without it.
 #[derive(Debug, Default, Clone, Copy)]
