@@ -15,7 +15,9 @@ fn schema<T: PartialSchema>() -> Value {
 
 /// The value of `keyword` on `field` of the schema, as a number (`null` when absent).
 fn bound(schema: &Value, field: &str, keyword: &str) -> Option<i64> {
-    let prop = &schema["properties"][field];
+    // A struct with a `#[serde(flatten)]` field is an `allOf` of its parts.
+    let parts = std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+    let prop = parts.find_map(|s| s["properties"].get(field))?;
     prop.get(keyword)
         .or_else(|| {
             // `Option<String>` fields are `oneOf [null, string]` or `type: [string, null]`.
@@ -35,59 +37,38 @@ fn username_password_and_captcha_lengths_are_the_limits() {
     use parley_api::{
         ChangePassword, FindUser, Login, PasswordBody, PasswordCheck, RegisterStart, Sensitive,
     };
-    let names = [
+    let (rs, login, find) = (
         schema::<RegisterStart>(),
         schema::<Login>(),
         schema::<FindUser>(),
+    );
+    let (check, change) = (schema::<PasswordCheck>(), schema::<ChangePassword>());
+    let (body, sensitive) = (schema::<PasswordBody>(), schema::<Sensitive>());
+    let (name_min, name_max) = (len(USERNAME_MIN), len(USERNAME_MAX));
+    let (new_min, pw_max) = (len(PASSWORD_MIN_CODE_POINTS), len(PASSWORD_MAX_BYTES));
+    let captcha = len(CAPTCHA_LENGTH);
+    // (schema, field, minLength, maxLength). A code point is at least one byte: the byte
+    // limit of a password bounds its length in code points.
+    let table = [
+        (&rs, "username", name_min, name_max),
+        (&login, "username", name_min, name_max),
+        (&find, "username", name_min, name_max),
+        (&check, "username", None, name_max),
+        (&rs, "password", new_min, pw_max),
+        (&change, "new_password", new_min, pw_max),
+        (&rs, "password_confirm", None, pw_max),
+        (&login, "password", None, pw_max),
+        (&check, "password", None, pw_max),
+        (&body, "password", None, pw_max),
+        (&change, "password", None, pw_max),
+        (&change, "new_password_confirm", None, pw_max),
+        (&sensitive, "password", None, pw_max),
+        (&rs, "captcha_answer", captcha, captcha),
+        (&login, "captcha_answer", captcha, captcha),
     ];
-    for s in &names {
-        assert_eq!(bound(s, "username", "minLength"), len(USERNAME_MIN), "{s}");
-        assert_eq!(bound(s, "username", "maxLength"), len(USERNAME_MAX), "{s}");
-    }
-    let check = schema::<PasswordCheck>();
-    assert_eq!(bound(&check, "username", "maxLength"), len(USERNAME_MAX));
-
-    let new_passwords = [
-        (schema::<RegisterStart>(), "password"),
-        (schema::<ChangePassword>(), "new_password"),
-    ];
-    for (s, field) in &new_passwords {
-        assert_eq!(
-            bound(s, field, "minLength"),
-            len(PASSWORD_MIN_CODE_POINTS),
-            "{s}"
-        );
-    }
-    // A code point is at least one byte: the byte limit bounds the length in code points.
-    let passwords = [
-        (schema::<RegisterStart>(), "password"),
-        (schema::<RegisterStart>(), "password_confirm"),
-        (schema::<Login>(), "password"),
-        (schema::<PasswordCheck>(), "password"),
-        (schema::<PasswordBody>(), "password"),
-        (schema::<ChangePassword>(), "password"),
-        (schema::<ChangePassword>(), "new_password"),
-        (schema::<ChangePassword>(), "new_password_confirm"),
-        (schema::<Sensitive>(), "password"),
-    ];
-    for (s, field) in &passwords {
-        assert_eq!(
-            bound(s, field, "maxLength"),
-            len(PASSWORD_MAX_BYTES),
-            "{field}: {s}"
-        );
-    }
-    for s in [schema::<RegisterStart>(), schema::<Login>()] {
-        assert_eq!(
-            bound(&s, "captcha_answer", "minLength"),
-            len(CAPTCHA_LENGTH),
-            "{s}"
-        );
-        assert_eq!(
-            bound(&s, "captcha_answer", "maxLength"),
-            len(CAPTCHA_LENGTH),
-            "{s}"
-        );
+    for (s, field, min, max) in table {
+        assert_eq!(bound(s, field, "minLength"), min, "{field}: {s}");
+        assert_eq!(bound(s, field, "maxLength"), max, "{field}: {s}");
     }
     let clock = schema::<parley_api::AdvanceClock>();
     assert_eq!(bound(&clock, "advance_secs", "minimum"), Some(0));

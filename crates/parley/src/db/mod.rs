@@ -15,17 +15,6 @@ macro_rules! execute {
     };
 }
 
-/// Whether a query finds a row.
-macro_rules! exists {
-    ($exec:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
-        sqlx::query($sql)
-            $(.bind($arg))*
-            .fetch_optional($exec)
-            .await
-            .map(|row| row.is_some())
-    };
-}
-
 /// The row a query finds, if any, read by `$read` (`fn(AnyRow) -> Result<T, sqlx::Error>`).
 macro_rules! fetch_optional {
     ($exec:expr, $read:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
@@ -45,6 +34,13 @@ macro_rules! fetch_all {
             .fetch_all($exec)
             .await
             .and_then(|rows| rows.into_iter().map($read).collect::<Result<Vec<_>, _>>())
+    };
+}
+
+/// Whether a query finds a row.
+macro_rules! exists {
+    ($exec:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        fetch_optional!($exec, |_| Ok(()), $sql $(, $arg)*).map(|found| found.is_some())
     };
 }
 

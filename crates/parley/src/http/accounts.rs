@@ -54,24 +54,6 @@ fn session_dto(s: &SessionRow) -> api::Session {
     get,
     path = "/captcha",
     tag = "captcha",
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("registration" = [])),
-    security(("registration" = [])),
-    security(("registration" = [])),
     responses((status = 200, description = "A new challenge", body = api::Captcha), ErrorResponse)
 )]
 pub async fn captcha(
@@ -186,6 +168,7 @@ pub async fn register_start(
     get,
     path = "/register",
     tag = "registration",
+    security(("registration" = [])),
     responses((status = 200, description = "The registration under way", body = api::RegistrationState), ErrorResponse)
 )]
 pub async fn register_state(
@@ -207,6 +190,7 @@ pub async fn register_state(
     post,
     path = "/register/totp",
     tag = "registration",
+    security(("registration" = [])),
     request_body = api::CodeBody,
     responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), ErrorResponse)
 )]
@@ -229,6 +213,7 @@ pub async fn register_totp(
     post,
     path = "/register/finish",
     tag = "registration",
+    security(("registration" = [])),
     request_body = api::RegisterFinish,
     responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), ErrorResponse)
 )]
@@ -331,6 +316,7 @@ pub async fn login(
     post,
     path = "/login/totp",
     tag = "sign-in",
+    security(("session" = [])),
     request_body = api::CodeBody,
     responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
@@ -347,6 +333,7 @@ pub async fn login_totp(
     post,
     path = "/login/recovery",
     tag = "sign-in",
+    security(("session" = [])),
     request_body = api::CodeBody,
     responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
@@ -393,6 +380,7 @@ async fn second_step(
     get,
     path = "/me",
     tag = "session",
+    security(("session" = [])),
     responses((status = 200, description = "The session's user and the session", body = api::Me), ErrorResponse)
 )]
 pub async fn me(
@@ -418,6 +406,7 @@ pub async fn me(
     post,
     path = "/session/reauth",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     request_body = api::PasswordBody,
     responses((status = 200, description = "The session, extended", body = api::Reauthenticated), ErrorResponse)
 )]
@@ -442,6 +431,7 @@ pub async fn reauth(
     post,
     path = "/logout",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Signed out"), ErrorResponse)
 )]
 pub async fn logout(
@@ -464,6 +454,7 @@ pub async fn logout(
     get,
     path = "/sessions",
     tag = "session",
+    security(("session" = [])),
     responses((status = 200, description = "The user's sessions", body = api::SessionList), ErrorResponse)
 )]
 pub async fn list_sessions(
@@ -491,6 +482,7 @@ pub async fn list_sessions(
     delete,
     path = "/sessions/{id}",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, description = "The session's public id")),
     responses((status = 204, description = "The session ended"), ErrorResponse)
 )]
@@ -517,6 +509,7 @@ pub async fn revoke_session(
     post,
     path = "/sessions/revoke-all",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Every session ended"), ErrorResponse)
 )]
 pub async fn revoke_all(
@@ -546,6 +539,7 @@ pub async fn revoke_all(
     post,
     path = "/account/password",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::ChangePassword,
     responses((status = 204, description = "Password changed; other sessions ended"), ErrorResponse)
 )]
@@ -574,6 +568,7 @@ pub async fn change_password(
     post,
     path = "/account/totp/start",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
     responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), ErrorResponse)
 )]
@@ -594,6 +589,7 @@ pub async fn totp_start(
     post,
     path = "/account/totp/confirm",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::CodeBody,
     responses((status = 204, description = "The new authenticator replaces the old"), ErrorResponse)
 )]
@@ -615,6 +611,7 @@ pub async fn totp_confirm(
     post,
     path = "/account/recovery-codes",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
     responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), ErrorResponse)
 )]
@@ -643,6 +640,7 @@ pub async fn recovery_codes(
     post,
     path = "/account/delete",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
     responses((status = 204, description = "The account is deleted"), ErrorResponse)
 )]
@@ -671,6 +669,7 @@ pub async fn delete_account(
     get,
     path = "/account/security-log",
     tag = "authenticators",
+    security(("session" = [])),
     responses((status = 200, description = "Newest first", body = api::SecurityLog), ErrorResponse)
 )]
 pub async fn security_log(
@@ -685,6 +684,7 @@ pub async fn security_log(
     get,
     path = "/account/authenticators",
     tag = "authenticators",
+    security(("session" = [])),
     responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), ErrorResponse)
 )]
 pub async fn authenticators(

@@ -16,13 +16,6 @@ use crate::http::openapi::ErrorResponse;
     path = "/keys",
     tag = "messaging",
     security(("session" = [], "csrf" = [])),
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("session" = [], "csrf" = [])),
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("session" = [])),
-    security(("session" = [], "csrf" = [])),
     request_body = api::PublishKey,
     responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), ErrorResponse)
 )]
@@ -49,6 +42,7 @@ pub async fn publish_key(
     get,
     path = "/users/{id}/keys",
     tag = "messaging",
+    security(("session" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses((status = 200, description = "The current key and every key published", body = api::Keys), ErrorResponse)
 )]
@@ -65,6 +59,7 @@ pub async fn user_keys(
     get,
     path = "/users",
     tag = "messaging",
+    security(("session" = [])),
     params(api::FindUser),
     responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), ErrorResponse)
 )]
@@ -85,6 +80,7 @@ pub async fn find_user(
     get,
     path = "/conversations",
     tag = "messaging",
+    security(("session" = [])),
     responses((status = 200, description = "The user's conversations", body = api::Conversations), ErrorResponse)
 )]
 pub async fn conversations(
@@ -99,6 +95,7 @@ pub async fn conversations(
     post,
     path = "/conversations/{peer_id}/messages",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
     request_body = api::SendMessage,
     params(("peer_id" = String, Path, description = "The peer's user id")),
     responses((status = 201, description = "Stored and pushed", body = api::Sent), ErrorResponse)
@@ -124,6 +121,7 @@ pub async fn send(
     get,
     path = "/keysets/{key_set}/last-iv",
     tag = "messaging",
+    security(("session" = [])),
     params(("key_set" = String, Path, description = "A key-set id")),
     responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), ErrorResponse)
 )]
@@ -144,6 +142,7 @@ pub async fn last_iv(
     get,
     path = "/conversations/{peer_id}/messages",
     tag = "messaging",
+    security(("session" = [])),
     params(("peer_id" = String, Path, description = "The peer's user id"), api::Page),
     responses((status = 200, description = "A page of the conversation", body = api::MessagePage), ErrorResponse)
 )]
@@ -162,6 +161,7 @@ pub async fn history(
     post,
     path = "/conversations/{peer_id}/read",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
     request_body = api::MarkRead,
     params(("peer_id" = String, Path, description = "The peer's user id")),
     responses((status = 200, description = "How many messages were marked", body = api::Marked), ErrorResponse)
