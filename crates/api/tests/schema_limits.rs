@@ -16,8 +16,9 @@ fn schema<T: PartialSchema>() -> Value {
 /// The value of `keyword` on `field` of the schema, as a number (`null` when absent).
 fn bound(schema: &Value, field: &str, keyword: &str) -> Option<i64> {
     // A struct with a `#[serde(flatten)]` field is an `allOf` of its parts.
-    let parts = std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
-    let prop = parts.find_map(|s| s["properties"].get(field))?;
+    let prop = std::iter::once(schema)
+        .chain(schema["allOf"].as_array().into_iter().flatten())
+        .find_map(|s| s["properties"].get(field))?;
     prop.get(keyword)
         .or_else(|| {
             // `Option<String>` fields are `oneOf [null, string]` or `type: [string, null]`.
