@@ -88,6 +88,29 @@ export const SECURITY_LOG_MAX = 200;
 /** Largest step of the test clock (`POST /api/test/clock`): 400 days. */
 export const CLOCK_ADVANCE_MAX_SECS = 34560000;
 
+/** Seconds a half-finished registration lives (A5: at most 15 minutes). */
+export const REGISTRATION_SECS = 900;
+
+/** Codes tried during one registration before it must start again. */
+export const REGISTRATION_MAX_ATTEMPTS = 10;
+
+/** Codes tried to confirm one new authenticator before it must start again. */
+export const ENROLMENT_MAX_ATTEMPTS = 5;
+
+/** Consecutive failures after which a factor is disabled (until unlocked). */
+export const FACTOR_MAX_FAILURES = 100;
+
+// ---- sessions (docs/security.md) -----------------------------------------------------------
+
+/** Seconds without a user action after which a session ends (4.2.3-idle-30m). */
+export const SESSION_IDLE_SECS = 1800;
+
+/** Seconds after sign-in after which a session ends, active or not (12 hours). */
+export const SESSION_ABSOLUTE_SECS = 43200;
+
+/** Seconds to finish a sign-in with the second factor once the password was accepted. */
+export const SESSION_PENDING_SECS = 600;
+
 // ---- WebSocket -----------------------------------------------------------------------------
 
 /** Largest client frame, in bytes. */

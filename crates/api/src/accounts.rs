@@ -17,9 +17,11 @@ pub struct Captcha {
 /// `POST /api/password/check`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordCheck {
+    #[schema(max_length = 1024)]
     pub password: String,
     /// The username it is meant for, if known (context-specific words rate low).
     #[serde(default)]
+    #[schema(max_length = 32)]
     pub username: String,
 }
 
@@ -79,10 +81,15 @@ impl RegistrationStage {
 /// `POST /api/register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterStart {
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
+    /// At least 8 code points and at most 1024 bytes of UTF-8, after NFKC.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    #[schema(max_length = 1024)]
     pub password_confirm: String,
     pub captcha_id: Option<String>,
+    #[schema(min_length = 5, max_length = 5)]
     pub captcha_answer: Option<String>,
 }
 
@@ -143,9 +150,12 @@ pub struct RegisterFinish {
 /// `POST /api/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Login {
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
+    #[schema(max_length = 1024)]
     pub password: String,
     pub captcha_id: Option<String>,
+    #[schema(min_length = 5, max_length = 5)]
     pub captcha_answer: Option<String>,
 }
 
@@ -221,6 +231,7 @@ pub struct Me {
 /// A body holding the current password: `POST /api/session/reauth`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PasswordBody {
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -253,8 +264,12 @@ pub struct SessionList {
 /// `POST /api/account/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChangePassword {
+    #[schema(max_length = 1024)]
     pub password: String,
+    /// At least 8 code points and at most 1024 bytes of UTF-8, after NFKC.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
+    #[schema(max_length = 1024)]
     pub new_password_confirm: String,
 }
 
@@ -271,6 +286,7 @@ pub struct SecondFactor {
 /// and a second factor again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sensitive {
+    #[schema(max_length = 1024)]
     pub password: String,
     #[serde(flatten)]
     pub second: SecondFactor,
@@ -288,12 +304,112 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// What a security-log entry records. Stored and sent by these names (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityEventKind {
+    /// The account was made (registration finished).
+    Registered,
+    /// The password step of a sign-in passed.
+    LoginPasswordOk,
+    /// A wrong password (detail: how many in a row).
+    LoginPasswordFailed,
+    /// A wrong TOTP code at sign-in or for a change.
+    LoginTotpFailed,
+    /// A wrong recovery code at sign-in or for a change.
+    LoginRecoveryFailed,
+    /// A sign-in completed (detail: with which second factor).
+    LoginSucceeded,
+    /// A recovery code was spent.
+    RecoveryCodeUsed,
+    /// A factor was disabled after too many failures (detail: the factor).
+    FactorLocked,
+    /// A factor was unlocked (detail: the factor(s)).
+    FactorUnlocked,
+    /// The user signed out.
+    Logout,
+    /// One session (detail: its id) or all (`all`) were ended by the user.
+    SessionRevoked,
+    /// The password was changed.
+    PasswordChanged,
+    /// A wrong code confirming a new authenticator.
+    TotpConfirmFailed,
+    /// A new authenticator replaced the old one.
+    TotpReenrolled,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
+}
+
+impl SecurityEventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SecurityEventKind; 15] = [
+        SecurityEventKind::Registered,
+        SecurityEventKind::LoginPasswordOk,
+        SecurityEventKind::LoginPasswordFailed,
+        SecurityEventKind::LoginTotpFailed,
+        SecurityEventKind::LoginRecoveryFailed,
+        SecurityEventKind::LoginSucceeded,
+        SecurityEventKind::RecoveryCodeUsed,
+        SecurityEventKind::FactorLocked,
+        SecurityEventKind::FactorUnlocked,
+        SecurityEventKind::Logout,
+        SecurityEventKind::SessionRevoked,
+        SecurityEventKind::PasswordChanged,
+        SecurityEventKind::TotpConfirmFailed,
+        SecurityEventKind::TotpReenrolled,
+        SecurityEventKind::RecoveryCodesRegenerated,
+    ];
+
+    /// The kind's name, as stored and sent.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SecurityEventKind::Registered => "registered",
+            SecurityEventKind::LoginPasswordOk => "login_password_ok",
+            SecurityEventKind::LoginPasswordFailed => "login_password_failed",
+            SecurityEventKind::LoginTotpFailed => "login_totp_failed",
+            SecurityEventKind::LoginRecoveryFailed => "login_recovery_failed",
+            SecurityEventKind::LoginSucceeded => "login_succeeded",
+            SecurityEventKind::RecoveryCodeUsed => "recovery_code_used",
+            SecurityEventKind::FactorLocked => "factor_locked",
+            SecurityEventKind::FactorUnlocked => "factor_unlocked",
+            SecurityEventKind::Logout => "logout",
+            SecurityEventKind::SessionRevoked => "session_revoked",
+            SecurityEventKind::PasswordChanged => "password_changed",
+            SecurityEventKind::TotpConfirmFailed => "totp_confirm_failed",
+            SecurityEventKind::TotpReenrolled => "totp_reenrolled",
+            SecurityEventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<SecurityEventKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SecurityEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for SecurityEventKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SecurityEventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One entry of the security log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecurityEvent {
     pub at: i64,
-    /// `login`, `logout`, `password_changed`, `session_revoked`, …
-    pub event: String,
+    pub event: SecurityEventKind,
     pub ip: String,
     pub user_agent: String,
     pub detail: String,
@@ -336,6 +452,7 @@ pub struct Authenticators {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AdvanceClock {
     /// 0 to [`CLOCK_ADVANCE_MAX_SECS`](crate::limits::CLOCK_ADVANCE_MAX_SECS).
+    #[schema(minimum = 0, maximum = 34_560_000)]
     pub advance_secs: i64,
 }
 

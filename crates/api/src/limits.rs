@@ -64,6 +64,23 @@ pub const TOTP_PERIOD_SECS: i64 = 30;
 pub const SECURITY_LOG_MAX: i64 = 200;
 /// Largest step of the test clock (`POST /api/test/clock`): 400 days.
 pub const CLOCK_ADVANCE_MAX_SECS: i64 = 400 * 86_400;
+/// Seconds a half-finished registration lives (A5: at most 15 minutes).
+pub const REGISTRATION_SECS: i64 = 15 * 60;
+/// Codes tried during one registration before it must start again.
+pub const REGISTRATION_MAX_ATTEMPTS: i64 = 10;
+/// Codes tried to confirm one new authenticator before it must start again.
+pub const ENROLMENT_MAX_ATTEMPTS: i64 = 5;
+/// Consecutive failures after which a factor is disabled (until unlocked).
+pub const FACTOR_MAX_FAILURES: i64 = 100;
+
+// ---- sessions (docs/security.md) -----------------------------------------------------------
+
+/// Seconds without a user action after which a session ends (4.2.3-idle-30m).
+pub const SESSION_IDLE_SECS: i64 = 30 * 60;
+/// Seconds after sign-in after which a session ends, active or not (12 hours).
+pub const SESSION_ABSOLUTE_SECS: i64 = 12 * 60 * 60;
+/// Seconds to finish a sign-in with the second factor once the password was accepted.
+pub const SESSION_PENDING_SECS: i64 = 10 * 60;
 
 // ---- WebSocket -----------------------------------------------------------------------------
 

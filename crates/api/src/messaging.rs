@@ -34,6 +34,8 @@ pub struct Keys {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FindUser {
+    #[schema(min_length = 3, max_length = 32)]
+    #[param(min_length = 3, max_length = 32)]
     pub username: String,
 }
 

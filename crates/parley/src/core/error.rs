@@ -184,7 +184,9 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
-/// A reason a password was refused (`password_rejected`).
+/// A reason a password was refused (`password_rejected`): a stable `code` (see
+/// `service::password_policy::code`) and a message that says why and asks for a different
+/// password. Made only by `service::password_policy`, where every password message is written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     pub code: &'static str,

@@ -2,6 +2,7 @@
 //! CAPTCHA challenges, half-finished registrations, per-factor failure counters, and the
 //! security log.
 
+use parley_api::{RegistrationStage, SecurityEventKind};
 use sqlx::Row;
 
 use super::Db;
@@ -14,7 +15,7 @@ pub struct RegistrationRow {
     pub password_hash: String,
     pub totp_secret_enc: Vec<u8>,
     pub totp_last_step: i64,
-    pub stage: String,
+    pub stage: RegistrationStage,
     pub recovery_hashes: Option<String>,
     pub failures: i64,
     pub expires_at: i64,
@@ -27,11 +28,36 @@ pub struct FailureState {
     pub disabled: bool,
 }
 
+/// The factors counted separately for throttling; stored in `factor_failures.factor` by
+/// these names (`as_str`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    Password,
+    Totp,
+    Recovery,
+}
+
+impl Factor {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Factor::Password => "password",
+            Factor::Totp => "totp",
+            Factor::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Factor> {
+        [Factor::Password, Factor::Totp, Factor::Recovery]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
 /// Which failure counter: a factor of an account, or the password of a *name* (whether or not
 /// an account of that name exists, so unknown names are throttled exactly like real ones).
 #[derive(Debug, Clone, Copy)]
 pub enum Throttle<'a> {
-    Factor { user_id: &'a str, factor: &'a str },
+    Factor { user_id: &'a str, factor: Factor },
     Name(&'a str),
 }
 
@@ -52,6 +78,33 @@ pub enum Claim {
 
 pub use parley_api::SecurityEvent;
 
+/// sqlx 0.9 accepts only static SQL strings (no injection by construction), hence a macro.
+macro_rules! registration_columns {
+    () => {
+        "id_hash, username, username_key, password_hash, totp_secret_enc, totp_last_step, \
+         stage, recovery_hashes, failures, expires_at"
+    };
+}
+
+fn registration(r: sqlx::any::AnyRow) -> Result<RegistrationRow, sqlx::Error> {
+    Ok(RegistrationRow {
+        id_hash: r.try_get("id_hash")?,
+        username: r.try_get("username")?,
+        username_key: r.try_get("username_key")?,
+        password_hash: r.try_get("password_hash")?,
+        totp_secret_enc: r.try_get("totp_secret_enc")?,
+        totp_last_step: r.try_get("totp_last_step")?,
+        stage: stored_kind(
+            r.try_get("stage")?,
+            "registration stage",
+            RegistrationStage::parse,
+        )?,
+        recovery_hashes: r.try_get("recovery_hashes")?,
+        failures: r.try_get("failures")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
 impl Db {
     pub async fn insert_captcha(
         &self,
@@ -60,15 +113,14 @@ impl Db {
         answer_enc: &[u8],
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        execute!(
+            &self.pool,
             "INSERT INTO captchas (id, answer_hash, answer_enc, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(answer_hash)
-        .bind(answer_enc)
-        .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+            id,
+            answer_hash,
+            answer_enc,
+            expires_at
+        )?;
         Ok(())
     }
 
@@ -92,26 +144,23 @@ impl Db {
         id: &str,
         now: i64,
     ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        let row = sqlx::query(
+        fetch_optional!(
+            &self.pool,
+            |r| r.try_get("answer_enc"),
             "SELECT answer_enc FROM captchas WHERE id = $1 AND expires_at > $2 \
              AND answer_enc IS NOT NULL",
+            id,
+            now
         )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| r.try_get("answer_enc")).transpose()
     }
 
     /// Whether a challenge can still be answered (not consumed, not expired).
     pub async fn captcha_alive(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT 1 AS one FROM captchas WHERE id = $1 AND expires_at > $2")
-                .bind(id)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
+        exists!(
+            &self.pool,
+            "SELECT 1 AS one FROM captchas WHERE id = $1 AND expires_at > $2",
+            id,
+            now
         )
     }
 
@@ -121,29 +170,30 @@ impl Db {
             "DELETE FROM registrations WHERE expires_at <= $1",
             "DELETE FROM totp_enrolments WHERE expires_at <= $1",
         ] {
-            sqlx::query(sql).bind(now).execute(&self.pool).await?;
+            execute!(&self.pool, sql, now)?;
         }
         Ok(())
     }
 
     pub async fn insert_registration(&self, r: &RegistrationRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO registrations (id_hash, username, username_key, password_hash, \
-             totp_secret_enc, totp_last_step, stage, recovery_hashes, failures, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&r.id_hash)
-        .bind(&r.username)
-        .bind(&r.username_key)
-        .bind(&r.password_hash)
-        .bind(&r.totp_secret_enc)
-        .bind(r.totp_last_step)
-        .bind(&r.stage)
-        .bind(&r.recovery_hashes)
-        .bind(r.failures)
-        .bind(r.expires_at)
-        .execute(&self.pool)
-        .await?;
+        execute!(
+            &self.pool,
+            concat!(
+                "INSERT INTO registrations (",
+                registration_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            &r.id_hash,
+            &r.username,
+            &r.username_key,
+            &r.password_hash,
+            &r.totp_secret_enc,
+            r.totp_last_step,
+            r.stage.as_str(),
+            &r.recovery_hashes,
+            r.failures,
+            r.expires_at,
+        )?;
         Ok(())
     }
 
@@ -152,30 +202,17 @@ impl Db {
         id_hash: &str,
         now: i64,
     ) -> Result<Option<RegistrationRow>, sqlx::Error> {
-        sqlx::query(
-            "SELECT id_hash, username, username_key, password_hash, totp_secret_enc, \
-             totp_last_step, stage, recovery_hashes, failures, expires_at FROM registrations \
-             WHERE id_hash = $1 AND expires_at > $2",
+        fetch_optional!(
+            &self.pool,
+            registration,
+            concat!(
+                "SELECT ",
+                registration_columns!(),
+                " FROM registrations WHERE id_hash = $1 AND expires_at > $2"
+            ),
+            id_hash,
+            now
         )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| {
-            Ok(RegistrationRow {
-                id_hash: r.try_get("id_hash")?,
-                username: r.try_get("username")?,
-                username_key: r.try_get("username_key")?,
-                password_hash: r.try_get("password_hash")?,
-                totp_secret_enc: r.try_get("totp_secret_enc")?,
-                totp_last_step: r.try_get("totp_last_step")?,
-                stage: r.try_get("stage")?,
-                recovery_hashes: r.try_get("recovery_hashes")?,
-                failures: r.try_get("failures")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
     }
 
     pub async fn registration_totp_confirmed(
@@ -184,17 +221,17 @@ impl Db {
         step: i64,
         recovery_hashes: &str,
     ) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
-            "UPDATE registrations SET stage = 'recovery', totp_last_step = $1, \
-             recovery_hashes = $2 WHERE id_hash = $3 AND stage = 'totp'",
-        )
-        .bind(step)
-        .bind(recovery_hashes)
-        .bind(id_hash)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        let changed = execute!(
+            &self.pool,
+            "UPDATE registrations SET stage = $1, totp_last_step = $2, recovery_hashes = $3 \
+             WHERE id_hash = $4 AND stage = $5",
+            RegistrationStage::Recovery.as_str(),
+            step,
+            recovery_hashes,
+            id_hash,
+            RegistrationStage::Totp.as_str(),
+        )?;
+        Ok(changed == 1)
     }
 
     /// Count a code attempt on a registration **before** checking it (issue 9 item 1): `None`
@@ -205,24 +242,24 @@ impl Db {
         now: i64,
         max: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query(
+        fetch_optional!(
+            &self.pool,
+            |r| r.try_get("failures"),
             "UPDATE registrations SET failures = failures + 1 WHERE id_hash = $1 \
-             AND stage = 'totp' AND failures < $2 AND expires_at > $3 RETURNING failures",
+             AND stage = $2 AND failures < $3 AND expires_at > $4 RETURNING failures",
+            id_hash,
+            RegistrationStage::Totp.as_str(),
+            max,
+            now
         )
-        .bind(id_hash)
-        .bind(max)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("failures"))
-        .transpose()
     }
 
     pub async fn delete_registration(&self, id_hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM registrations WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        execute!(
+            &self.pool,
+            "DELETE FROM registrations WHERE id_hash = $1",
+            id_hash
+        )?;
         Ok(())
     }
 
@@ -238,7 +275,7 @@ impl Db {
                  WHERE user_id = $1 AND factor = $2",
             )
             .bind(*user_id)
-            .bind(*factor),
+            .bind(factor.as_str()),
             Throttle::Name(name_key) => sqlx::query(
                 "SELECT consecutive, locked_until, disabled FROM password_throttle \
                  WHERE name_key = $1",
@@ -302,7 +339,7 @@ impl Db {
                     .bind(locked_until)
                     .bind(disabled)
                     .bind(*user_id)
-                    .bind(*factor),
+                    .bind(factor.as_str()),
                     Throttle::Name(name_key) => sqlx::query(
                         "UPDATE password_throttle SET consecutive = $1, locked_until = $2, \
                          disabled = $3 WHERE name_key = $4 AND consecutive = $5 \
@@ -327,7 +364,7 @@ impl Db {
                          ON CONFLICT DO NOTHING",
                     )
                     .bind(*user_id)
-                    .bind(*factor),
+                    .bind(factor.as_str()),
                     Throttle::Name(name_key) => sqlx::query(
                         "INSERT INTO password_throttle (name_key, consecutive, locked_until, \
                          disabled) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -350,17 +387,19 @@ impl Db {
     }
 
     pub async fn reset_failures(&self, key: &Throttle<'_>) -> Result<(), sqlx::Error> {
-        let q = match key {
-            Throttle::Factor { user_id, factor } => {
-                sqlx::query("DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2")
-                    .bind(*user_id)
-                    .bind(*factor)
-            }
-            Throttle::Name(name_key) => {
-                sqlx::query("DELETE FROM password_throttle WHERE name_key = $1").bind(*name_key)
-            }
+        match key {
+            Throttle::Factor { user_id, factor } => execute!(
+                &self.pool,
+                "DELETE FROM factor_failures WHERE user_id = $1 AND factor = $2",
+                *user_id,
+                factor.as_str()
+            )?,
+            Throttle::Name(name_key) => execute!(
+                &self.pool,
+                "DELETE FROM password_throttle WHERE name_key = $1",
+                *name_key
+            )?,
         };
-        q.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -372,39 +411,37 @@ impl Db {
         ip: &str,
         since: i64,
     ) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
-            "SELECT 1 FROM security_events WHERE user_id = $1 AND event = 'login_succeeded' \
-             AND ip = $2 AND at > $3 LIMIT 1",
+        exists!(
+            &self.pool,
+            "SELECT 1 FROM security_events WHERE user_id = $1 AND event = $2 \
+             AND ip = $3 AND at > $4 LIMIT 1",
+            user_id,
+            SecurityEventKind::LoginSucceeded.as_str(),
+            ip,
+            since
         )
-        .bind(user_id)
-        .bind(ip)
-        .bind(since)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
     }
 
     pub async fn log_event(
         &self,
         user_id: &str,
         at: i64,
-        event: &str,
+        event: SecurityEventKind,
         ip: &str,
         user_agent: &str,
         detail: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        execute!(
+            &self.pool,
             "INSERT INTO security_events (user_id, at, event, ip, user_agent, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(user_id)
-        .bind(at)
-        .bind(event)
-        .bind(ip)
-        .bind(user_agent)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
+            user_id,
+            at,
+            event.as_str(),
+            ip,
+            user_agent,
+            detail
+        )?;
         Ok(())
     }
 
@@ -413,24 +450,37 @@ impl Db {
         user_id: &str,
         limit: i64,
     ) -> Result<Vec<SecurityEvent>, sqlx::Error> {
-        sqlx::query(
+        fetch_all!(
+            &self.pool,
+            security_event,
             "SELECT at, event, ip, user_agent, detail FROM security_events WHERE user_id = $1 \
              ORDER BY id DESC LIMIT $2",
+            user_id,
+            limit
         )
-        .bind(user_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(SecurityEvent {
-                at: r.try_get("at")?,
-                event: r.try_get("event")?,
-                ip: r.try_get("ip")?,
-                user_agent: r.try_get("user_agent")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
     }
+}
+
+fn security_event(r: sqlx::any::AnyRow) -> Result<SecurityEvent, sqlx::Error> {
+    Ok(SecurityEvent {
+        at: r.try_get("at")?,
+        event: stored_kind(
+            r.try_get("event")?,
+            "security event",
+            SecurityEventKind::parse,
+        )?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+/// A value stored by its name (`as_str`), read back: a name this server never writes is a
+/// decoding error, not a silent default.
+pub(crate) fn stored_kind<T>(
+    name: String,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {name:?}").into()))
 }

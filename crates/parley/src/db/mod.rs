@@ -2,6 +2,48 @@
 //! with a migration set per backend. Queries use `$1` placeholders, which both backends accept,
 //! and portable types only (integers for times, TEXT, BLOB/BYTEA), so each query is written once.
 
+/// One statement, its parameters bound in order; the rows it changed. sqlx 0.9 takes only
+/// static SQL, so the text stays a literal (or `concat!` of literals): no injection by
+/// construction. `execute!(&self.pool, "DELETE FROM t WHERE id = $1", id)?`.
+macro_rules! execute {
+    ($exec:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)
+            $(.bind($arg))*
+            .execute($exec)
+            .await
+            .map(|done| done.rows_affected())
+    };
+}
+
+/// The row a query finds, if any, read by `$read` (`fn(AnyRow) -> Result<T, sqlx::Error>`).
+macro_rules! fetch_optional {
+    ($exec:expr, $read:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)
+            $(.bind($arg))*
+            .fetch_optional($exec)
+            .await
+            .and_then(|row| row.map($read).transpose())
+    };
+}
+
+/// Every row a query finds, each read by `$read`.
+macro_rules! fetch_all {
+    ($exec:expr, $read:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)
+            $(.bind($arg))*
+            .fetch_all($exec)
+            .await
+            .and_then(|rows| rows.into_iter().map($read).collect::<Result<Vec<_>, _>>())
+    };
+}
+
+/// Whether a query finds a row.
+macro_rules! exists {
+    ($exec:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        fetch_optional!($exec, |_| Ok(()), $sql $(, $arg)*).map(|found| found.is_some())
+    };
+}
+
 pub mod auth_state;
 pub mod messages;
 pub mod sessions;

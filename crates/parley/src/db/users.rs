@@ -36,37 +36,33 @@ fn user(row: sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
 
 impl Db {
     pub async fn user_by_key(&self, username_key: &str) -> Result<Option<UserRow>, sqlx::Error> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE username_key = $1"
-        ))
-        .bind(username_key)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(user)
-        .transpose()
+        fetch_optional!(
+            &self.pool,
+            user,
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username_key = $1"
+            ),
+            username_key
+        )
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(user)
-        .transpose()
+        fetch_optional!(
+            &self.pool,
+            user,
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"),
+            id
+        )
     }
 
     pub async fn username_exists(&self, username_key: &str) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("SELECT 1 FROM users WHERE username_key = $1")
-            .bind(username_key)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        exists!(
+            &self.pool,
+            "SELECT 1 FROM users WHERE username_key = $1",
+            username_key
+        )
     }
 
     /// Create the account with all its authenticators in one transaction (A5).
@@ -123,12 +119,13 @@ impl Db {
         verified: &str,
         hash: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
-            .bind(hash)
-            .bind(user_id)
-            .bind(verified)
-            .execute(&self.pool)
-            .await?;
+        execute!(
+            &self.pool,
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+            hash,
+            user_id,
+            verified
+        )?;
         Ok(())
     }
 
@@ -151,9 +148,14 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        revoke_authenticator(&mut tx, user_id, "password", now).await?;
-        insert_authenticator(&mut tx, user_id, "password", now, ip, user_agent).await?;
-        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        let ended = replace_authenticator(
+            &mut tx,
+            user_id,
+            "password",
+            (now, ip, user_agent),
+            keep_session,
+        )
+        .await?;
         tx.commit().await?;
         Ok(ended)
     }
@@ -161,15 +163,13 @@ impl Db {
     /// Accept a TOTP step only if it is later than the last accepted one. Atomic, so two
     /// concurrent logins with the same code cannot both succeed.
     pub async fn advance_totp_step(&self, user_id: &str, step: i64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
+        let changed = execute!(
+            &self.pool,
             "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
-        )
-        .bind(step)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+            step,
+            user_id
+        )?;
+        Ok(changed == 1)
     }
 
     /// Confirm a TOTP re-enrolment: the pending enrolment `enrolment_enc` is consumed (single
@@ -204,9 +204,14 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        revoke_authenticator(&mut tx, user_id, "totp", now).await?;
-        insert_authenticator(&mut tx, user_id, "totp", now, ip, user_agent).await?;
-        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        let ended = replace_authenticator(
+            &mut tx,
+            user_id,
+            "totp",
+            (now, ip, user_agent),
+            keep_session,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(ended))
     }
@@ -228,15 +233,13 @@ impl Db {
 
     /// Mark a code used; `false` if another request used it first (single use, §5.1.2.2).
     pub async fn use_recovery_code(&self, id: i64, now: i64) -> Result<bool, sqlx::Error> {
-        Ok(
-            sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        let changed = execute!(
+            &self.pool,
+            "UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+            now,
+            id
+        )?;
+        Ok(changed == 1)
     }
 
     /// A new set of recovery codes replaces the old; every other session ends (issue 9 item 3;
@@ -257,26 +260,29 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         insert_recovery_codes(&mut tx, user_id, hashes, now).await?;
-        revoke_authenticator(&mut tx, user_id, "recovery_codes", now).await?;
-        insert_authenticator(&mut tx, user_id, "recovery_codes", now, ip, user_agent).await?;
-        let ended = end_other_sessions(&mut tx, user_id, keep_session).await?;
+        let ended = replace_authenticator(
+            &mut tx,
+            user_id,
+            "recovery_codes",
+            (now, ip, user_agent),
+            keep_session,
+        )
+        .await?;
         tx.commit().await?;
         Ok(ended)
     }
 
     pub async fn delete_user(&self, user_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        execute!(&self.pool, "DELETE FROM users WHERE id = $1", user_id)?;
         Ok(())
     }
 
     pub async fn set_must_change_password(&self, user_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET must_change_password = 1 WHERE id = $1")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        execute!(
+            &self.pool,
+            "UPDATE users SET must_change_password = 1 WHERE id = $1",
+            user_id
+        )?;
         Ok(())
     }
 
@@ -309,16 +315,15 @@ impl Db {
         secret_enc: &[u8],
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        execute!(
+            &self.pool,
             "INSERT INTO totp_enrolments (user_id, secret_enc, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, \
              expires_at = excluded.expires_at, failures = 0",
-        )
-        .bind(user_id)
-        .bind(secret_enc)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+            user_id,
+            secret_enc,
+            expires_at
+        )?;
         Ok(())
     }
 
@@ -331,27 +336,23 @@ impl Db {
         now: i64,
         max: i64,
     ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        sqlx::query(
+        fetch_optional!(
+            &self.pool,
+            |r| r.try_get("secret_enc"),
             "UPDATE totp_enrolments SET failures = failures + 1 WHERE user_id = $1 \
              AND expires_at > $2 AND failures < $3 RETURNING secret_enc",
+            user_id,
+            now,
+            max
         )
-        .bind(user_id)
-        .bind(now)
-        .bind(max)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("secret_enc"))
-        .transpose()
     }
 
     /// Is the confusable skeleton of a name taken (issue 9 item 4)?
     pub async fn skeleton_exists(&self, skeleton: &str) -> Result<bool, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT 1 FROM users WHERE username_skeleton = $1")
-                .bind(skeleton)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
+        exists!(
+            &self.pool,
+            "SELECT 1 FROM users WHERE username_skeleton = $1",
+            skeleton
         )
     }
 
@@ -370,13 +371,29 @@ impl Db {
         if self.skeleton_exists(skeleton).await? {
             return Ok(false);
         }
-        sqlx::query("UPDATE users SET username_skeleton = $1 WHERE id = $2")
-            .bind(skeleton)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        execute!(
+            &self.pool,
+            "UPDATE users SET username_skeleton = $1 WHERE id = $2",
+            skeleton,
+            user_id
+        )?;
         Ok(true)
     }
+}
+
+/// Revoke the user's current authenticator of `kind`, record its replacement (made at `now`
+/// from `ip` with `user_agent`), and end every session of the user but `keep` (issue 9 item
+/// 3); returns the ended sessions' hashes.
+async fn replace_authenticator(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    kind: &str,
+    (now, ip, user_agent): (i64, &str, &str),
+    keep: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    revoke_authenticator(tx, user_id, kind, now).await?;
+    insert_authenticator(tx, user_id, kind, now, ip, user_agent).await?;
+    end_other_sessions(tx, user_id, keep).await
 }
 
 /// Delete every session of the user but `keep` (issue 9 item 3); returns their hashes.

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
+use parley_api::SecurityEventKind;
 use parley_api::limits::CLOCK_ADVANCE_MAX_SECS;
 
 use crate::core::{AppError, AppResult};
@@ -13,6 +14,7 @@ use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::http::auth::{AuthSession, PassiveSession, PendingSession, cookie};
 use crate::http::json::Json;
+use crate::http::openapi::ErrorResponse;
 use crate::service::accounts::{Client, Factor};
 use crate::service::sessions::{self, COOKIE, NewSession};
 
@@ -52,7 +54,7 @@ fn session_dto(s: &SessionRow) -> api::Session {
     get,
     path = "/captcha",
     tag = "captcha",
-    responses((status = 200, description = "A new challenge", body = api::Captcha), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new challenge", body = api::Captcha), ErrorResponse)
 )]
 pub async fn captcha(
     State(state): State<AppState>,
@@ -72,7 +74,7 @@ pub async fn captcha(
     path = "/captcha/{id}/audio",
     tag = "captcha",
     params(("id" = String, Path, description = "The CAPTCHA id")),
-    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The challenge, spoken (WAV)", content_type = "audio/wav"), ErrorResponse)
 )]
 pub async fn captcha_audio(
     State(state): State<AppState>,
@@ -107,7 +109,7 @@ async fn refused(state: &AppState, captcha_id: Option<&str>, e: AppError) -> Res
     path = "/password/check",
     tag = "accounts",
     request_body = api::PasswordCheck,
-    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Whether the password would be accepted, and why not", body = api::PasswordFeedback), ErrorResponse)
 )]
 pub async fn password_check(
     State(state): State<AppState>,
@@ -128,7 +130,7 @@ pub async fn password_check(
     path = "/register",
     tag = "registration",
     request_body = api::RegisterStart,
-    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "Registration started; the authenticator is next", body = api::RegistrationStarted), ErrorResponse)
 )]
 pub async fn register_start(
     State(state): State<AppState>,
@@ -166,7 +168,8 @@ pub async fn register_start(
     get,
     path = "/register",
     tag = "registration",
-    responses((status = 200, description = "The registration under way", body = api::RegistrationState), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("registration" = [])),
+    responses((status = 200, description = "The registration under way", body = api::RegistrationState), ErrorResponse)
 )]
 pub async fn register_state(
     State(state): State<AppState>,
@@ -176,14 +179,8 @@ pub async fn register_state(
         .accounts
         .registration(cookie(&headers, REGISTRATION_COOKIE))
         .await?;
-    let stage = api::RegistrationStage::parse(&reg.stage).ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!(
-            "unknown registration stage {:?}",
-            reg.stage
-        ))
-    })?;
     Ok(Json(api::RegistrationState {
-        stage,
+        stage: reg.stage,
         username: reg.username,
         expires_at: reg.expires_at,
     }))
@@ -193,8 +190,9 @@ pub async fn register_state(
     post,
     path = "/register/totp",
     tag = "registration",
+    security(("registration" = [])),
     request_body = api::CodeBody,
-    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The recovery codes, shown once", body = api::RegistrationCodes), ErrorResponse)
 )]
 pub async fn register_totp(
     State(state): State<AppState>,
@@ -215,8 +213,9 @@ pub async fn register_totp(
     post,
     path = "/register/finish",
     tag = "registration",
+    security(("registration" = [])),
     request_body = api::RegisterFinish,
-    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "The account exists; signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn register_finish(
     State(state): State<AppState>,
@@ -271,7 +270,7 @@ fn signed_in(
     path = "/login",
     tag = "sign-in",
     request_body = api::Login,
-    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Password correct; a second factor is next", body = api::LoginPending), ErrorResponse)
 )]
 pub async fn login(
     State(state): State<AppState>,
@@ -317,8 +316,9 @@ pub async fn login(
     post,
     path = "/login/totp",
     tag = "sign-in",
+    security(("session" = [])),
     request_body = api::CodeBody,
-    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn login_totp(
     State(state): State<AppState>,
@@ -333,8 +333,9 @@ pub async fn login_totp(
     post,
     path = "/login/recovery",
     tag = "sign-in",
+    security(("session" = [])),
     request_body = api::CodeBody,
-    responses((status = 200, description = "Signed in", body = api::SignedIn), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "Signed in", body = api::SignedIn), ErrorResponse)
 )]
 pub async fn login_recovery(
     State(state): State<AppState>,
@@ -379,7 +380,8 @@ async fn second_step(
     get,
     path = "/me",
     tag = "session",
-    responses((status = 200, description = "The session's user and the session", body = api::Me), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [])),
+    responses((status = 200, description = "The session's user and the session", body = api::Me), ErrorResponse)
 )]
 pub async fn me(
     State(state): State<AppState>,
@@ -404,8 +406,9 @@ pub async fn me(
     post,
     path = "/session/reauth",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     request_body = api::PasswordBody,
-    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The session, extended", body = api::Reauthenticated), ErrorResponse)
 )]
 pub async fn reauth(
     State(state): State<AppState>,
@@ -428,7 +431,8 @@ pub async fn reauth(
     post,
     path = "/logout",
     tag = "session",
-    responses((status = 204, description = "Signed out"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Signed out"), ErrorResponse)
 )]
 pub async fn logout(
     State(state): State<AppState>,
@@ -438,7 +442,7 @@ pub async fn logout(
     state.sessions.end(&auth.session.id_hash).await?;
     state
         .accounts
-        .event(&auth.user.id, "logout", &client, "")
+        .event(&auth.user.id, SecurityEventKind::Logout, &client, "")
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
@@ -450,7 +454,8 @@ pub async fn logout(
     get,
     path = "/sessions",
     tag = "session",
-    responses((status = 200, description = "The user's sessions", body = api::SessionList), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [])),
+    responses((status = 200, description = "The user's sessions", body = api::SessionList), ErrorResponse)
 )]
 pub async fn list_sessions(
     State(state): State<AppState>,
@@ -477,8 +482,9 @@ pub async fn list_sessions(
     delete,
     path = "/sessions/{id}",
     tag = "session",
+    security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, description = "The session's public id")),
-    responses((status = 204, description = "The session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The session ended"), ErrorResponse)
 )]
 pub async fn revoke_session(
     State(state): State<AppState>,
@@ -489,7 +495,12 @@ pub async fn revoke_session(
     state.sessions.revoke(&auth.user.id, &id).await?;
     state
         .accounts
-        .event(&auth.user.id, "session_revoked", &client, &id)
+        .event(
+            &auth.user.id,
+            SecurityEventKind::SessionRevoked,
+            &client,
+            &id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -498,7 +509,8 @@ pub async fn revoke_session(
     post,
     path = "/sessions/revoke-all",
     tag = "session",
-    responses((status = 204, description = "Every session ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Every session ended"), ErrorResponse)
 )]
 pub async fn revoke_all(
     State(state): State<AppState>,
@@ -508,7 +520,12 @@ pub async fn revoke_all(
     state.sessions.revoke_all(&auth.user.id).await?;
     state
         .accounts
-        .event(&auth.user.id, "session_revoked", &client, "all")
+        .event(
+            &auth.user.id,
+            SecurityEventKind::SessionRevoked,
+            &client,
+            "all",
+        )
         .await?;
     Ok(with_cookies(
         StatusCode::NO_CONTENT,
@@ -522,8 +539,9 @@ pub async fn revoke_all(
     post,
     path = "/account/password",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::ChangePassword,
-    responses((status = 204, description = "Password changed; other sessions ended"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "Password changed; other sessions ended"), ErrorResponse)
 )]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -550,8 +568,9 @@ pub async fn change_password(
     post,
     path = "/account/totp/start",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
-    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new authenticator to confirm", body = api::TotpStarted), ErrorResponse)
 )]
 pub async fn totp_start(
     State(state): State<AppState>,
@@ -559,11 +578,10 @@ pub async fn totp_start(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::TotpStarted>> {
-    state
+    let totp = state
         .accounts
-        .reauthenticate(&auth.user, &b.password, &b.second, &client)
+        .totp_start(&auth.user, &b.password, &b.second, &client)
         .await?;
-    let totp = state.accounts.totp_start(&auth.user).await?;
     Ok(Json(api::TotpStarted { totp }))
 }
 
@@ -571,8 +589,9 @@ pub async fn totp_start(
     post,
     path = "/account/totp/confirm",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::CodeBody,
-    responses((status = 204, description = "The new authenticator replaces the old"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The new authenticator replaces the old"), ErrorResponse)
 )]
 pub async fn totp_confirm(
     State(state): State<AppState>,
@@ -592,8 +611,9 @@ pub async fn totp_confirm(
     post,
     path = "/account/recovery-codes",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
-    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A new set, shown once", body = api::RecoveryCodes), ErrorResponse)
 )]
 pub async fn recovery_codes(
     State(state): State<AppState>,
@@ -601,13 +621,14 @@ pub async fn recovery_codes(
     auth: AuthSession,
     Json(b): Json<api::Sensitive>,
 ) -> AppResult<Json<api::RecoveryCodes>> {
-    state
-        .accounts
-        .reauthenticate(&auth.user, &b.password, &b.second, &client)
-        .await?;
     let (codes, ended) = state
         .accounts
-        .regenerate_recovery_codes(&auth.user, &client, &auth.session.id_hash)
+        .regenerate_recovery_codes(
+            &auth.user,
+            (&b.password, &b.second),
+            &client,
+            &auth.session.id_hash,
+        )
         .await?;
     state.sessions.ended(ended).await;
     Ok(Json(api::RecoveryCodes {
@@ -619,8 +640,9 @@ pub async fn recovery_codes(
     post,
     path = "/account/delete",
     tag = "authenticators",
+    security(("session" = [], "csrf" = [])),
     request_body = api::Sensitive,
-    responses((status = 204, description = "The account is deleted"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 204, description = "The account is deleted"), ErrorResponse)
 )]
 pub async fn delete_account(
     State(state): State<AppState>,
@@ -647,7 +669,8 @@ pub async fn delete_account(
     get,
     path = "/account/security-log",
     tag = "authenticators",
-    responses((status = 200, description = "Newest first", body = api::SecurityLog), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [])),
+    responses((status = 200, description = "Newest first", body = api::SecurityLog), ErrorResponse)
 )]
 pub async fn security_log(
     State(state): State<AppState>,
@@ -661,7 +684,8 @@ pub async fn security_log(
     get,
     path = "/account/authenticators",
     tag = "authenticators",
-    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [])),
+    responses((status = 200, description = "Current and replaced authenticators", body = api::Authenticators), ErrorResponse)
 )]
 pub async fn authenticators(
     State(state): State<AppState>,
@@ -679,7 +703,7 @@ pub async fn authenticators(
     path = "/test/clock",
     tag = "test",
     request_body = api::AdvanceClock,
-    responses((status = 200, description = "The test clock's time", body = api::ClockNow), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The test clock's time", body = api::ClockNow), ErrorResponse)
 )]
 pub async fn advance_clock(
     State(state): State<AppState>,

@@ -17,7 +17,7 @@ use crate::db::users::UserRow;
 use crate::http::AppState;
 use crate::service::accounts::Client;
 use crate::service::crypto::ct_eq;
-use crate::service::sessions::COOKIE;
+use crate::service::sessions::{COOKIE, Stage};
 
 /// Requests carrying this header are background work (polling, fetches after a push) and do
 /// not count as user activity for the idle timeout (4.2.3-idle-30m).
@@ -105,7 +105,7 @@ async fn load(parts: &Parts, state: &AppState) -> Result<SessionRow, AppError> {
 
 async fn full(parts: &Parts, state: &AppState, passive: bool) -> Result<AuthSession, AppError> {
     let session = load(parts, state).await?;
-    if session.stage != "full" {
+    if session.stage != Stage::Full {
         return Err(AppError::SecondFactorRequired);
     }
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -156,7 +156,7 @@ impl FromRequestParts<AppState> for PendingSession {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let session = load(parts, state).await?;
-        if session.stage != "pending" {
+        if session.stage != Stage::Pending {
             // A full session has nothing to do here; a missing one must start at step 1.
             return Err(AppError::Unauthorized);
         }

@@ -7,12 +7,13 @@ use parley_api as api;
 
 use crate::http::AppState;
 use crate::http::json::Json;
+use crate::http::openapi::ErrorResponse;
 
 #[utoipa::path(
     get,
     path = "/health",
     tag = "meta",
-    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The process answers and the database is reachable", body = api::Health), (status = 503, description = "The database is unreachable", body = api::ErrorBody), ErrorResponse)
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.accounts.database_reachable().await {

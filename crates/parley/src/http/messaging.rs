@@ -9,13 +9,15 @@ use crate::core::AppResult;
 use crate::http::AppState;
 use crate::http::auth::AuthSession;
 use crate::http::json::{Json, Query};
+use crate::http::openapi::ErrorResponse;
 
 #[utoipa::path(
     post,
     path = "/keys",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
     request_body = api::PublishKey,
-    responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "A key never published before", body = api::Published), (status = 200, description = "A known key, current again", body = api::Published), ErrorResponse)
 )]
 pub async fn publish_key(
     State(state): State<AppState>,
@@ -40,8 +42,9 @@ pub async fn publish_key(
     get,
     path = "/users/{id}/keys",
     tag = "messaging",
+    security(("session" = [])),
     params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The current key and every key published", body = api::Keys), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The current key and every key published", body = api::Keys), ErrorResponse)
 )]
 pub async fn user_keys(
     State(state): State<AppState>,
@@ -56,8 +59,9 @@ pub async fn user_keys(
     get,
     path = "/users",
     tag = "messaging",
+    security(("session" = [])),
     params(api::FindUser),
-    responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The user with exactly this name", body = api::FoundUser), ErrorResponse)
 )]
 pub async fn find_user(
     State(state): State<AppState>,
@@ -76,7 +80,8 @@ pub async fn find_user(
     get,
     path = "/conversations",
     tag = "messaging",
-    responses((status = 200, description = "The user's conversations", body = api::Conversations), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    security(("session" = [])),
+    responses((status = 200, description = "The user's conversations", body = api::Conversations), ErrorResponse)
 )]
 pub async fn conversations(
     State(state): State<AppState>,
@@ -90,9 +95,10 @@ pub async fn conversations(
     post,
     path = "/conversations/{peer_id}/messages",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
     request_body = api::SendMessage,
     params(("peer_id" = String, Path, description = "The peer's user id")),
-    responses((status = 201, description = "Stored and pushed", body = api::Sent), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 201, description = "Stored and pushed", body = api::Sent), ErrorResponse)
 )]
 pub async fn send(
     State(state): State<AppState>,
@@ -115,8 +121,9 @@ pub async fn send(
     get,
     path = "/keysets/{key_set}/last-iv",
     tag = "messaging",
+    security(("session" = [])),
     params(("key_set" = String, Path, description = "A key-set id")),
-    responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "The highest IV counter stored under the key set", body = api::LastIv), ErrorResponse)
 )]
 pub async fn last_iv(
     State(state): State<AppState>,
@@ -135,8 +142,9 @@ pub async fn last_iv(
     get,
     path = "/conversations/{peer_id}/messages",
     tag = "messaging",
+    security(("session" = [])),
     params(("peer_id" = String, Path, description = "The peer's user id"), api::Page),
-    responses((status = 200, description = "A page of the conversation", body = api::MessagePage), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "A page of the conversation", body = api::MessagePage), ErrorResponse)
 )]
 pub async fn history(
     State(state): State<AppState>,
@@ -153,9 +161,10 @@ pub async fn history(
     post,
     path = "/conversations/{peer_id}/read",
     tag = "messaging",
+    security(("session" = [], "csrf" = [])),
     request_body = api::MarkRead,
     params(("peer_id" = String, Path, description = "The peer's user id")),
-    responses((status = 200, description = "How many messages were marked", body = api::Marked), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
+    responses((status = 200, description = "How many messages were marked", body = api::Marked), ErrorResponse)
 )]
 pub async fn mark_read(
     State(state): State<AppState>,

@@ -9,7 +9,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use parley_api as api;
 use utoipa::OpenApi as _;
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 
 /// What the document says before the routes are added: the title, the version, how to
 /// authenticate, and the WebSocket frames (not a request or response body, so listed here).
@@ -22,12 +23,73 @@ use utoipa::openapi::OpenApi;
                        `__Host-parley_session` cookie; state-changing ones also \
                        `X-CSRF-Token` and a same-origin `Origin`. Every error is an `ErrorBody`."
     ),
-    components(schemas(api::ServerFrame, api::ClientFrame))
+    components(schemas(api::ErrorBody, api::ServerFrame, api::ClientFrame)),
+    modifiers(&SecuritySchemes)
 )]
 struct Base;
 
+/// The security scheme an operation names in `security(…)`: the session cookie…
+pub const SESSION: &str = "session";
+/// … the CSRF header every state-changing request of a session also carries…
+pub const CSRF: &str = "csrf";
+/// … and the cookie of a registration under way.
+pub const REGISTRATION: &str = "registration";
+
+/// Declares the three schemes (cookies and header named as the server reads them).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                SESSION,
+                ApiKey::Cookie(ApiKeyValue::with_description(
+                    crate::service::sessions::COOKIE,
+                    "The session secret, set by sign-in and sign-up (HttpOnly; never readable \
+                     by scripts).",
+                )),
+            ),
+            (
+                CSRF,
+                ApiKey::Header(ApiKeyValue::with_description(
+                    "X-CSRF-Token",
+                    "The session's `csrf_token` (from `GET /api/me` or the sign-in answer), on \
+                     every state-changing request.",
+                )),
+            ),
+            (
+                REGISTRATION,
+                ApiKey::Cookie(ApiKeyValue::with_description(
+                    super::accounts::REGISTRATION_COOKIE,
+                    "The registration under way in this browser, set by `POST /api/register`.",
+                )),
+            ),
+        ];
+        for (name, key) in schemes {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(key));
+        }
+    }
+}
+
 pub fn base() -> OpenApi {
     Base::openapi()
+}
+
+/// The `default` response of every operation: an error, its body an `ErrorBody` (docs/api.md,
+/// Errors). `responses(…, ErrorResponse)` in an operation's `#[utoipa::path]`.
+pub struct ErrorResponse;
+
+impl utoipa::IntoResponses for ErrorResponse {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        let response = ResponseBuilder::new()
+            .description("An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)")
+            .content("application/json", body)
+            .build();
+        [("default".to_owned(), RefOr::T(response))].into()
+    }
 }
 
 /// The document with every path under `/api`, where the router nests the routes.
@@ -57,7 +119,7 @@ impl Document {
     tag = "meta",
     responses(
         (status = 200, description = "This document", content_type = "application/json"),
-        (status = "default", description = "An error (docs/api.md, Errors)", body = api::ErrorBody)
+        ErrorResponse
     )
 )]
 pub async fn serve(Extension(doc): Extension<Document>) -> Response {

@@ -16,7 +16,7 @@ use std::time::Instant;
 /// Failures allowed before delays start.
 pub const FREE_FAILURES: i64 = 5;
 /// Consecutive failures that disable a factor (§5.2.2: no more than 100).
-pub const MAX_FAILURES: i64 = 100;
+pub use parley_api::limits::FACTOR_MAX_FAILURES as MAX_FAILURES;
 pub const FIRST_DELAY_SECS: i64 = 30;
 pub const MAX_DELAY_SECS: i64 = 3600;
 

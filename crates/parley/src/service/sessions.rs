@@ -9,26 +9,13 @@ use crate::db::Db;
 use crate::db::sessions::SessionRow;
 
 pub const COOKIE: &str = "__Host-parley_session";
-pub const IDLE_SECS: i64 = 30 * 60;
-pub const ABSOLUTE_SECS: i64 = 12 * 60 * 60;
-/// A session that has passed only the password step must finish within this time.
-pub const PENDING_SECS: i64 = 10 * 60;
+pub use parley_api::limits::{
+    SESSION_ABSOLUTE_SECS as ABSOLUTE_SECS, SESSION_IDLE_SECS as IDLE_SECS,
+    SESSION_PENDING_SECS as PENDING_SECS,
+};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Password verified, second factor outstanding: can do nothing but the second step.
-    Pending,
-    Full,
-}
-
-impl Stage {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stage::Pending => "pending",
-            Stage::Full => "full",
-        }
-    }
-}
+/// How far a session has got (stored by `db::sessions`).
+pub use crate::db::sessions::SessionStage as Stage;
 
 /// The `Set-Cookie` value for a session secret: host-only, HTTPS-only, invisible to scripts,
 /// never sent cross-site, and without `Expires`/`Max-Age` so it dies with the browser (§7.2).
@@ -61,7 +48,7 @@ pub async fn create(
         id_hash: token_hash(&token),
         public_id: random_id(),
         user_id: user_id.to_owned(),
-        stage: stage.as_str().to_owned(),
+        stage,
         csrf_token: random_token(),
         created_at: now,
         last_active_at: now,
@@ -83,7 +70,7 @@ pub async fn validate(db: &Db, clock: &Clock, token: &str) -> AppResult<SessionR
     let expired = if now - s.created_at >= ABSOLUTE_SECS {
         Some("absolute")
     } else if now - s.last_active_at >= IDLE_SECS
-        || (s.stage == "pending" && now - s.created_at >= PENDING_SECS)
+        || (s.stage == Stage::Pending && now - s.created_at >= PENDING_SECS)
     {
         Some("idle")
     } else {

@@ -19,6 +19,7 @@ mod fuzz_replay;
 mod hardening;
 mod issue14;
 mod keysets;
+mod layers;
 mod messaging;
 mod metrics;
 mod resources;

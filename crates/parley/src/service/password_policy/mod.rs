@@ -21,12 +21,21 @@
 //!   characters (≈ 0.15–0.7 s for 64–100 such characters, measured), so it only ever sees short
 //!   strings; see [`ZXCVBN_PATTERN_MAX_CHARS`] and [`STRENGTH_MAX_CHARS`].
 
-use std::collections::HashSet;
-use std::io::Read;
-use std::sync::LazyLock;
+//!
+//! The checks, one file each: [`common_list`] (the offline breached/common list),
+//! [`patterns`] (dictionary words, repetition, runs and keyboard walks, each also behind a
+//! small addition) and [`context`] (the username, the service's and the site's names).
+
+mod common_list;
+mod context;
+mod patterns;
 
 use unicode_normalization::UnicodeNormalization;
-use zxcvbn::matching::patterns::MatchPattern;
+
+use context::{context_rejection, domain_labels};
+use patterns::Weakness;
+
+pub use common_list::offline_list_len;
 
 /// Upper bound in UTF-8 bytes after normalization. It exists only to bound hashing and matching
 /// work; 1024 bytes hold at least 256 code points (4 bytes each at most), far beyond the 64 that
@@ -48,20 +57,6 @@ pub const ZXCVBN_PATTERN_MAX_CHARS: usize = 24;
 /// under-estimate (a prefix is never harder to guess than the whole), and every password that is
 /// not made of obvious patterns already reaches the top score well within 32 characters.
 pub const STRENGTH_MAX_CHARS: usize = 32;
-
-/// At most this many characters of "small addition" (ASCII digits, punctuation, spaces) at the start
-/// and end of a password are looked through when deciding whether it is a weak value
-/// (`password1`, `monkey2024!`, `  qwerty  `).
-const MAX_AFFIX_CHARS: usize = 6;
-/// The part left after removing such an addition must have at least this many code points to be
-/// judged on its own; shorter remainders say nothing reliable.
-const MIN_CORE_CHARS: usize = 4;
-/// A repeated unit up to this long makes a password repetitive whatever the unit is (`abcabcabc`).
-const SHORT_UNIT_CHARS: usize = 4;
-/// A context word (username, service or site name) shorter than this is ignored: a two-letter
-/// username would otherwise match inside unrelated words.
-const MIN_USERNAME_CHARS: usize = 3;
-const MIN_DOMAIN_LABEL_CHARS: usize = 4;
 
 /// Reason codes of the `password_rejected` error (docs/api.md). `breached` comes from the remote
 /// check and `mismatch` from the confirmation field; both are produced by callers.
@@ -88,14 +83,10 @@ pub fn normalize(password: &str) -> String {
     password.nfkc().collect()
 }
 
-/// One reason a password is refused: a stable `code` for clients and a human `message` that says
-/// why and asks for a different password.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Rejection {
-    pub code: &'static str,
-    pub message: String,
-}
+/// One reason a password is refused (the one type: `AppError::PasswordRejected` carries it).
+pub use crate::core::error::Rejection;
 
+/// Every password message is written here.
 impl Rejection {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
         Rejection {
@@ -107,26 +98,18 @@ impl Rejection {
     /// The rejection for a password found by the Pwned Passwords check ([`super::breach`]), kept
     /// here so that every password message is written in one place.
     pub fn breached(count: u64) -> Self {
-        let times = if count == 1 {
-            "once".to_string()
-        } else {
-            format!("{count} times")
-        };
         Rejection::new(
             code::BREACHED,
             format!(
-                "This password has appeared in data breaches ({times}, according to Have I Been \
-                 Pwned), so attackers already have it in their lists. Please choose a different one."
+                "This password has appeared in {count} known data breaches, so attackers try it \
+                 first. Please choose a different one."
             ),
         )
     }
 
     /// The rejection when the password and its confirmation differ.
     pub fn mismatch() -> Self {
-        Rejection::new(
-            code::MISMATCH,
-            "The two passwords you entered are different. Please type the same password twice.",
-        )
+        Rejection::new(code::MISMATCH, "The two passwords do not match.")
     }
 }
 
@@ -252,402 +235,15 @@ pub fn strength(password: &str, ctx: &Context) -> Strength {
     }
 }
 
-/// Number of entries in the embedded offline list. Calling it loads the list, so startup code can
-/// use it to pay the (≈ 10 ms) decompression up front and log the count early.
-pub fn offline_list_len() -> usize {
-    COMMON_PASSWORDS.len()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The offline breached/common list
-
-/// The union of Django's and zxcvbn-ts's common-password lists, NFKC-normalized, lower-cased, one
-/// per line: see `data/PROVENANCE.md`. It is the fallback when Pwned Passwords is unreachable and a
-/// first, offline line of defence when it is not.
-static COMMON_PASSWORDS_GZ: &[u8] = include_bytes!("../../data/common-passwords.txt.gz");
-
-static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(COMMON_PASSWORDS_GZ)
-        .read_to_string(&mut text)
-        .expect("the embedded password list is valid gzip'ed UTF-8 (checked by a unit test)");
-    let set: HashSet<String> = text.lines().map(str::to_owned).collect();
-    tracing::info!(
-        "offline breached-password list: {} entries (Django + zxcvbn-ts, BSD-3-Clause/MIT)",
-        set.len()
-    );
-    set
-});
-
-fn is_common(lower: &str) -> bool {
-    COMMON_PASSWORDS.contains(lower)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pattern analysis
-
-/// What makes a (lower-cased) string a weak password, looking at it whole and, when it has a small
-/// addition at either end, at what is left without it.
-#[derive(Debug, Default, Clone, Copy)]
-struct Weakness {
-    common_exact: bool,
-    common_affixed: bool,
-    dictionary: bool,
-    repetitive: bool,
-    sequential: bool,
-}
-
-impl Weakness {
-    fn of(lower: &str) -> Weakness {
-        let mut weak = Weakness::whole(lower);
-        if let Some(core) = core_without_affix(lower) {
-            let inner = Weakness::core(core);
-            weak.common_affixed = inner.common_exact;
-            weak.dictionary |= inner.dictionary;
-            weak.repetitive |= inner.repetitive;
-            weak.sequential |= inner.sequential;
-        }
-        weak
-    }
-
-    fn whole(lower: &str) -> Weakness {
-        let shape = Shape::of(lower);
-        Weakness {
-            common_exact: is_common(lower),
-            common_affixed: false,
-            dictionary: shape.dictionary,
-            repetitive: is_repetitive(lower),
-            sequential: shape.keyboard_walk || is_sequential(lower),
-        }
-    }
-
-    /// The checks applied to what is left after removing a small addition. Short strings match
-    /// loose patterns by chance (a random `th@d` reads as l33t "thad"), so only the strict ones
-    /// count here: exact list entries, plain (non-l33t) dictionary words, short repeated units and
-    /// runs — measured on random passwords, the looser checks refused a few per thousand.
-    fn core(lower: &str) -> Weakness {
-        Weakness {
-            common_exact: is_common(lower),
-            common_affixed: false,
-            dictionary: Shape::of(lower).plain_dictionary,
-            repetitive: periodic_unit(lower).is_some_and(|unit| unit <= SHORT_UNIT_CHARS),
-            sequential: is_sequential(lower),
-        }
-    }
-
-    fn any(&self) -> bool {
-        self.common_exact
-            || self.common_affixed
-            || self.dictionary
-            || self.repetitive
-            || self.sequential
-    }
-}
-
-/// A "small addition": what people tack on to satisfy composition rules or to make an old
-/// password "new" (`1`, `!`, `2024`, spaces).
-fn is_affix_char(c: char) -> bool {
-    c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' '
-}
-
-/// `s` without a leading and trailing run of affix characters, if together they are at most
-/// [`MAX_AFFIX_CHARS`] long and what remains is the larger part, with at least
-/// [`MIN_CORE_CHARS`] code points.
-fn core_without_affix(s: &str) -> Option<&str> {
-    let core = s.trim_matches(is_affix_char);
-    let core_chars = core.chars().count();
-    let removed = s.chars().count() - core_chars;
-    let small_addition = removed > 0 && removed <= MAX_AFFIX_CHARS && removed < core_chars;
-    (small_addition && core_chars >= MIN_CORE_CHARS).then_some(core)
-}
-
-/// What zxcvbn's best match sequence says about a whole string.
-#[derive(Debug, Default, Clone, Copy)]
-struct Shape {
-    /// One dictionary match covers it all, including l33t and reversed forms (`p@ssw0rd`,
-    /// `drowssap`).
-    dictionary: bool,
-    /// The same without l33t substitutions.
-    plain_dictionary: bool,
-    /// One keyboard-walk match on a full keyboard covers it all (`wsxcderfv`). Keypad walks are
-    /// left out: nearly every digit neighbours every other on a keypad, so random PINs would match.
-    keyboard_walk: bool,
-}
-
-impl Shape {
-    fn of(lower: &str) -> Shape {
-        if lower.is_empty() || lower.chars().count() > ZXCVBN_PATTERN_MAX_CHARS {
-            return Shape::default();
-        }
-        // No user inputs here: context words are judged by `context_rejection`.
-        let entropy = zxcvbn::zxcvbn(lower, &[]);
-        match entropy.sequence() {
-            [only] => match &only.pattern {
-                MatchPattern::Dictionary(d) => Shape {
-                    dictionary: true,
-                    plain_dictionary: !d.l33t,
-                    keyboard_walk: false,
-                },
-                MatchPattern::Spatial(s) => Shape {
-                    keyboard_walk: !s.graph.contains("keypad"),
-                    ..Shape::default()
-                },
-                _ => Shape::default(),
-            },
-            _ => Shape::default(),
-        }
-    }
-}
-
-/// One character or a short group repeated (`aaaaaaaa`, `abababab`, `123123123`, also a trailing
-/// partial repeat such as `abcabcab`), a weak group repeated (`passwordpassword`), or a string of at
-/// most two distinct characters (`aaaabbbb`). A strong phrase typed twice is *not* repetitive:
-/// repeating only doubles the work an attacker does for the phrase.
-fn is_repetitive(lower: &str) -> bool {
-    let chars: Vec<char> = lower.chars().collect();
-    let n = chars.len();
-    if n < 2 {
-        return false;
-    }
-    let mut distinct = chars.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() <= 2 && n >= 3 {
-        return true;
-    }
-    let Some(period) = periodic_unit(lower) else {
-        return false;
-    };
-    if period <= SHORT_UNIT_CHARS {
-        return true;
-    }
-    let unit: String = chars[..period].iter().collect();
-    let weak = Weakness::whole(&unit);
-    weak.common_exact || weak.dictionary || weak.sequential
-}
-
-/// The smallest period of `s` that repeats at least twice (`abcabcab` → 3), if any.
-fn periodic_unit(s: &str) -> Option<usize> {
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    (1..=n / 2).find(|&p| (p..n).all(|i| chars[i] == chars[i - p]))
-}
-
-/// Keyboard rows (lower-case, unshifted and shifted) for QWERTY, QWERTZ, AZERTY and Russian
-/// ЙЦУКЕН layouts. Neighbours in a row, either direction, continue a run.
-const KEYBOARD_ROWS: &[&str] = &[
-    "`1234567890-=",
-    "~!@#$%^&*()_+",
-    "qwertyuiop[]\\",
-    "qwertyuiop{}|",
-    "asdfghjkl;'",
-    "asdfghjkl:\"",
-    "zxcvbnm,./",
-    "zxcvbnm<>?",
-    "qwertzuiopü",
-    "yxcvbnm",
-    "azertyuiop",
-    "qsdfghjklm",
-    "wxcvbn",
-    "йцукенгшщзхъ",
-    "фывапролджэ",
-    "ячсмитьбю",
-];
-
-/// How one character may follow another in a run.
-#[derive(Clone, Copy)]
-enum Step {
-    /// Next (`+1`) or previous (`-1`) code point, both letters or both digits: `abcd`, `4321`.
-    CodePoint(i8),
-    /// Next or previous key in a keyboard row: `qwer`, `lkjh`, `!@#$`.
-    Row(usize, i8),
-}
-
-impl Step {
-    fn all() -> impl Iterator<Item = Step> {
-        [Step::CodePoint(1), Step::CodePoint(-1)]
-            .into_iter()
-            .chain((0..KEYBOARD_ROWS.len()).flat_map(|r| [Step::Row(r, 1), Step::Row(r, -1)]))
-    }
-
-    fn follows(self, a: char, b: char) -> bool {
-        match self {
-            Step::CodePoint(d) => {
-                let same_class =
-                    (a.is_alphabetic() && b.is_alphabetic()) || (a.is_numeric() && b.is_numeric());
-                same_class && (b as i64 - a as i64) == i64::from(d)
-            }
-            Step::Row(r, d) => {
-                let row = KEYBOARD_ROWS[r];
-                match (
-                    row.chars().position(|c| c == a),
-                    row.chars().position(|c| c == b),
-                ) {
-                    (Some(i), Some(j)) => j as i64 - i as i64 == i64::from(d),
-                    _ => false,
-                }
-            }
-        }
-    }
-}
-
-/// Splits `chars` greedily into maximal runs (each the longest run starting at that point under
-/// any single [`Step`]) and returns their lengths.
-fn run_lengths(chars: &[char]) -> Vec<usize> {
-    let mut lengths = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let best = Step::all()
-            .map(|step| {
-                1 + chars[i..]
-                    .windows(2)
-                    .take_while(|w| step.follows(w[0], w[1]))
-                    .count()
-            })
-            .max()
-            .unwrap_or(1);
-        lengths.push(best);
-        i += best;
-    }
-    lengths
-}
-
-/// Made of one to three runs of at least three consecutive characters or keys — entirely
-/// (`12345678`, `87654321`, `abcd1234`, `qwertyuiop`, `abc123xyz`), or but for at most two other
-/// characters when the runs are substantial (`abcdefg1`, `qwerty12`): at least six characters in
-/// runs, one of them at least four long. (Two three-key runs plus two stray characters, as in
-/// `akdsawer`, turn up in random strings too often to refuse.)
-fn is_sequential(lower: &str) -> bool {
-    let chars: Vec<char> = lower.chars().collect();
-    let runs: Vec<usize> = run_lengths(&chars)
-        .into_iter()
-        .filter(|&len| len >= 3)
-        .collect();
-    if !(1..=3).contains(&runs.len()) {
-        return false;
-    }
-    let covered: usize = runs.iter().sum();
-    let others = chars.len() - covered;
-    let longest = runs.iter().copied().max().unwrap_or(0);
-    others == 0 || (others <= 2 && covered >= 6 && longest >= 4)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Context-specific words
-
-/// What a context word is, for the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Source {
-    Username,
-    Service,
-    Site,
-}
-
-/// The site's name parts that are worth refusing: every label but the top-level domain, skipping
-/// `www`, `localhost`, numeric labels (IP addresses) and labels shorter than four characters
-/// (`chat.example.org` gives `chat`, `example`).
-fn site_words(domain: &str) -> Vec<String> {
-    let labels: Vec<&str> = domain_labels(domain).collect();
-    let keep = if labels.len() > 1 {
-        labels.len() - 1
-    } else {
-        labels.len()
-    };
-    labels[..keep]
-        .iter()
-        .map(|l| l.to_lowercase())
-        .filter(|l| {
-            l.chars().count() >= MIN_DOMAIN_LABEL_CHARS
-                && l != "localhost"
-                && l != "www"
-                && !l.chars().all(|c| c.is_ascii_digit())
-        })
-        .collect()
-}
-
-/// The non-empty labels of a domain, without a `:port` (an IPv6 literal yields hex groups, which
-/// the callers' filters drop as too short or numeric).
-fn domain_labels(domain: &str) -> impl Iterator<Item = &str> {
-    let host = match domain.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) && !host.contains(':') => {
-            host
-        }
-        _ => domain,
-    };
-    host.split(['.', ':', '[', ']']).filter(|l| !l.is_empty())
-}
-
-/// Refuses a password whose main content is the username, the service's name or the site's name:
-/// one that contains such a word (case-insensitively, also reversed) and whose *remainder* — the
-/// password with every occurrence removed — would not be acceptable on its own, because it is
-/// shorter than [`MIN_CODE_POINTS`] or is itself common, a dictionary word, repetitive or
-/// sequential. So `parley123`, `Parley2026!`, `alice2024` and `alicepassword` are refused, while a
-/// passphrase that merely includes the name (`alice-walks-seven-ridges`) is not.
-///
-/// l33t spellings of context words (`p4rl3y`) are left to the strength meter, which passes the
-/// same words to zxcvbn.
-fn context_rejection(lower: &str, ctx: &Context) -> Option<Rejection> {
-    let mut words: Vec<(String, Source)> = Vec::new();
-    let username = ctx.username.to_lowercase();
-    if username.chars().count() >= MIN_USERNAME_CHARS {
-        words.push((username, Source::Username));
-    }
-    words.push((SERVICE_NAME.to_string(), Source::Service));
-    words.extend(
-        site_words(ctx.domain)
-            .into_iter()
-            .map(|w| (w, Source::Site)),
-    );
-    // Each word forwards and reversed; the longest first so that a word containing another is
-    // removed whole.
-    let mut variants: Vec<(String, Source)> = words
-        .iter()
-        .flat_map(|(w, s)| [(w.clone(), *s), (w.chars().rev().collect(), *s)])
-        .collect();
-    variants.sort_by_key(|(w, _)| std::cmp::Reverse(w.chars().count()));
-    variants.dedup_by(|a, b| a.0 == b.0);
-
-    let mut remainder = lower.to_string();
-    let mut found: Vec<Source> = Vec::new();
-    for (word, source) in &variants {
-        if remainder.contains(word.as_str()) {
-            remainder = remainder.replace(word.as_str(), "");
-            found.push(*source);
-        }
-    }
-    if found.is_empty() {
-        return None;
-    }
-    let main_content =
-        remainder.chars().count() < MIN_CODE_POINTS || Weakness::of(&remainder).any();
-    if !main_content {
-        return None;
-    }
-    found.sort_unstable();
-    found.dedup();
-    let names: Vec<&str> = found
-        .iter()
-        .map(|s| match s {
-            Source::Username => "your username",
-            Source::Service => "the name of this service (“Parley”)",
-            Source::Site => "this site's address",
-        })
-        .collect();
-    Some(Rejection::new(
-        code::CONTEXT_SPECIFIC,
-        format!(
-            "This password is mostly {}, which is among the first things attackers try. Please \
-             choose a different one.",
-            names.join(" and ")
-        ),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use super::common_list::{COMMON_PASSWORDS_GZ, is_common};
+    use super::context::site_words;
     use super::*;
+    use std::collections::HashSet;
+    use std::io::Read;
 
     const CTX: Context<'static> = Context {
         username: "alice",
@@ -831,7 +427,11 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 7, "{seen:?}");
-        assert!(Rejection::breached(3).message.contains("3 times"));
+        assert!(
+            Rejection::breached(3)
+                .message
+                .contains("3 known data breaches")
+        );
     }
 
     #[test]
