@@ -23,3 +23,4 @@ mod messaging;
 mod resources;
 mod scale;
 mod tls_matrix;
+mod ws_cap;
