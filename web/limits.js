@@ -113,8 +113,8 @@ export const SESSION_PENDING_SECS = 600;
 
 // ---- WebSocket -----------------------------------------------------------------------------
 
-/** Largest client frame, in bytes. */
-export const MAX_FRAME_BYTES = 16384;
+/** Largest client frame, in bytes: a `send` frame carries a whole payload, plus 4 KiB. */
+export const MAX_FRAME_BYTES = 69632;
 
 /** Ids in one `ack` frame. */
 export const ACK_IDS_MAX = 256;

@@ -84,8 +84,8 @@ pub const SESSION_PENDING_SECS: i64 = 10 * 60;
 
 // ---- WebSocket -----------------------------------------------------------------------------
 
-/// Largest client frame, in bytes.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Largest client frame, in bytes: a `send` frame carries a whole payload, plus 4 KiB.
+pub const MAX_FRAME_BYTES: usize = MAX_PAYLOAD_BYTES + 4 * 1024;
 /// Ids in one `ack` frame.
 pub const ACK_IDS_MAX: usize = 256;
 /// Messages per backlog page; the next page waits until this one is acknowledged.

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::Message;
+use crate::{ErrorBody, Message};
+
+/// Longest `tag` of a `send` frame, in characters.
+pub const SEND_TAG_MAX_CHARS: usize = 64;
 
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -28,6 +31,24 @@ pub enum ServerFrame {
     AccountDeleted { user_id: String },
     /// Events may have been lost: fetch conversations again.
     Resync,
+    /// The answer to the client's `send` frame with this `tag`: the message is stored (durably,
+    /// as a `201` of `POST /api/conversations/{peer_id}/messages` means) with this id. The same
+    /// body as that `201` (`{"message": …}`), plus the tag.
+    Sent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        message: Message,
+    },
+    /// The client's `send` frame with this `tag` was refused: nothing was stored. The same
+    /// body as the error response of `POST /api/conversations/{peer_id}/messages` (same codes,
+    /// e.g. `validation_failed`, `iv_reused`, `quota_exceeded`, `not_found`, `account_deleted`),
+    /// plus the tag.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(flatten)]
+        error: ErrorBody,
+    },
 }
 
 impl ServerFrame {
@@ -49,6 +70,16 @@ pub enum ClientFrame {
         id: Option<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ids: Vec<i64>,
+    },
+    /// Send a message, as `POST /api/conversations/{peer_id}/messages` with body
+    /// `{"payload": …}` does (issue 10): answered by `sent` or `error` with the same `tag`
+    /// (at most [`SEND_TAG_MAX_CHARS`] characters; optional, echoed verbatim). Answers come in
+    /// the order of the frames.
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        peer_id: String,
+        payload: serde_json::Value,
     },
 }
 
@@ -137,5 +168,33 @@ mod tests {
             })
         );
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
+        let send: Result<ClientFrame, _> =
+            serde_json::from_str(r#"{"type":"send","tag":"t1","peer_id":"p","payload":{"v":1}}"#);
+        assert_eq!(
+            send.ok(),
+            Some(ClientFrame::Send {
+                tag: Some("t1".into()),
+                peer_id: "p".into(),
+                payload: json!({"v": 1})
+            })
+        );
+    }
+
+    #[test]
+    fn send_answers() {
+        let error = ServerFrame::Error {
+            tag: Some("t".into()),
+            error: ErrorBody {
+                error: "iv_reused".into(),
+                message: "m".into(),
+                ..ErrorBody::default()
+            },
+        };
+        assert_eq!(
+            value(&error),
+            json!({"type": "error", "tag": "t", "error": "iv_reused", "message": "m"})
+        );
+        let back: Option<ServerFrame> = serde_json::from_str(&error.to_text()).ok();
+        assert_eq!(back, Some(error));
     }
 }

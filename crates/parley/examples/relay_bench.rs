@@ -2,7 +2,7 @@
 //! Parley beside a bare relay measured in the same run.
 //!
 //!     cargo run --release --example relay_bench -- relay [--pairs 1,10,50] [--sizes 100,4096]
-//!                                                        [--secs 5] [--window 4]
+//!                                                        [--secs 5] [--window 4] [--ws-send]
 //!     cargo run --release --example relay_bench -- idle [--conns 1000,10000]
 //!
 //! (or `scripts/bench.sh relay|idle [--smoke]`). Each server runs in its own child process (this
@@ -535,6 +535,9 @@ struct Pair {
 }
 
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
+/// `--ws-send`: Parley's senders send on their WebSocket (`{"type":"send"}`, issue 10) instead
+/// of `POST /api/conversations/{peer}/messages`.
+static WS_SEND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn iv(n: u64) -> String {
     let mut bytes = [0u8; 12];
@@ -558,6 +561,10 @@ impl Pair {
             .insert(seq, (Instant::now(), done));
         let body = json!({"payload": payload(seq, ciphertext)});
         match self.kind {
+            Kind::Parley if self.bare_tx.is_some() => {
+                let frame = json!({"type": "send", "peer_id": self.to, "payload": body["payload"]});
+                let _ = self.bare_tx.as_ref().unwrap().send(frame.to_string());
+            }
             Kind::Parley => {
                 let res = self
                     .client
@@ -604,8 +611,17 @@ async fn open_pair(server: &Server, a: &User, b: &User, stats: Arc<Stats>) -> Pa
     let (sink, mut stream) = sender_ws.split();
     // The sender's own socket: Parley echoes its messages there (for other tabs) and tells it of
     // deliveries; read and drop. The bare relay's sender socket carries the sends.
-    tokio::spawn(async move { while stream.next().await.is_some() {} });
-    let bare_tx = (server.kind == Kind::Bare).then(|| {
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = stream.next().await {
+            if let Message::Text(t) = frame
+                && t.as_str().starts_with(r#"{"type":"error""#)
+            {
+                eprintln!("send refused: {}", t.as_str());
+            }
+        }
+    });
+    let on_socket = server.kind == Kind::Bare || WS_SEND.load(Ordering::Relaxed);
+    let bare_tx = on_socket.then(|| {
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let mut sink = sink;
         tokio::spawn(async move {
@@ -851,10 +867,18 @@ async fn relay(args: &[String]) {
     let window = list(args, "--window", &[4])[0] as usize;
     // Syscalls per message of Parley's closed loop (its figures are then strace's, not Parley's).
     let strace = args.iter().any(|a| a == "--strace");
+    if args.iter().any(|a| a == "--ws-send") {
+        WS_SEND.store(true, Ordering::Relaxed);
+    }
     let max_pairs = *pair_counts.iter().max().unwrap() as usize;
     println!(
-        "== relay: pairs {pair_counts:?}, payload sizes {sizes:?} bytes, {secs} s per loop, {window} in flight per pair (closed loop); {} CPUs ==",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "== relay: pairs {pair_counts:?}, payload sizes {sizes:?} bytes, {secs} s per loop, {window} in flight per pair (closed loop); {} CPUs; Parley sends by {} ==",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if WS_SEND.load(Ordering::Relaxed) {
+            "WebSocket send frames"
+        } else {
+            "POST"
+        }
     );
     let mut servers = Vec::new();
     let mut all_pairs = Vec::new();

@@ -122,6 +122,10 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let shutdown = CancellationToken::new();
 
     let max_connections = connection_cap(config.max_connections);
+    state
+        .events
+        .hub
+        .limit(websocket_cap(config.max_websockets, max_connections));
     let slots = Arc::new(Semaphore::new(max_connections));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -220,6 +224,23 @@ fn connection_cap(configured: usize) -> usize {
         );
     }
     configured.min(fit).max(16)
+}
+
+/// The cap on open WebSockets (issue 10): `max_websockets`, but never more than four fifths of
+/// the effective connection cap, so that with a low open-file limit sockets still leave room for
+/// ordinary requests — and past the cap an upgrade gets `503 busy` rather than no answer.
+fn websocket_cap(configured: usize, max_connections: usize) -> usize {
+    let fit = (max_connections / 5 * 4).max(1);
+    if fit < configured {
+        tracing::warn!(
+            max_websockets = configured,
+            max_connections,
+            cap = fit,
+            "max_websockets lowered to fit the open-file limit: raise LimitNOFILE (docs/deployment.md) \
+             to at least max_connections + 256"
+        );
+    }
+    configured.min(fit)
 }
 
 struct Listener {
@@ -477,5 +498,18 @@ async fn renew_periodically(
             Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "certificate renewal failed"),
             Err(e) => tracing::error!(error = %e, "certificate renewal task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_cap_fits_the_connection_cap() {
+        assert_eq!(websocket_cap(8_000, 10_000), 8_000, "the default fits");
+        assert_eq!(websocket_cap(8_000, 768), 612, "a 1,024 open-file limit");
+        assert_eq!(websocket_cap(6, 64), 6);
+        assert_eq!(websocket_cap(100, 1), 1);
     }
 }

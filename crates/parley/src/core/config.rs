@@ -77,7 +77,8 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     #[serde(default = "defaults::argon2_iterations")]
     pub argon2_iterations: u32,
-    /// How many password hashes may run at once (default: the number of CPUs).
+    /// How many password hashes may run at once: the hashing threads (default: the number of
+    /// CPUs minus one, at least one; issue 10).
     #[serde(default)]
     pub hash_concurrency: Option<usize>,
     /// The password pepper (base64, at least 32 bytes). Default: `<data_dir>/secrets/pepper.key`.

@@ -267,8 +267,18 @@ impl IntoResponse for AppError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
+        if matches!(self, AppError::Busy) {
+            // Full queue or cap (hashing, WebSockets): worth a retry shortly.
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+            );
+        }
         res
     }
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// `Retry-After` of a `503 busy`, in seconds.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;

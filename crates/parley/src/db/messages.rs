@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::Db;
+pub use super::writer::Turn;
 
 pub use parley_api::{Conversation, Message, PublicKeyRecord};
 
@@ -24,6 +25,17 @@ macro_rules! message_columns {
     () => {
         "id, sender_id, recipient_id, kind, payload, created_at, delivered_at, read_at"
     };
+}
+
+/// The insert of a message, its row returned (the push is built from it: no re-`SELECT`).
+pub(super) const MESSAGE_INSERT: &str = concat!(
+    "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at, \
+     key_set, iv, iv_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+    message_columns!()
+);
+
+pub(super) fn message_from_row(r: sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
+    message(r)
 }
 
 fn message(r: sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
@@ -116,6 +128,8 @@ impl Db {
 
     /// Store a payload. `slot` is (key set, IV or `change`, IV counter) of a `msg` or `change`:
     /// a repeat of (sender, key set, IV) fails with a unique violation (see [`is_unique_violation`]).
+    /// `turn` orders it after another send (see [`Turn`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_message(
         &self,
         sender: &str,
@@ -124,28 +138,51 @@ impl Db {
         payload: &str,
         slot: Option<(&str, &str, Option<i64>)>,
         now: i64,
+        turn: Option<Turn>,
     ) -> Result<Message, sqlx::Error> {
         let (key_set, iv, counter) = match slot {
             Some((k, i, c)) => (Some(k), Some(i), c),
             None => (None, None, None),
         };
-        let row = sqlx::query(concat!(
-            "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at, \
-             key_set, iv, iv_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
-            message_columns!()
-        ))
-        .bind(sender)
-        .bind(recipient)
-        .bind(pair_key(sender, recipient))
-        .bind(kind)
-        .bind(payload)
-        .bind(now)
-        .bind(key_set)
-        .bind(iv)
-        .bind(counter)
-        .fetch_one(&self.pool)
-        .await?;
-        message(row)
+        let (after, queued) = match turn {
+            Some(t) => (t.after, Some(t.queued)),
+            None => (None, None),
+        };
+        if let Some(after) = after {
+            // Signalled or dropped (the previous send failed): either way, our turn.
+            let _ = after.await;
+        }
+        if let Some(writer) = &self.writer {
+            let answer = writer
+                .queue_insert(super::writer::NewMessage {
+                    sender: sender.to_owned(),
+                    recipient: recipient.to_owned(),
+                    kind: kind.to_owned(),
+                    payload: payload.to_owned(),
+                    key_set: key_set.map(str::to_owned),
+                    iv: iv.map(str::to_owned),
+                    iv_counter: counter,
+                    now,
+                })
+                .await;
+            drop(queued);
+            return answer?.await.map_err(|_| sqlx::Error::WorkerCrashed)?;
+        }
+        // No writer (PostgreSQL): the next send of the socket waits for this commit.
+        let row = sqlx::query(MESSAGE_INSERT)
+            .bind(sender)
+            .bind(recipient)
+            .bind(pair_key(sender, recipient))
+            .bind(kind)
+            .bind(payload)
+            .bind(now)
+            .bind(key_set)
+            .bind(iv)
+            .bind(counter)
+            .fetch_one(&self.pool)
+            .await;
+        drop(queued);
+        message(row?)
     }
 
     /// The highest IV counter `sender` stored under `key_set` (0 if none), and whether a
@@ -262,7 +299,8 @@ impl Db {
         .transpose()
     }
 
-    /// `mark_delivered` for several ids in one transaction (one commit, one fsync): the
+    /// `mark_delivered` for several ids in one transaction (one commit, one fsync; on SQLite
+    /// in the writer's group commit with other writes): the
     /// `(id, sender)` of each message acknowledged for the first time.
     pub async fn mark_delivered_many(
         &self,
@@ -270,6 +308,9 @@ impl Db {
         ids: &[i64],
         now: i64,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        if let Some(writer) = &self.writer {
+            return writer.deliver(recipient, ids, now).await;
+        }
         let mut tx = self.pool.begin().await?;
         let mut first = Vec::new();
         for &id in ids {

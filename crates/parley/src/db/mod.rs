@@ -49,6 +49,7 @@ pub mod messages;
 pub mod sessions;
 pub mod tombstones;
 pub mod users;
+pub mod writer;
 
 #[cfg(test)]
 mod conversations_tests;
@@ -69,6 +70,31 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 pub struct Db {
     pub pool: AnyPool,
     pub kind: DbKind,
+    /// SQLite on a file: the one write connection with group commit (issue 10) that message
+    /// inserts, delivery acks and session touches go through. `None` on PostgreSQL (many
+    /// writers are its normal case) and for an in-memory SQLite database.
+    pub writer: Option<std::sync::Arc<writer::Writer>>,
+}
+
+/// SQLite connection settings. WAL lets readers run beside the writer; the busy timeout queues
+/// writers instead of failing them; foreign keys are off by default in SQLite.
+/// `synchronous = FULL`: every commit is fsync'd to the WAL before the answer, so a `201`
+/// survives a power loss or OS crash, not only a killed process (NORMAL could lose the last
+/// commits; docs/security.md, docs/performance.md). With group commit that is one fsync per
+/// batch of writes, not one per message.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+
+fn sqlite_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                Ok(())
+            })
+        })
 }
 
 impl Db {
@@ -80,27 +106,14 @@ impl Db {
         if kind == DbKind::Sqlite {
             restrict_sqlite_files(url.expose())?;
         }
-        let mut options = AnyPoolOptions::new()
-            .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10));
-        if kind == DbKind::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; the busy timeout queues writers
-                    // instead of failing them; foreign keys are off by default in SQLite.
-                    // `synchronous = FULL`: every commit is fsync'd to the WAL before the
-                    // answer, so a `201` survives a power loss or OS crash, not only a killed
-                    // process (NORMAL could lose the last commits; docs/security.md).
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-                    )
-                    .execute(conn)
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
+        let options = if kind == DbKind::Sqlite {
+            // Readers (and the rarer writes); the hot writes have their own connection below.
+            sqlite_options(8)
+        } else {
+            AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+        };
         let pool = options
             .connect(url.expose())
             .await
@@ -113,10 +126,18 @@ impl Db {
             .run(&pool)
             .await
             .context("database migrations failed")?;
+        let mut writer = None;
         if kind == DbKind::Sqlite {
             restrict_sqlite_files(url.expose())?;
+            if !is_memory(url.expose()) {
+                let one = sqlite_options(1)
+                    .connect(url.expose())
+                    .await
+                    .context("cannot open the SQLite write connection")?;
+                writer = Some(std::sync::Arc::new(writer::Writer::start(one)));
+            }
         }
-        Ok(Db { pool, kind })
+        Ok(Db { pool, kind, writer })
     }
 
     /// A cheap round trip, for health checks.
@@ -126,6 +147,11 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+/// An in-memory SQLite database is one per connection: it cannot have a separate writer.
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// The SQLite database and its `-wal` and `-shm` files are readable by the owner only (issue 9

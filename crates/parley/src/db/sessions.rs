@@ -109,6 +109,9 @@ impl Db {
     }
 
     pub async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+        if let Some(writer) = &self.writer {
+            return writer.touch(id_hash, now).await;
+        }
         execute!(
             &self.pool,
             "UPDATE sessions SET last_active_at = $1 WHERE id_hash = $2",

@@ -133,7 +133,11 @@ async fn full(parts: &Parts, state: &AppState, passive: bool) -> Result<AuthSess
         return Err(AppError::PasswordChangeRequired);
     }
     if !passive && !parts.headers.contains_key(BACKGROUND_HEADER) {
-        state.sessions.touch(&session.id_hash).await?;
+        // At most once per TOUCH_EVERY_SECS (issue 10; service/sessions.rs).
+        state
+            .sessions
+            .touch_if_due(&session.id_hash, session.last_active_at)
+            .await?;
     }
     Ok(AuthSession { session, user })
 }

@@ -51,7 +51,7 @@ fn route_label(req: &Request) -> String {
 /// The live figures of this instance.
 fn live(state: &AppState) -> Live {
     Live {
-        websockets_open: state.events.hub.open_sockets(),
+        websockets_open: state.events.hub.open_websockets(),
         hash_queue_depth: state.accounts.hasher.queue_depth(),
         db_pool_size: state.db.pool.size(),
         db_pool_idle: state.db.pool.num_idle(),

@@ -16,6 +16,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Extension;
@@ -24,14 +25,17 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::Response;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use parley_api as api;
 pub use parley_api::ClientFrame;
 use parley_api::ServerFrame;
 pub use parley_api::limits::{ACK_IDS_MAX, BACKLOG_PAGE, MAX_FRAME_BYTES};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::core::AppError;
+use crate::db::messages::Turn;
 use crate::db::sessions::SessionRow;
 use crate::http::AppState;
 use crate::http::auth::{PassiveSession, cookie, origin_matches, request_host};
@@ -118,15 +122,112 @@ pub async fn connect(
 /// Parse a client text frame: `Some(ids to acknowledge)`, or `None` for anything else
 /// (unknown frames are ignored, as before; they still cost budget).
 pub fn parse_client_frame(text: &str) -> Option<Vec<i64>> {
+    match parse_frame(text) {
+        Parsed::Ack(ids) => Some(ids),
+        _ => None,
+    }
+}
+
+/// A client text frame, read.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    /// Ids to acknowledge (at most `ACK_IDS_MAX + 1`).
+    Ack(Vec<i64>),
+    /// A message to send (issue 10): as `POST /api/conversations/{peer_id}/messages`.
+    Send {
+        tag: Option<String>,
+        peer_id: String,
+        payload: serde_json::Value,
+    },
+    /// Anything else: ignored (it still costs budget).
+    Other,
+}
+
+pub fn parse_frame(text: &str) -> Parsed {
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ack { id, mut ids }) => {
             if ids.len() > ACK_IDS_MAX {
-                return None;
+                return Parsed::Other;
             }
             ids.extend(id);
-            Some(ids)
+            Parsed::Ack(ids)
         }
-        Err(_) => None,
+        Ok(ClientFrame::Send {
+            tag,
+            peer_id,
+            payload,
+        }) => Parsed::Send {
+            tag,
+            peer_id,
+            payload,
+        },
+        Err(_) => Parsed::Other,
+    }
+}
+
+/// How long a closing socket waits for its sends in flight to be stored.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Sends of one socket in flight at once (stored concurrently, answered in frame order); the
+/// socket reads no further frame until one is answered.
+pub const SENDS_IN_FLIGHT: usize = 32;
+
+/// Store a message sent on the socket and make its answer frame: `sent`, or `error` with the
+/// body `POST /api/conversations/{peer_id}/messages` would have answered.
+async fn ws_send(
+    state: AppState,
+    session: Arc<(String, String, AtomicI64)>,
+    tag: Option<String>,
+    peer_id: String,
+    payload: serde_json::Value,
+    turn: Turn,
+) -> String {
+    let (user, id_hash, last_active) = &*session;
+    let result = async {
+        if tag
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > api::SEND_TAG_MAX_CHARS)
+        {
+            return Err(AppError::validation(
+                "tag",
+                format!(
+                    "`tag` is longer than {} characters",
+                    api::SEND_TAG_MAX_CHARS
+                ),
+            ));
+        }
+        let m = state
+            .messaging
+            .send_in_turn(user, &peer_id, &payload, Some(turn))
+            .await?;
+        // A send is a user action, as the POST is (4.2.3-idle-30m), written at most once per
+        // TOUCH_EVERY_SECS.
+        let at = state
+            .sessions
+            .touch_if_due(id_hash, last_active.load(Ordering::Relaxed))
+            .await;
+        match at {
+            Ok(at) => last_active.store(at, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "cannot mark a session active"),
+        }
+        Ok(m)
+    }
+    .await;
+    match result {
+        Ok(message) => ServerFrame::Sent { tag, message }.to_text(),
+        Err(e) => {
+            if let AppError::Internal(inner) = &e {
+                tracing::error!(
+                    error = format!("{inner:#}"),
+                    "internal error (WebSocket send)"
+                );
+            }
+            ServerFrame::Error {
+                tag,
+                error: e.body(),
+            }
+            .to_text()
+        }
     }
 }
 
@@ -204,11 +305,20 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
     let mut cursor: Option<i64> = Some(0);
     let mut page: HashSet<i64> = HashSet::new();
     let mut budget = Budget::new();
+    // Sends on this socket being stored, answered in the order they came.
+    let mut sending: FuturesOrdered<BoxFuture<'static, String>> = FuturesOrdered::new();
+    // The turn of the last send: the next one takes its id after it.
+    let mut last_turn: Option<oneshot::Receiver<()>> = None;
+    let who = Arc::new((
+        user.clone(),
+        session.id_hash.clone(),
+        AtomicI64::new(session.last_active_at),
+    ));
 
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
     let mut last_seen = Instant::now();
-    loop {
+    'open: loop {
         if let Some(after) = cursor
             && page.is_empty()
         {
@@ -217,7 +327,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot load the backlog");
                     let _ = sink.send(close(1011, "try again")).await;
-                    return;
+                    break;
                 }
             };
             let last_page = (list.len() as i64) < BACKLOG_PAGE;
@@ -230,7 +340,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                 page.insert(m.id);
                 let frame = ServerFrame::Message { message: m }.to_text();
                 if sink.send(Message::Text(frame.into())).await.is_err() {
-                    return;
+                    break 'open;
                 }
             }
             if last_page {
@@ -242,7 +352,7 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                     .await
                     .is_err()
                 {
-                    return;
+                    break;
                 }
             }
         }
@@ -267,11 +377,37 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
                     break;
                 }
             },
-            incoming = stream.next() => {
+            Some(answer) = sending.next(), if !sending.is_empty() => {
+                if sink.send(Message::Text(answer.into())).await.is_err() { break; }
+            },
+            incoming = stream.next(), if sending.len() < SENDS_IN_FLIGHT => {
                 let cost = match &incoming {
                     Some(Ok(Message::Text(t))) => {
                         last_seen = Instant::now();
-                        let ids = parse_client_frame(t).unwrap_or_default();
+                        let ids = match parse_frame(t) {
+                            Parsed::Ack(ids) => ids,
+                            Parsed::Send { tag, peer_id, payload } => {
+                                // One token, checked before any database work; the send quota
+                                // applies as to the POST.
+                                if !budget.spend(1.0) {
+                                    tracing::info!("a WebSocket client sent too many frames; closing it");
+                                    let _ = sink.send(close(1008, "too many frames")).await;
+                                    break;
+                                }
+                                let (queued, next) = oneshot::channel();
+                                let turn = Turn { after: last_turn.replace(next), queued };
+                                sending.push_back(Box::pin(ws_send(
+                                    state.clone(),
+                                    who.clone(),
+                                    tag,
+                                    peer_id,
+                                    payload,
+                                    turn,
+                                )));
+                                continue;
+                            }
+                            Parsed::Other => Vec::new(),
+                        };
                         // A frame that acknowledges something this socket pushed is free
                         // (there are only as many as messages); anything else costs.
                         let (mut cost, mut useful) = (0.0, false);
@@ -338,6 +474,9 @@ async fn run(state: AppState, session: SessionRow, token: String, socket: WebSoc
             }
         }
     }
+    // Finish what the client started before it left: sends already read are stored (their
+    // answers can no longer be sent), bounded.
+    let _ = tokio::time::timeout(DRAIN, async { while sending.next().await.is_some() {} }).await;
 }
 
 #[cfg(test)]
@@ -356,6 +495,18 @@ mod tests {
         );
         assert_eq!(parse_client_frame(r#"{"type":"nope"}"#), None);
         assert_eq!(parse_client_frame("not json"), None);
+        assert_eq!(
+            parse_frame(r#"{"type":"send","tag":"a","peer_id":"p","payload":{"v":1}}"#),
+            Parsed::Send {
+                tag: Some("a".into()),
+                peer_id: "p".into(),
+                payload: serde_json::json!({"v": 1})
+            }
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"send","peer_id":"p","payload":{}}"#),
+            None
+        );
         let many = format!(r#"{{"type":"ack","ids":{:?}}}"#, vec![1; ACK_IDS_MAX + 1]);
         assert_eq!(parse_client_frame(&many), None);
     }

@@ -310,6 +310,18 @@ impl Messaging {
     /// Store a payload from `me` to `peer` and push it to both users' sockets. A `msg` or
     /// `change` whose (key set, IV) slot is taken is refused (`IvReused`, issue 8).
     pub async fn send(&self, me: &str, peer: &str, payload: &Value) -> AppResult<Message> {
+        self.send_in_turn(me, peer, payload, None).await
+    }
+
+    /// [`send`](Self::send), its id taken after the send that `turn` waits for (the sends of
+    /// one WebSocket get ids in the order of its frames).
+    pub async fn send_in_turn(
+        &self,
+        me: &str,
+        peer: &str,
+        payload: &Value,
+        turn: Option<crate::db::messages::Turn>,
+    ) -> AppResult<Message> {
         self.quotas.check(Quota::Send, me)?;
         self.peer(me, peer, true).await?;
         let checked = validate_payload(payload)?;
@@ -326,6 +338,7 @@ impl Messaging {
                 &checked.text,
                 slot,
                 self.clock.now(),
+                turn,
             )
             .await
             .map_err(|e| {
@@ -335,12 +348,7 @@ impl Messaging {
                     e.into()
                 }
             })?;
-        self.events
-            .publish(Event::Message {
-                id: m.id,
-                to: vec![peer.to_owned(), me.to_owned()],
-            })
-            .await;
+        self.events.message_stored(&m).await;
         self.metrics.message_relayed();
         Ok(m)
     }

@@ -2,30 +2,77 @@
 //! random 128-bit salt. The stored string names the scheme and parameters (`hp1$<PHC string>`)
 //! so they can be raised later: a login with outdated parameters rehashes.
 //!
-//! Hashing runs on the blocking pool behind a semaphore of `hash_concurrency` permits, with a
-//! bounded queue, so a flood of logins can neither exhaust memory (each hash takes m KiB) nor
-//! starve the async runtime that carries chat traffic.
+//! Hashing runs on its own threads (issue 10), `hash_concurrency` of them (default: the CPUs
+//! minus one, at least one), at a lower OS priority (nice `HASH_NICE`), fed by a bounded queue:
+//! a flood of sign-ins can neither exhaust memory (each hash takes m KiB) nor take the CPUs
+//! from the tokio workers that carry chat traffic — the kernel runs those first — and past
+//! `MAX_QUEUE` waiting hashes the server answers `503 busy` (with `Retry-After`) at once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use super::crypto::ServerKeys;
 use crate::core::{AppError, AppResult, Config};
 
 const SCHEME: &str = "hp1$";
-/// Requests allowed to wait for a hashing slot; beyond this the server answers `busy` at once.
-const MAX_QUEUE: usize = 256;
+/// Requests allowed to wait for a hashing thread; beyond this the server answers `busy` at once.
+pub const MAX_QUEUE: usize = 256;
+/// The nice value of the hashing threads (0 is the default; 19 the lowest priority).
+pub const HASH_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads and their queue. The threads end when the last `Hasher` is dropped.
+struct Pool {
+    tx: SyncSender<Job>,
+}
+
+impl Pool {
+    fn start(threads: usize) -> anyhow::Result<Pool> {
+        let (tx, rx) = sync_channel::<Job>(MAX_QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("parley-hash-{i}"))
+                .spawn(move || work(&rx))?;
+        }
+        Ok(Pool { tx })
+    }
+}
+
+fn work(rx: &Mutex<Receiver<Job>>) {
+    // On Linux the nice value is per thread: `setpriority(PRIO_PROCESS, 0, …)` lowers this one
+    // only. Not fatal where it is refused.
+    if let Err(e) = rustix::process::setpriority_process(None, HASH_NICE) {
+        tracing::warn!(error = %e, "cannot lower the priority of a hashing thread");
+    }
+    loop {
+        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The default number of hashing threads: the CPUs minus one (one is left to chat), at least 1.
+pub fn default_hash_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
+}
 
 #[derive(Clone)]
 pub struct Hasher {
     keys: ServerKeys,
     params: Params,
-    slots: Arc<Semaphore>,
-    queued: Arc<AtomicUsize>,
+    pool: Arc<Pool>,
     /// A hash of a random password, verified when the user does not exist so that timing does
     /// not reveal which usernames are registered.
     dummy: Arc<String>,
@@ -46,16 +93,13 @@ impl Hasher {
             Some(32),
         )
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let permits = config
-            .hash_concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let threads = config.hash_concurrency.unwrap_or_else(default_hash_threads);
         let dummy_pw = super::crypto::random_token();
         let dummy = hash_blocking(&keys, &params, dummy_pw.as_bytes())?;
         Ok(Hasher {
             keys,
             params,
-            slots: Arc::new(Semaphore::new(permits)),
-            queued: Arc::new(AtomicUsize::new(0)),
+            pool: Arc::new(Pool::start(threads)?),
             dummy: Arc::new(dummy),
         })
     }
@@ -117,19 +161,22 @@ impl Hasher {
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-        if self.queued.fetch_add(1, Ordering::SeqCst) >= MAX_QUEUE {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-            return Err(AppError::Busy);
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(f());
+        });
+        match self.pool.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(AppError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "the hashing threads ended"
+                )));
+            }
         }
-        let permit = self.slots.clone().acquire_owned().await;
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        let permit = permit.map_err(|e| AppError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.into()))
+        answer
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a hashing job was lost")))
     }
 }
 

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use parley_api::ServerFrame;
+use parley_api::{Message, ServerFrame};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -22,12 +22,20 @@ use crate::db::Db;
 /// catches up from the database when it reconnects.
 pub const QUEUE: usize = 256;
 const CHANNEL: &str = "parley_events";
+/// NOTIFY payloads must stay below 8000 bytes: a message is carried in its event below this.
+const NOTIFY_INLINE_MAX: usize = 7000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// A new message for these users (its sender's other tabs and its recipient).
-    Message { id: i64, to: Vec<String> },
+    /// A new message for these users (its sender's other tabs and its recipient). `message`
+    /// is the stored row when it fits in a notification (the listener then reads nothing).
+    Message {
+        id: i64,
+        to: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Message>,
+    },
     /// The recipient's client acknowledged a message.
     Delivered { id: i64, at: i64, to: Vec<String> },
     /// `reader` read their conversation with `peer` up to message `up_to`.
@@ -71,7 +79,8 @@ pub struct Hub {
     conns: Mutex<HashMap<String, Vec<Conn>>>,
     /// One permit per open WebSocket (`max_websockets`).
     slots: Arc<Semaphore>,
-    capacity: usize,
+    /// The cap: `max_websockets`, lowered at start to fit the open-file limit.
+    cap: AtomicUsize,
 }
 
 /// Unregisters its connection when dropped (the RAII guard of STYLE.md).
@@ -99,8 +108,28 @@ impl Hub {
             next: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(max_websockets)),
-            capacity: max_websockets,
+            cap: AtomicUsize::new(max_websockets),
         }
+    }
+
+    /// Lower the cap (never raise it); returns the cap now.
+    pub fn limit(&self, cap: usize) -> usize {
+        let old = self.cap.load(Ordering::SeqCst);
+        if cap < old {
+            self.slots.forget_permits(old - cap);
+            self.cap.store(cap, Ordering::SeqCst);
+        }
+        self.cap.load(Ordering::SeqCst)
+    }
+
+    /// The cap on open WebSockets.
+    pub fn cap(&self) -> usize {
+        self.cap.load(Ordering::SeqCst)
+    }
+
+    /// WebSockets open (holding a slot) right now (also the `websockets_open` metric).
+    pub fn open_websockets(&self) -> usize {
+        self.cap().saturating_sub(self.slots.available_permits())
     }
 
     /// A WebSocket slot, or `None` when `max_websockets` sockets are open.
@@ -155,6 +184,23 @@ impl Hub {
         }
     }
 
+    /// Push a stored message to its recipient's and its sender's sockets: the frame is
+    /// serialised once, whatever the number of sockets.
+    pub fn push_message(&self, m: &Message) {
+        let recipient: Arc<str> = Arc::from(m.recipient_id.as_str());
+        let text: Arc<str> = Arc::from(ServerFrame::Message { message: m.clone() }.to_text());
+        for user in [m.recipient_id.as_str(), m.sender_id.as_str()] {
+            self.send_to(
+                user,
+                Frame::Message {
+                    id: m.id,
+                    recipient: recipient.clone(),
+                    text: text.clone(),
+                },
+            );
+        }
+    }
+
     pub fn close_session(&self, session: &str) {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         for c in conns.values().flatten().filter(|c| c.session == session) {
@@ -167,11 +213,6 @@ impl Hub {
         for c in conns.values().flatten() {
             let _ = c.tx.try_send(frame.clone());
         }
-    }
-
-    /// WebSockets holding a slot right now (the `websockets_open` metric).
-    pub fn open_sockets(&self) -> usize {
-        self.capacity.saturating_sub(self.slots.available_permits())
     }
 
     pub fn connections(&self) -> usize {
@@ -187,6 +228,9 @@ impl Hub {
 pub struct Events {
     pub hub: Arc<Hub>,
     db: Db,
+    /// The SQLite writer pushes each message it commits, in id order (`Db::writer`), so
+    /// `message_stored` has nothing left to do.
+    pushed_on_commit: bool,
 }
 
 impl Events {
@@ -196,9 +240,18 @@ impl Events {
         database_url: &str,
         max_websockets: usize,
     ) -> anyhow::Result<Events> {
+        let hub = Arc::new(Hub::new(max_websockets));
+        let pushed_on_commit = match (&db.kind, &db.writer) {
+            (DbKind::Sqlite, Some(writer)) => {
+                let hub = hub.clone();
+                writer.on_commit(Arc::new(move |m: &Message| hub.push_message(m)))
+            }
+            _ => false,
+        };
         let events = Events {
-            hub: Arc::new(Hub::new(max_websockets)),
+            hub,
             db,
+            pushed_on_commit,
         };
         if events.db.kind == DbKind::Postgres {
             let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
@@ -229,6 +282,24 @@ impl Events {
         Ok(events)
     }
 
+    /// A message was stored: push it to its recipient's and sender's sockets on every instance
+    /// (unless the SQLite writer did already, at its commit).
+    pub async fn message_stored(&self, m: &Message) {
+        if self.pushed_on_commit {
+            return;
+        }
+        if self.db.kind != DbKind::Postgres {
+            return self.hub.push_message(m);
+        }
+        let inline = serde_json::to_string(m).map_or(usize::MAX, |t| t.len()) < NOTIFY_INLINE_MAX;
+        self.publish(Event::Message {
+            id: m.id,
+            to: vec![m.recipient_id.clone(), m.sender_id.clone()],
+            message: inline.then(|| m.clone()),
+        })
+        .await;
+    }
+
     pub async fn publish(&self, event: Event) {
         if self.db.kind == DbKind::Postgres {
             let payload = match serde_json::to_string(&event) {
@@ -253,11 +324,16 @@ impl Events {
     /// Deliver an event to this instance's sockets.
     async fn dispatch(&self, event: Event) {
         let (to, frame) = match event {
-            Event::Message { id, to } => {
-                let m = match self.db.message(id).await {
-                    Ok(Some(m)) => m,
-                    Ok(None) => return,
-                    Err(e) => return tracing::warn!(error = %e, "cannot load message for push"),
+            Event::Message { id, to, message } => {
+                let m = match message {
+                    Some(m) => m,
+                    None => match self.db.message(id).await {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return,
+                        Err(e) => {
+                            return tracing::warn!(error = %e, "cannot load message for push");
+                        }
+                    },
                 };
                 let recipient: Arc<str> = Arc::from(m.recipient_id.as_str());
                 let text: Arc<str> = Arc::from(ServerFrame::Message { message: m }.to_text());

@@ -25,3 +25,4 @@ mod metrics;
 mod resources;
 mod scale;
 mod tls_matrix;
+mod ws_cap;
