@@ -177,6 +177,16 @@ pub fn client_trusting(ca: &Path, domain: &str, addr: SocketAddr) -> reqwest::Cl
         .unwrap()
 }
 
+/// The port in the first line the `parley` binary prints (`Parley is listening on
+/// https://…:PORT/`).
+pub fn listening_port(first_line: &str) -> u16 {
+    let url = first_line
+        .strip_prefix("Parley is listening on ")
+        .unwrap_or_else(|| panic!("not the listening line: {first_line}"));
+    let port = url.trim_end_matches('/').rsplit(':').next().unwrap();
+    port.parse().unwrap()
+}
+
 /// Run a command to completion, returning (success, stdout + stderr).
 pub async fn run(cmd: &str, args: &[&str]) -> (bool, String) {
     let out = tokio::process::Command::new(cmd)

@@ -123,12 +123,9 @@ fn issue11_docs_api_md_names_every_operation() {
 #[tokio::test]
 async fn issue11_bad_queries_and_non_handshakes_get_the_json_error_body() {
     let app = spawn_app().await;
-    let user = crate::flows::register(
-        &app,
-        "contract_q",
-        "Tangerine lighthouse drifts 47 furlongs",
-    )
-    .await;
+    let user = app
+        .register_with("contract_q", "Tangerine lighthouse drifts 47 furlongs")
+        .await;
     for (path, code) in [
         ("/api/users", "invalid_query"),
         ("/api/users?name=x", "invalid_query"),

@@ -18,9 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::backlog::unique_msg;
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, send, ws_connect, ws_connect_with};
+use crate::messaging::{backlog, ws_connect, ws_connect_with};
 
-const PW: &str = "violet lantern 42 orbit";
 /// What "answered quickly" means while the server is under these loads.
 const LATENCY: Duration = Duration::from_secs(1);
 /// Slack on top of a stated timeout (timer granularity, a busy 2-core machine).
@@ -78,14 +77,6 @@ async fn health(app: &TestApp) -> Duration {
     started.elapsed()
 }
 
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn issue9_item2_silent_tls_connection_closed() {
     let app = spawn_idle(60, |_| {}).await;
@@ -136,6 +127,7 @@ async fn issue9_item2_idle_http2_connection_closed() {
             .unwrap();
         let res = send_request.send_request(req).await.unwrap();
         assert_eq!(res.status(), 200);
+        // The subject: requests half an idle period apart keep the connection alive.
         tokio::time::sleep(idle / 2).await;
     }
     // ... and once idle, the server sends GOAWAY and closes it.
@@ -225,7 +217,7 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
     .await;
     let mut users = Vec::new();
     for name in ["alice", "bobby", "carol"] {
-        users.push(register(&app, name, PW).await);
+        users.push(app.register(name).await);
     }
     let idle_held = held(&app);
     let mut sockets = Vec::new();
@@ -259,15 +251,13 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
     ws.close(None).await.unwrap();
     while ws.next().await.is_some() {}
     drop(ws);
-    let mut again = None;
-    for _ in 0..50 {
-        if let Ok(ws) = ws_connect_with(&app, &users[0].cookie, &origin).await {
-            again = Some(ws);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(again.is_some(), "a slot freed by a closed socket is reused");
+    let limit = Duration::from_secs(5);
+    let again = poll(
+        "a slot freed by a closed socket is reused",
+        limit,
+        || async { ws_connect_with(&app, &users[0].cookie, &origin).await.ok() },
+    )
+    .await;
     drop((sockets, again));
     wait_until("slots released", SLACK, || held(&app) <= idle_held + 1).await;
     app.stop().await;
@@ -276,9 +266,9 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
     let app = spawn_idle(60, |_| {}).await;
-    let mallory = register(&app, "mallory", PW).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let mallory = app.register("mallory").await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     let mut bob_ws = ws_connect(&app, &bob).await;
     backlog(&mut bob_ws).await;
 
@@ -324,7 +314,7 @@ async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
     let mut worst = Duration::ZERO;
     for _ in 0..10 {
         let t = Instant::now();
-        let (s, b) = send(&app, &alice, &bob, unique_msg()).await;
+        let (s, b) = alice.send_message(&bob, unique_msg()).await;
         assert_eq!(s, 201, "{b}");
         let got = crate::messaging::next_json(&mut bob_ws).await;
         assert_eq!(got["message"]["id"], b["message"]["id"]);
