@@ -264,16 +264,17 @@ async fn main() {
     server.shutdown().await;
 }
 
+/// One connection to the server's SQLite file, waiting out its writers.
+async fn sqlite_pool(db: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1);
+    pool.connect_with(options).await.unwrap()
+}
+
 async fn old_query_times(db: &std::path::Path, me: &str, n: usize) -> Vec<Duration> {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .busy_timeout(Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let pool = sqlite_pool(db).await;
     let sql = "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
            SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
                   MAX(created_at) AS last_activity, MAX(id) AS last_id, \
@@ -293,15 +294,7 @@ async fn old_query_times(db: &std::path::Path, me: &str, n: usize) -> Vec<Durati
 }
 
 async fn seed_messages(db: &std::path::Path, ids: &[String], n: usize) {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .busy_timeout(Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let pool = sqlite_pool(db).await;
     // A fixed statement (every value bound): exactly 11 users.
     assert_eq!(ids.len(), 11);
     let sql = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1), \

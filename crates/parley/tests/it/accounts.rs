@@ -403,9 +403,7 @@ async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
 
 #[tokio::test]
 async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     // no token
     assert_error(
         &body(
@@ -502,7 +500,7 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
     assert_eq!(s, 201, "{b}");
     // The half-finished registration holds no usable account.
     assert_error(
-        &app.browser().login_password("alice", PW).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
@@ -556,15 +554,7 @@ async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
         "/api/account/authenticators",
         "/api/register",
     ] {
-        let text = user
-            .client
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = user.fetch(path).await.text().await.unwrap();
         assert!(!text.contains(&b32), "{path} shows the TOTP secret");
     }
     app.stop().await;
@@ -680,27 +670,22 @@ async fn r5_1_1_2_no_truncation() {
     let tail_changed = format!("{}{}", &p[..72], "Z".repeat(28));
     for wrong in [tail_changed.as_str(), &p[..64], &p[..99]] {
         assert_error(
-            &app.browser().login_password("alice", wrong).await,
+            &app.password_step("alice", wrong).await,
             401,
             "invalid_credentials",
         );
     }
-    assert_eq!(app.browser().login_password("alice", &p).await.0, 200);
+    assert_eq!(app.password_step("alice", &p).await.0, 200);
     // multi-byte: byte 72 falls inside a code point
     let m = "жизнь密码😀a桥梁🌉волна海风🚲книга山川🎻ветер雨滴🍵звезда花园🐝".repeat(2);
     let bob = app.register_with("bobby", &m).await;
     let prefix: String = m.chars().take(30).collect();
     assert_error(
-        &app.browser()
-            .login_password("bobby", &format!("{prefix}xyz"))
-            .await,
+        &app.password_step("bobby", &format!("{prefix}xyz")).await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(
-        app.browser().login_password("bobby", &bob.password).await.0,
-        200
-    );
+    assert_eq!(app.password_step("bobby", &bob.password).await.0, 200);
     let _ = user;
     app.stop().await;
 }
@@ -710,20 +695,13 @@ async fn r5_1_1_2_normalize_nfkc() {
     let app = spawn_app().await;
     app.register_with("alice", "caf\u{e9} au lait 7zq").await;
     assert_eq!(
-        app.browser()
-            .login_password("alice", "cafe\u{301} au lait 7zq")
+        app.password_step("alice", "cafe\u{301} au lait 7zq")
             .await
             .0,
         200
     );
     app.register_with("bobby", "\u{fb01}ve kites 9qx").await;
-    assert_eq!(
-        app.browser()
-            .login_password("bobby", "five kites 9qx")
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("bobby", "five kites 9qx").await.0, 200);
     app.stop().await;
 }
 
@@ -775,30 +753,24 @@ async fn r5_1_1_2_no_composition_rules() {
 async fn r5_1_1_2_blocklist_require_new_on_change_keeps_the_old_password() {
     let app = spawn_app().await;
     let user = app.register("alice").await;
-    let r = user.post("/api/account/password", json!({"password": PW, "new_password": "password1", "new_password_confirm": "password1"}))
-    .await;
+    let r = user.change_password(PW, "password1").await;
     assert_error(&r, 422, "password_rejected");
     assert_error(
-        &app.browser().login_password("alice", "password1").await,
+        &app.password_step("alice", "password1").await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(app.browser().login_password("alice", PW).await.0, 200);
+    assert_eq!(app.password_step("alice", PW).await.0, 200);
     // a good new password works, the old stops working
     let new = "amber falcon 77 drift";
-    let r = user
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_error(
-        &app.browser().login_password("alice", PW).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(app.browser().login_password("alice", new).await.0, 200);
+    assert_eq!(app.password_step("alice", new).await.0, 200);
     app.stop().await;
 }
 
@@ -857,7 +829,7 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |_| {}).await;
     assert_error(
-        &app.browser().login_password("alice", PW).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
@@ -871,7 +843,7 @@ async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
     let dir = app.stop().await;
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
-    assert_eq!(app.browser().login_password("alice", PW).await.0, 200);
+    assert_eq!(app.password_step("alice", PW).await.0, 200);
     let h = app
         .state()
         .db
@@ -935,12 +907,7 @@ async fn r5_1_1_2_force_change_on_compromise() {
         "password_change_required",
     );
     let new = "amber falcon 77 drift";
-    let r = c
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = c.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_eq!(c.get("/api/sessions").await.0, 200);
     app.stop().await;
@@ -1065,8 +1032,7 @@ fn ip(i: usize) -> String {
 async fn fail_passwords(app: &crate::common::TestApp, user: &str, n: usize, start: usize) {
     for i in 0..n {
         let r = app
-            .browser()
-            .login_password_from(user, "wrong password entirely", Some(&ip(start + i)))
+            .password_step_from(user, "wrong password entirely", Some(&ip(start + i)))
             .await;
         assert_error(&r, 401, "invalid_credentials");
         app.state().clock.advance(3601);
@@ -1079,16 +1045,14 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
     let user = app.register("alice").await;
     fail_passwords(&app, "alice", 100, 0).await;
     let r = app
-        .browser()
-        .login_password_from("alice", PW, Some("10.200.0.1"))
+        .password_step_from("alice", PW, Some("10.200.0.1"))
         .await;
     assert_error(&r, 403, "factor_locked");
     assert_eq!(r.1["factor"], "password");
     // still locked much later: no timer unlocks it
     app.state().clock.advance(30 * 86_400);
     assert_error(
-        &app.browser()
-            .login_password_from("alice", PW, Some("10.200.0.2"))
+        &app.password_step_from("alice", PW, Some("10.200.0.2"))
             .await,
         403,
         "factor_locked",
@@ -1099,8 +1063,7 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
         .await
         .unwrap();
     assert_eq!(
-        app.browser()
-            .login_password_from("alice", PW, Some("10.200.0.3"))
+        app.password_step_from("alice", PW, Some("10.200.0.3"))
             .await
             .0,
         200
@@ -1184,8 +1147,7 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
     app.register("alice").await;
     for i in 0..5 {
         let r = app
-            .browser()
-            .login_password_from("alice", "wrong password entirely", Some(&ip(i)))
+            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
             .await;
         assert_error(&r, 401, "invalid_credentials");
     }
@@ -1207,14 +1169,10 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
     assert!((25..=30).contains(&first), "{first}");
     app.state().clock.advance(31);
     let r = app
-        .browser()
-        .login_password_from("alice", "wrong password entirely", Some("10.9.9.8"))
+        .password_step_from("alice", "wrong password entirely", Some("10.9.9.8"))
         .await;
     assert_error(&r, 401, "invalid_credentials");
-    let r = app
-        .browser()
-        .login_password_from("alice", PW, Some("10.9.9.7"))
-        .await;
+    let r = app.password_step_from("alice", PW, Some("10.9.9.7")).await;
     assert_error(&r, 429, "rate_limited");
     assert!(
         r.1["retry_after_secs"].as_u64().unwrap() > first,
@@ -1230,17 +1188,13 @@ async fn r5_2_2_reset_on_success() {
     app.register("alice").await;
     fail_passwords(&app, "alice", 50, 0).await;
     assert_eq!(
-        app.browser()
-            .login_password_from("alice", PW, Some("10.77.0.1"))
+        app.password_step_from("alice", PW, Some("10.77.0.1"))
             .await
             .0,
         200
     );
     fail_passwords(&app, "alice", 60, 1000).await;
-    let r = app
-        .browser()
-        .login_password_from("alice", PW, Some("10.77.0.2"))
-        .await;
+    let r = app.password_step_from("alice", PW, Some("10.77.0.2")).await;
     assert_eq!(
         r.0, 200,
         "60 failures after a success do not trip the limit: {}",
@@ -1255,8 +1209,7 @@ async fn r6_1_throttle_state_survives_a_restart() {
     app.register("alice").await;
     for i in 0..4 {
         let r = app
-            .browser()
-            .login_password_from("alice", "wrong password entirely", Some(&ip(i)))
+            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
             .await;
         assert_error(&r, 401, "invalid_credentials");
     }
@@ -1265,14 +1218,10 @@ async fn r6_1_throttle_state_survives_a_restart() {
     let app = spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
     // The 5th failure, after a restart, is counted on top of the 4 before it: the first delay.
     let r = app
-        .browser()
-        .login_password_from("alice", "wrong password entirely", Some("10.1.1.1"))
+        .password_step_from("alice", "wrong password entirely", Some("10.1.1.1"))
         .await;
     assert_error(&r, 401, "invalid_credentials");
-    let r = app
-        .browser()
-        .login_password_from("alice", PW, Some("10.1.1.2"))
-        .await;
+    let r = app.password_step_from("alice", PW, Some("10.1.1.2")).await;
     assert_error(&r, 429, "rate_limited");
     app.stop().await;
 }
@@ -1283,7 +1232,7 @@ async fn a4_per_ip_buckets_answer_429_with_retry_after() {
     let cl = app.browser();
     let mut limited = None;
     for _ in 0..40 {
-        let res = cl.client.get(app.url("/api/captcha")).send().await.unwrap();
+        let res = cl.fetch("/api/captcha").await;
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(res);
             break;
@@ -1302,7 +1251,7 @@ async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.test_captcha_answer = Some("AbCdEf".into())).await;
     let cl = app.browser();
-    let res = cl.client.get(app.url("/api/captcha")).send().await.unwrap();
+    let res = cl.fetch("/api/captcha").await;
     assert!(
         res.headers().get("set-cookie").is_none(),
         "never in a cookie"
@@ -1474,9 +1423,7 @@ async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
 async fn security_log_records_sign_ins_failures_and_changes() {
     let app = spawn_app().await;
     let user = app.register("alice").await;
-    app.browser()
-        .login_password("alice", "wrong password entirely")
-        .await;
+    app.password_step("alice", "wrong password entirely").await;
     app.sign_in(&user).await;
     let log: SecurityLog = user.get_json("/api/account/security-log").await;
     let events: Vec<&str> = log.events.iter().map(|e| e.event.as_str()).collect();

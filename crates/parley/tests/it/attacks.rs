@@ -104,6 +104,14 @@ async fn assert_events(app: &TestApp, user: &User, event: &str, n: usize) {
     assert_eq!(count_events(app, &user.id, event).await, n, "{event}");
 }
 
+/// 15 wrong TOTP codes at once, each from its own address, on one session past the password
+/// step.
+async fn wrong_totp_burst(app: &TestApp, user: &User) -> BTreeMap<String, usize> {
+    let cl = past_password(app).await;
+    let wrong = json!({"code": wrong_code(app, &user.secret)});
+    burst_post(15, "/api/login/totp", 0, |_| &cl, |_| wrong.clone()).await
+}
+
 async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
     app.state()
         .db
@@ -141,16 +149,7 @@ async fn issue9_item1_parallel_password_guesses_evaluated_at_most_limit() {
 async fn issue9_item1_parallel_totp_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
     let user = app.register("alice").await;
-    let cl = past_password(&app).await;
-    let wrong = wrong_code(&app, &user.secret);
-    let got = burst_post(
-        15,
-        "/api/login/totp",
-        0,
-        |_| &cl,
-        |_| json!({"code": wrong}),
-    )
-    .await;
+    let got = wrong_totp_burst(&app, &user).await;
     eprintln!("TOTP burst of 15: {got:?}");
     assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 10)]);
     assert_events(&app, &user, "login_totp_failed", 5).await;
@@ -170,16 +169,7 @@ async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
     .execute(&app.state().db.pool)
     .await
     .unwrap();
-    let cl = past_password(&app).await;
-    let wrong = wrong_code(&app, &user.secret);
-    let got = burst_post(
-        15,
-        "/api/login/totp",
-        0,
-        |_| &cl,
-        |_| json!({"code": wrong}),
-    )
-    .await;
+    let got = wrong_totp_burst(&app, &user).await;
     eprintln!("TOTP burst of 15 at 99 failures: {got:?}");
     assert_tally(&got, &[("factor_locked", 14), ("invalid_code", 1)]);
     let (n, disabled): (i64, i64) = {
@@ -359,15 +349,9 @@ async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets()
     let app = spawn_behind_proxy().await;
     let user = app.register("alice").await;
     let thief = app.sign_in_from(&user, Some("10.66.0.1")).await;
-    let mut ws = crate::messaging::ws_connect(&app, &thief).await;
-    crate::messaging::backlog(&mut ws).await;
+    let mut ws = crate::messaging::ws_live(&app, &thief).await;
     let new = "amber falcon 77 drift";
-    let r = user
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
     assert_error(&thief.me().await, 401, "unauthorized");
@@ -384,8 +368,7 @@ async fn issue9_item3_totp_reenrolment_and_new_recovery_codes_end_other_sessions
     let user = app.register("alice").await;
     // TOTP re-enrolment.
     let other = app.sign_in_from(&user, Some("10.66.0.1")).await;
-    let mut ws = crate::messaging::ws_connect(&app, &other).await;
-    crate::messaging::backlog(&mut ws).await;
+    let mut ws = crate::messaging::ws_live(&app, &other).await;
     let r = app.confirm(&user, "/api/account/totp/start").await;
     assert_eq!(r.0, 200, "{}", r.1);
     let secret = secret_of(&r.1);
@@ -424,12 +407,7 @@ async fn issue9_item3_a_session_blocked_by_a_forced_change_stays_out_after_the_c
     // ... and stays out when the victim changes the password from her own session.
     let victim = app.sign_in_from(&user, Some("10.66.0.2")).await;
     let new = "amber falcon 77 drift";
-    let r = victim
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = victim.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_error(&attacker.get("/api/sessions").await, 401, "unauthorized");
     assert_eq!(victim.get("/api/sessions").await.0, 200);
@@ -450,12 +428,7 @@ async fn a_pending_session_ended_meanwhile_cannot_be_finished() {
         200
     );
     let new = "amber falcon 77 drift";
-    let r = user
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     next_step(&app);
     let r = thief
@@ -562,8 +535,7 @@ async fn lockout_story(app: &TestApp, name: &str, base: usize) -> Vec<(u16, Stri
         .enumerate()
     {
         let (s, b) = app
-            .browser()
-            .login_password_from(name, pw, Some(&addr(base + i)))
+            .password_step_from(name, pw, Some(&addr(base + i)))
             .await;
         out.push((
             s.as_u16(),
@@ -619,8 +591,7 @@ async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
         // After one failure every attempt needs a solved CAPTCHA, real name or not.
         assert_error(&no_captcha(2).await, 422, "captcha_failed");
         assert_error(
-            &app.browser()
-                .login_password_from(name, "wrong password entirely", Some(&addr(3)))
+            &app.password_step_from(name, "wrong password entirely", Some(&addr(3)))
                 .await,
             401,
             "invalid_credentials",
@@ -636,30 +607,25 @@ async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() 
     // Alice signs in from home once; later an attacker runs up the delay from elsewhere.
     app.sign_in_from(&user, Some("10.50.0.1")).await;
     for i in 0..6 {
-        app.browser()
-            .login_password_from("alice", "wrong password entirely", Some(&addr(i)))
+        app.password_step_from("alice", "wrong password entirely", Some(&addr(i)))
             .await;
     }
     assert_error(
-        &app.browser()
-            .login_password_from("alice", PW, Some("10.70.0.1"))
-            .await,
+        &app.password_step_from("alice", PW, Some("10.70.0.1")).await,
         429,
         "rate_limited",
     );
     // From home the right password still works (and the attempt was counted: a wrong one
     // from home would have been evaluated and counted too, never free).
     assert_eq!(
-        app.browser()
-            .login_password_from("alice", PW, Some("10.50.0.1"))
+        app.password_step_from("alice", PW, Some("10.50.0.1"))
             .await
             .0,
         200
     );
     // The success reset the counter: the attacker starts from zero again.
     assert_error(
-        &app.browser()
-            .login_password_from("alice", "wrong password entirely", Some("10.70.0.2"))
+        &app.password_step_from("alice", "wrong password entirely", Some("10.70.0.2"))
             .await,
         401,
         "invalid_credentials",
@@ -772,12 +738,7 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
     }
     // Look-ups: 5 a minute.
     for i in 0..6 {
-        let res = alice
-            .client
-            .get(app.url("/api/users?username=bobby"))
-            .send()
-            .await
-            .unwrap();
+        let res = alice.fetch("/api/users?username=bobby").await;
         if i < 5 {
             assert_eq!(res.status(), 200);
         } else {
@@ -796,9 +757,7 @@ async fn issue9_item8_sockets_per_session_are_capped() {
     // The default: 10 per session; the probe opened 40.
     let mut open = Vec::new();
     for _ in 0..10 {
-        let mut ws = crate::messaging::ws_connect(&app, &alice).await;
-        crate::messaging::backlog(&mut ws).await;
-        open.push(ws);
+        open.push(crate::messaging::ws_live(&app, &alice).await);
     }
     let refused = ws_try(&app, &alice).await;
     match refused {
@@ -810,8 +769,7 @@ async fn issue9_item8_sockets_per_session_are_capped() {
     }
     // Another session of the same user has its own allowance; closing one frees a slot.
     let other = app.sign_in_from(&alice, Some("10.66.0.1")).await;
-    let mut ws = crate::messaging::ws_connect(&app, &other).await;
-    crate::messaging::backlog(&mut ws).await;
+    let _other_ws = crate::messaging::ws_live(&app, &other).await;
     let mut first = open.remove(0);
     first.close(None).await.unwrap();
     while futures_util::StreamExt::next(&mut first).await.is_some() {}

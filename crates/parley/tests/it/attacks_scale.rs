@@ -136,15 +136,9 @@ async fn issue9_item3_password_change_closes_sockets_on_the_other_instance() {
     let user = one.register("alice").await;
     // Another session of Alice's, with its socket on instance 2.
     let other = two.sign_in_from(&user, Some("10.81.0.1")).await;
-    let mut ws = crate::messaging::ws_connect(&two, &other).await;
-    crate::messaging::backlog(&mut ws).await;
+    let mut ws = crate::messaging::ws_live(&two, &other).await;
     let new = "amber falcon 77 drift";
-    let r = user
-        .post(
-            "/api/account/password",
-            json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-        )
-        .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
     assert_error(&other.me().await, 401, "unauthorized");

@@ -10,7 +10,6 @@ use parley::http::ws::BACKLOG_PAGE;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::spawn_app;
 use crate::flows::*;
 use crate::messaging::{Ws, next_json, ws_connect};
 
@@ -58,9 +57,7 @@ async fn frame_within(ws: &mut Ws, quiet: Duration) -> Option<Value> {
 #[tokio::test]
 async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
     const COUNT: usize = 10_000;
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let started = Instant::now();
     let sent = send_many(&alice, &bob, COUNT, 16).await;
     let send_time = started.elapsed();
@@ -138,9 +135,7 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
 
 #[tokio::test]
 async fn issue9_item7_live_pushes_during_a_backlog_are_not_sent_twice() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let first = send_many(&alice, &bob, 250, 8).await;
     let mut ws = ws_connect(&app, &bob).await;
     // The first page arrives; while it is unacknowledged, new messages are pushed live.

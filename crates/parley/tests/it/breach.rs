@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::common::{base_args, spawn_with};
 use crate::fake_hibp::FakeHibp;
 use crate::flows::*;
@@ -45,12 +43,7 @@ async fn a3_breached_passwords_are_refused_with_only_a_5_char_prefix_sent() {
     }
     // A password that is not in the corpus is accepted, and so is checked at change time too.
     let user = app.register_with("bobby", FINE).await;
-    let r = user
-        .post(
-            "/api/account/password",
-            json!({"password": FINE, "new_password": BREACHED, "new_password_confirm": BREACHED}),
-        )
-        .await;
+    let r = user.change_password(FINE, BREACHED).await;
     assert_error(&r, 422, "password_rejected");
     assert_eq!(r.1["reasons"][0]["code"], "breached");
     app.stop().await;

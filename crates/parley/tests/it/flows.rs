@@ -102,8 +102,13 @@ impl Browser {
         }
     }
 
+    /// `GET path`: the response itself, for its headers.
+    pub async fn fetch(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
-        body(self.client.get(self.url(path)).send().await.unwrap()).await
+        body(self.fetch(path).await).await
     }
 
     /// `GET path`, which must answer 200 with a `T`.
@@ -207,29 +212,43 @@ impl Browser {
         password: &str,
         ip: Option<&str>,
     ) -> Reply {
-        let id = self.captcha_from(ip).await;
-        let login = parley_api::Login {
-            username: username.into(),
-            password: password.into(),
-            captcha_id: Some(id),
-            captcha_answer: Some(CAPTCHA.into()),
-        };
+        let login = self.login_body(username, password, ip).await;
         match ip {
             Some(ip) => self.post_from(ip, "/api/login", login).await,
             None => self.post("/api/login", login).await,
         }
     }
 
-    /// Step 1 of sign-in with a fresh CAPTCHA: the response itself, for its cookie and headers.
-    pub async fn login_response(&self, username: &str, password: &str) -> Response {
-        let login = parley_api::Login {
+    /// The body of step 1 of sign-in, with a CAPTCHA fetched (from `ip`) and solved.
+    async fn login_body(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> parley_api::Login {
+        parley_api::Login {
             username: username.into(),
             password: password.into(),
-            captcha_id: Some(self.captcha().await),
+            captcha_id: Some(self.captcha_from(ip).await),
             captcha_answer: Some(CAPTCHA.into()),
-        };
+        }
+    }
+
+    /// Step 1 of sign-in with a fresh CAPTCHA: the response itself, for its cookie and headers.
+    pub async fn login_response(&self, username: &str, password: &str) -> Response {
+        let login = self.login_body(username, password, None).await;
         let req = self.client.post(self.url("/api/login")).json(&login);
         req.send().await.unwrap()
+    }
+
+    /// `POST /api/account/password` from `password` to `new`.
+    pub async fn change_password(&self, password: &str, new: &str) -> Reply {
+        let change = parley_api::ChangePassword {
+            password: password.into(),
+            new_password: new.into(),
+            new_password_confirm: new.into(),
+        };
+        self.post("/api/account/password", change).await
     }
 
     /// Send `payload` to the user with id `peer`.
@@ -311,6 +330,24 @@ impl TestApp {
         }
     }
 
+    /// Step 1 of sign-in in a new browser, with a fresh CAPTCHA.
+    pub async fn password_step(&self, username: &str, password: &str) -> Reply {
+        self.password_step_from(username, password, None).await
+    }
+
+    /// Step 1 of sign-in in a new browser, with a fresh CAPTCHA, optionally from client address
+    /// `ip`.
+    pub async fn password_step_from(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Reply {
+        self.browser()
+            .login_password_from(username, password, ip)
+            .await
+    }
+
     /// A sensitive change (`/api/account/delete`, `/api/account/recovery-codes`,
     /// `/api/account/totp/start`) confirmed the usual way: the password and the code of a fresh
     /// TOTP step.
@@ -374,6 +411,14 @@ pub fn secret_of(provisioning: &Value) -> Vec<u8> {
         .as_str()
         .expect("a TOTP secret");
     BASE32_NOPAD.decode(secret.as_bytes()).unwrap()
+}
+
+/// A fresh server with two people signed up: alice and bobby.
+pub async fn alice_and_bob() -> (TestApp, User, User) {
+    let app = crate::common::spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
+    (app, alice, bob)
 }
 
 /// Mark `user`'s password as compromised (white-box): it must be changed at the next sign-in.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::common::{CAPTCHA, base_args, spawn_app, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, msg, next_json, ws_connect};
+use crate::messaging::{msg, next_json, ws_live};
 
 /// A sign-up with a given CAPTCHA id and answer.
 async fn register_attempt(
@@ -119,12 +119,7 @@ async fn issue14_1_audio_captcha_is_the_same_challenge() {
     let app = spawn_with(dir, args, |c| c.test_captcha_answer = None).await;
     let cl = app.browser();
     let id = cl.captcha().await;
-    let res = cl
-        .client
-        .get(app.url(&format!("/api/captcha/{id}/audio")))
-        .send()
-        .await
-        .unwrap();
+    let res = cl.fetch(&format!("/api/captcha/{id}/audio")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "audio/wav");
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -177,7 +172,7 @@ async fn issue14_1_audio_captcha_is_the_same_challenge() {
         format!("/api/captcha/{id}/audio"),
         "/api/captcha/nope/audio".into(),
     ] {
-        let res = cl.client.get(app.url(&path)).send().await.unwrap();
+        let res = cl.fetch(&path).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     app.stop().await;
@@ -196,8 +191,7 @@ async fn issue14_3_deleted_account_leaves_a_tombstone_for_its_peers() {
         assert_eq!(alice.send_message(&bob, msg(n)).await.0, 201);
     }
     assert_eq!(bob.send_message(&alice, msg(9)).await.0, 201);
-    let mut ws = ws_connect(&app, &bob).await;
-    backlog(&mut ws).await;
+    let mut ws = ws_live(&app, &bob).await;
 
     let r = app.confirm(&alice, "/api/account/delete").await;
     assert_eq!(r.0, 204, "{}", r.1);
@@ -237,7 +231,7 @@ async fn issue14_3_deleted_account_leaves_a_tombstone_for_its_peers() {
     // Nothing can sign in as it; the name is free for a new account with a new id, which is
     // not the tombstone and sees none of its history.
     assert_error(
-        &app.browser().login_password("alice", PW).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );

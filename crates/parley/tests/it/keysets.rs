@@ -8,7 +8,6 @@ use base64::engine::general_purpose::STANDARD;
 use parley_api::{LastIv, MessagePage};
 use serde_json::{Value, json};
 
-use crate::common::spawn_app;
 use crate::flows::*;
 use crate::messaging::iv;
 
@@ -57,9 +56,7 @@ fn last(key_set: &str, last_iv: i64, closed: bool) -> LastIv {
 
 #[tokio::test]
 async fn x3_published_keys_and_exchange_keys_must_be_points_on_p384() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut off = STANDARD.decode(point(1)).unwrap();
     off[96] ^= 1; // same X, Y off the curve
     let off = STANDARD.encode(off);
@@ -96,9 +93,7 @@ async fn x3_published_keys_and_exchange_keys_must_be_points_on_p384() {
 
 #[tokio::test]
 async fn e3_a_repeated_sender_key_set_iv_is_refused_with_iv_reused() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     assert_eq!(alice.send_message(&bob, msg_at("ksA", 5, 1)).await.0, 201);
     // The same (sender, key set, IV) with another ciphertext: what a restored browser would send.
     let again = alice.send_message(&bob, msg_at("ksA", 5, 2)).await;
@@ -161,9 +156,7 @@ async fn e3_a_repeated_sender_key_set_iv_is_refused_with_iv_reused() {
 
 #[tokio::test]
 async fn e3_last_iv_is_the_highest_own_iv_under_a_key_set() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     assert_eq!(last_iv(&alice, "ksL").await, last("ksL", 0, false));
     for n in [1, 2, 9, 4] {
         assert_eq!(alice.send_message(&bob, msg_at("ksL", n, 1)).await.0, 201);

@@ -106,6 +106,22 @@ pub async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// A WebSocket for `user` with its backlog read to the end: live from here on.
+pub async fn ws_live(app: &TestApp, user: &User) -> Ws {
+    let mut ws = ws_connect(app, user).await;
+    backlog(&mut ws).await;
+    ws
+}
+
+/// The ids of the backlog's messages, in order.
+pub async fn backlog_ids(ws: &mut Ws) -> Vec<i64> {
+    let frames = backlog(ws).await;
+    frames
+        .iter()
+        .map(|f| f["message"]["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// Frames up to and including `backlog_done`.
 pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
     let mut out = Vec::new();
@@ -120,9 +136,7 @@ pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
 
 #[tokio::test]
 async fn e_sender_comes_from_the_session_and_only_members_read() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let carol = app.register("carol").await;
     // A payload that claims another sender changes nothing.
     let mut p = msg(1);
@@ -149,9 +163,7 @@ async fn e_sender_comes_from_the_session_and_only_members_read() {
 
 #[tokio::test]
 async fn e_payload_shape_and_size_limits_get_clear_errors() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let cases = [
         (json!("just a string"), "payload"),
         (
@@ -198,9 +210,7 @@ async fn e_payload_shape_and_size_limits_get_clear_errors() {
 
 #[tokio::test]
 async fn e10_sql_injection_strings_are_stored_and_returned_verbatim() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let evil = "'); DROP TABLE messages; -- \" OR 1=1 <script>alert(1)</script>";
     let mut p = msg(3);
     p["note"] = json!(evil);
@@ -219,9 +229,7 @@ async fn e10_sql_injection_strings_are_stored_and_returned_verbatim() {
 
 #[tokio::test]
 async fn keys_are_published_kept_with_history_and_validated() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let k1 = crate::keysets::point(1);
     let k2 = crate::keysets::point(2);
     assert_eq!(
@@ -255,13 +263,10 @@ async fn keys_are_published_kept_with_history_and_validated() {
 
 #[tokio::test]
 async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut bob_ws = ws_connect(&app, &bob).await;
     assert!(backlog(&mut bob_ws).await.is_empty());
-    let mut alice_ws = ws_connect(&app, &alice).await;
-    backlog(&mut alice_ws).await;
+    let mut alice_ws = ws_live(&app, &alice).await;
 
     let payload = msg(7);
     let id = alice.sent(&bob, payload.clone()).await.id;
@@ -307,20 +312,14 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
 
 #[tokio::test]
 async fn x1_reconnect_catches_up_with_nothing_lost() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     // Bob is offline while Alice sends five messages.
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(alice.sent(&bob, msg(i)).await.id);
     }
     let mut ws = ws_connect(&app, &bob).await;
-    let got: Vec<i64> = backlog(&mut ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let got: Vec<i64> = backlog_ids(&mut ws).await;
     assert_eq!(got, ids, "the backlog, in order");
     // He acknowledges three, then the socket drops.
     for id in &ids[..3] {
@@ -345,11 +344,7 @@ async fn x1_reconnect_catches_up_with_nothing_lost() {
     drop(ws);
     ids.push(alice.sent(&bob, msg(9)).await.id);
     let mut ws = ws_connect(&app, &bob).await;
-    let got: Vec<i64> = backlog(&mut ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let got: Vec<i64> = backlog_ids(&mut ws).await;
     assert_eq!(got, ids[3..].to_vec(), "exactly the unacknowledged ones");
     app.stop().await;
 }
@@ -384,8 +379,7 @@ async fn x1_websocket_needs_a_full_session_and_this_origin() {
 async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
     let app = spawn_app().await;
     let bob = app.register("bobby").await;
-    let mut ws = ws_connect(&app, &bob).await;
-    backlog(&mut ws).await;
+    let mut ws = ws_live(&app, &bob).await;
     assert_eq!(bob.post("/api/logout", json!({})).await.0, 204);
     let f = next_json(&mut ws).await;
     assert_eq!(f["type"], "closed");
@@ -397,8 +391,7 @@ async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
 async fn r4_2_3_terminate_an_idle_timeout_closes_open_websockets() {
     let app = spawn_app().await;
     let bob = app.register("bobby").await;
-    let mut ws = ws_connect(&app, &bob).await;
-    backlog(&mut ws).await;
+    let mut ws = ws_live(&app, &bob).await;
     app.state().clock.advance(31 * 60);
     // The socket re-checks its session every 20 s.
     let f = tokio::time::timeout(Duration::from_secs(30), async {
@@ -430,9 +423,7 @@ async fn next_json_patient(ws: &mut Ws) -> Value {
 
 #[tokio::test]
 async fn history_pages_in_both_directions_with_a_bounded_size() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut ids = Vec::new();
     for i in 0..120u32 {
         ids.push(alice.sent(&bob, msg((i % 250) as u8)).await.id);

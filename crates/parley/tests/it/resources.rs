@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::backlog::unique_msg;
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, ws_connect, ws_connect_with};
+use crate::messaging::{ws_connect_with, ws_live};
 
 /// What "answered quickly" means while the server is under these loads.
 const LATENCY: Duration = Duration::from_secs(1);
@@ -72,7 +72,7 @@ async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, limit: Durati
 /// A health check; returns how long it took.
 async fn health(app: &TestApp) -> Duration {
     let started = Instant::now();
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     started.elapsed()
 }
@@ -223,8 +223,7 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
     let mut sockets = Vec::new();
     for u in &users {
         for _ in 0..2 {
-            let mut ws = ws_connect(&app, u).await;
-            backlog(&mut ws).await;
+            let ws = ws_live(&app, u).await;
             sockets.push(ws);
         }
     }
@@ -269,12 +268,10 @@ async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
     let mallory = app.register("mallory").await;
     let alice = app.register("alice").await;
     let bob = app.register("bobby").await;
-    let mut bob_ws = ws_connect(&app, &bob).await;
-    backlog(&mut bob_ws).await;
+    let mut bob_ws = ws_live(&app, &bob).await;
 
     // Mallory sends frames as fast as she can: acks of messages that were never pushed to her.
-    let mut flood = ws_connect(&app, &mallory).await;
-    backlog(&mut flood).await;
+    let flood = ws_live(&app, &mallory).await;
     let (mut tx, mut rx) = flood.split();
     let sender = tokio::spawn(async move {
         let mut sent = 0u64;

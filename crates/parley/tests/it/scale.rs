@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, msg, next_json, ws_connect};
+use crate::messaging::{backlog_ids, msg, next_json, ws_connect, ws_live};
 
 pub(crate) async fn instance(
     dir: tempfile::TempDir,
@@ -41,21 +41,11 @@ pub(crate) async fn instance_with(
 }
 
 pub(crate) async fn fresh_database() -> String {
-    use sqlx::Connection;
     let base = std::env::var("PARLEY_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "postgres://postgres:postgres@127.0.0.1:5432".into());
-    let base = base.trim_end_matches('/');
-    let name = format!("parley_scale_{}", parley::service::crypto::random_id());
-    let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("a PostgreSQL server (scripts/setup-test-deps.sh starts one)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    format!("{base}/{name}")
+    crate::common::create_database(&base, "parley_scale").await
 }
 
 /// The next `message` frame, skipping receipts.
@@ -88,10 +78,8 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
     // Alice signs up on instance 1, Bob on instance 2; sessions are valid on both.
     let alice = one.register("alice").await;
     let bob = two.register("bobby").await;
-    let mut alice_ws = ws_connect(&one, &alice).await;
-    backlog(&mut alice_ws).await;
-    let mut bob_ws = ws_connect(&two, &bob).await;
-    backlog(&mut bob_ws).await;
+    let mut alice_ws = ws_live(&one, &alice).await;
+    let mut bob_ws = ws_live(&two, &bob).await;
 
     // Both ways, in real time.
     let id = alice.sent(&bob, msg(1)).await.id;
@@ -134,11 +122,7 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
     // It starts again (same database and keys); Bob reconnects and catches up exactly.
     let two = instance(dir_two, &url, &pepper, &totp_key).await;
     let mut bob_ws = ws_connect(&two, &bob).await;
-    let caught: Vec<i64> = backlog(&mut bob_ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let caught: Vec<i64> = backlog_ids(&mut bob_ws).await;
     assert_eq!(
         caught, while_down,
         "nothing lost, nothing duplicated (the acked message is not resent)"
@@ -163,14 +147,11 @@ async fn r6_1_throttle_state_is_shared_across_instances() {
     one.register("alice").await;
     // Five failures on instance 1 ...
     for _ in 0..5 {
-        let r = one
-            .browser()
-            .login_password("alice", "wrong password entirely")
-            .await;
+        let r = one.password_step("alice", "wrong password entirely").await;
         assert_error(&r, 401, "invalid_credentials");
     }
     // ... count on instance 2: even the right password must wait out the delay there.
-    let r = two.browser().login_password("alice", PW).await;
+    let r = two.password_step("alice", PW).await;
     assert_error(&r, 429, "rate_limited");
     one.stop().await;
     two.stop().await;
