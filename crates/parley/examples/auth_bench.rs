@@ -21,7 +21,10 @@ use parley::cli::ServeArgs;
 use parley::core::Config;
 use serde_json::{Value, json};
 
-const PW: &str = "violet lantern 42 orbit";
+#[path = "common/sign_up.rs"]
+mod sign_up;
+
+use sign_up::PW;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -63,54 +66,6 @@ async fn json_of(res: reqwest::Response) -> Value {
 /// 127.0.0.1 as a proxy), so the per-IP buckets do not throttle the benchmark.
 fn ip_of(i: usize) -> String {
     format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
-}
-
-/// The whole sign-up (CAPTCHA, password, TOTP code from the provisioning secret, "saved").
-async fn sign_up(c: &reqwest::Client, base: &str, username: &str, ip: &str) -> String {
-    let cap = json_of(
-        c.get(format!("{base}/api/captcha"))
-            .header("x-forwarded-for", ip)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let res = c
-        .post(format!("{base}/api/register"))
-        .header("x-forwarded-for", ip)
-        .json(
-            &json!({"username": username, "password": PW, "password_confirm": PW,
-                      "captcha_id": cap["id"], "captcha_answer": "bench"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "register: {}", res.text().await.unwrap());
-    let r = json_of(res).await;
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(r["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let code = format!(
-        "{:06}",
-        parley::service::totp::code_at_step(&secret, parley::service::totp::step_at(now))
-    );
-    let res = c
-        .post(format!("{base}/api/register/totp"))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "totp: {}", res.text().await.unwrap());
-    let fin = c
-        .post(format!("{base}/api/register/finish"))
-        .json(&json!({"saved": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fin.status(), 201);
-    let b = json_of(fin).await;
-    b["user"]["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::main]
@@ -176,12 +131,18 @@ async fn main() {
     // others for the concurrent ones: sign-in attempts at one account are counted before they
     // are checked (issue 9 item 1), so 100 at once on one account would be throttled.
     let c = client();
-    let me = sign_up(&c, &url(""), "bench", "10.255.0.1").await;
+    let me = sign_up::sign_up(&c, &url(""), "bench", "10.255.0.1", "bench")
+        .await
+        .id;
     let started = Instant::now();
     let others: Vec<String> = futures_util::stream::iter(0..storm_n)
         .map(|i| {
             let (c, base) = (client(), url(""));
-            async move { sign_up(&c, &base, &format!("storm{i}"), &ip_of(60_000 + i)).await }
+            async move {
+                sign_up::sign_up(&c, &base, &format!("storm{i}"), &ip_of(60_000 + i), "bench")
+                    .await
+                    .id
+            }
         })
         .buffered(4)
         .collect()
@@ -303,16 +264,17 @@ async fn main() {
     server.shutdown().await;
 }
 
+/// One connection to the server's SQLite file, waiting out its writers.
+async fn sqlite_pool(db: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1);
+    pool.connect_with(options).await.unwrap()
+}
+
 async fn old_query_times(db: &std::path::Path, me: &str, n: usize) -> Vec<Duration> {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .busy_timeout(Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let pool = sqlite_pool(db).await;
     let sql = "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread FROM ( \
            SELECT CASE WHEN sender_id = $1 THEN recipient_id ELSE sender_id END AS peer_id, \
                   MAX(created_at) AS last_activity, MAX(id) AS last_id, \
@@ -332,15 +294,7 @@ async fn old_query_times(db: &std::path::Path, me: &str, n: usize) -> Vec<Durati
 }
 
 async fn seed_messages(db: &std::path::Path, ids: &[String], n: usize) {
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .busy_timeout(Duration::from_secs(30)),
-        )
-        .await
-        .unwrap();
+    let pool = sqlite_pool(db).await;
     // A fixed statement (every value bound): exactly 11 users.
     assert_eq!(ids.len(), 11);
     let sql = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1), \

@@ -51,7 +51,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const PW: &str = "violet lantern 42 orbit";
+#[path = "common/sign_up.rs"]
+mod sign_up;
+
 const CAPTCHA: &str = "bench";
 /// Linux reports /proc times in USER_HZ, 100 on every architecture Parley runs on.
 const TICKS_PER_SEC: f64 = 100.0;
@@ -440,64 +442,12 @@ async fn register(server: &Server) -> User {
         };
     }
     let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
-    let cap: Value = client
-        .get(server.url("/api/captcha"))
-        .header("x-forwarded-for", &ip)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let res = client
-        .post(server.url("/api/register"))
-        .header("x-forwarded-for", &ip)
-        .json(
-            &json!({"username": format!("bench{n}"), "password": PW, "password_confirm": PW,
-                      "captcha_id": cap["id"], "captcha_answer": CAPTCHA}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "register: {}", res.text().await.unwrap());
-    let r: Value = res.json().await.unwrap();
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(r["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let code = format!(
-        "{:06}",
-        parley::service::totp::code_at_step(&secret, parley::service::totp::step_at(now))
-    );
-    let res = client
-        .post(server.url("/api/register/totp"))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "totp: {}", res.text().await.unwrap());
-    let res = client
-        .post(server.url("/api/register/finish"))
-        .json(&json!({"saved": true}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("__Host-parley_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
-    assert_eq!(res.status(), 201);
-    let b: Value = res.json().await.unwrap();
+    let done = sign_up::sign_up(&client, &server.url(""), &format!("bench{n}"), &ip, CAPTCHA).await;
     User {
-        id: b["user"]["id"].to_string().trim_matches('"').to_string(),
+        id: done.id,
         client,
-        csrf: b["csrf_token"].as_str().unwrap().into(),
-        cookie,
+        csrf: done.csrf,
+        cookie: done.cookie,
     }
 }
 

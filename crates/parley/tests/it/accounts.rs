@@ -1,85 +1,68 @@
 //! Accounts and multi-factor sign-in against the real server: one test (at least) per [API]
 //! row of ../shared/nist-800-63b.md, named by the row id (dots and dashes as underscores).
 
+use parley_api::{
+    AuthenticatorStatus, Authenticators, Captcha, PasswordFeedback, Reauthenticated, RecoveryCodes,
+    SecurityLog, SessionList, TotpStarted,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{base_args, spawn_app, spawn_with};
 use crate::flows::*;
 
-const PW: &str = "violet lantern 42 orbit";
-
 // ---- §4.2 AAL2 ---------------------------------------------------------------------------
 
 #[tokio::test]
 async fn r4_identifier_stable() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let (a, _) = login(&app, &user).await;
-    let (b, _) = login(&app, &user).await;
-    let (_, ma) = me(&app, &a).await;
-    let (_, mb) = me(&app, &b).await;
-    assert_eq!(ma["user"]["id"], mb["user"]["id"]);
-    assert_eq!(ma["user"]["id"], user.id.as_str());
+    let user = app.register("alice").await;
+    let a = app.sign_in(&user).await;
+    let b = app.sign_in(&user).await;
+    let (ma, mb) = (a.me_json().await, b.me_json().await);
+    assert_eq!(ma.user.id, mb.user.id);
+    assert_eq!(ma.user.id, user.id);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r4_identifier_no_reuse_after_account_deletion() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/delete",
-        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
-    )
-    .await;
+    let user = app.register("alice").await;
+    let r = app.confirm(&user, "/api/account/delete").await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_eq!(
-        me(&app, &user.client).await.0,
+        user.me().await.0,
         401,
         "the deleted account's session is gone"
     );
-    let again = register(&app, "alice", PW).await;
+    let again = app.register("alice").await;
     assert_ne!(again.id, user.id, "a new subject gets a new identifier");
-    let (_, log) = body(
-        again
-            .client
-            .get(app.url("/api/account/security-log"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        log["events"].as_array().unwrap().len(),
-        1,
-        "nothing of the old account: {log}"
-    );
+    let log: SecurityLog = again.get_json("/api/account/security-log").await;
+    assert_eq!(log.events.len(), 1, "nothing of the old account: {log:?}");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // A recovery code (or a TOTP code) without the password step: no session at all.
-    let fresh = browser(&app);
+    let fresh = app.browser();
     assert_error(
-        &second_factor(&app, &fresh, "recovery", &user.codes[0]).await,
+        &fresh.second_factor("recovery", &user.codes[0]).await,
         401,
         "unauthorized",
     );
     assert_error(
-        &second_factor(&app, &fresh, "totp", &code(&app, &user.secret, 1)).await,
+        &fresh
+            .second_factor("totp", &code(&app, &user.secret, 1))
+            .await,
         401,
         "unauthorized",
     );
     // The password alone: a pending state that can do nothing else (7.1-no-higher-aal).
-    let (s, b) = login_password(&app, &fresh, "alice", PW, None).await;
+    let (s, b) = fresh.login_password("alice", PW).await;
     assert_eq!(s, 200);
     assert_eq!(b["stage"], "second_factor");
     for path in [
@@ -88,14 +71,10 @@ async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
         "/api/account/security-log",
         "/api/account/authenticators",
     ] {
-        assert_error(
-            &body(fresh.get(app.url(path)).send().await.unwrap()).await,
-            403,
-            "second_factor_required",
-        );
+        assert_error(&fresh.get(path).await, 403, "second_factor_required");
     }
     assert_error(
-        &post(&app, &fresh, "", "/api/logout", json!({})).await,
+        &fresh.post("/api/logout", json!({})).await,
         403,
         "second_factor_required",
     );
@@ -105,38 +84,32 @@ async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
 #[tokio::test]
 async fn r4_2_2_replay_a_captured_totp_code_is_rejected() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     next_step(&app);
     let c = code(&app, &user.secret, 0);
-    let a = browser(&app);
-    login_password(&app, &a, "alice", PW, None).await;
-    assert_eq!(second_factor(&app, &a, "totp", &c).await.0, 200);
-    let b = browser(&app);
-    login_password(&app, &b, "alice", PW, None).await;
-    assert_error(
-        &second_factor(&app, &b, "totp", &c).await,
-        401,
-        "invalid_code",
-    );
+    let a = app.browser();
+    a.login_password("alice", PW).await;
+    assert_eq!(a.second_factor("totp", &c).await.0, 200);
+    let b = app.browser();
+    b.login_password("alice", PW).await;
+    assert_error(&b.second_factor("totp", &c).await, 401, "invalid_code");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r5_1_4_1_once_per_nonce_parallel_race_has_one_winner() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     next_step(&app);
     let c = code(&app, &user.secret, 0);
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let cl = browser(&app);
-        assert_eq!(login_password(&app, &cl, "alice", PW, None).await.0, 200);
+        let cl = app.browser();
+        assert_eq!(cl.login_password("alice", PW).await.0, 200);
         clients.push(cl);
     }
-    let results = futures_util::future::join_all(
-        clients.iter().map(|cl| second_factor(&app, cl, "totp", &c)),
-    )
-    .await;
+    let results =
+        futures_util::future::join_all(clients.iter().map(|cl| cl.second_factor("totp", &c))).await;
     let wins = results.iter().filter(|r| r.0 == 200).count();
     assert_eq!(wins, 1, "{results:?}");
     app.stop().await;
@@ -145,25 +118,25 @@ async fn r5_1_4_1_once_per_nonce_parallel_race_has_one_winner() {
 #[tokio::test]
 async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // Registration used the current step; move far on so earlier steps are not "used".
     for _ in 0..10 {
         next_step(&app);
     }
-    let cl = browser(&app);
+    let cl = app.browser();
     for d in [-3i64, 3, -2, 2] {
-        login_password(&app, &cl, "alice", PW, None).await;
+        cl.login_password("alice", PW).await;
         assert_error(
-            &second_factor(&app, &cl, "totp", &code(&app, &user.secret, d)).await,
+            &cl.second_factor("totp", &code(&app, &user.secret, d)).await,
             401,
             "invalid_code",
         );
     }
     // -1, 0, +1 each accepted once, in increasing order.
     for d in [-1i64, 0, 1] {
-        let cl = browser(&app);
-        login_password(&app, &cl, "alice", PW, None).await;
-        let r = second_factor(&app, &cl, "totp", &code(&app, &user.secret, d)).await;
+        let cl = app.browser();
+        cl.login_password("alice", PW).await;
+        let r = cl.second_factor("totp", &code(&app, &user.secret, d)).await;
         assert_eq!(r.0, 200, "step {d}: {}", r.1);
     }
     app.stop().await;
@@ -174,15 +147,11 @@ async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
 #[tokio::test]
 async fn r4_2_3_idle_30m_and_keepalives_do_not_count() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let clock = &app.state().clock;
     clock.advance(29 * 60);
     // Reading /api/me and background requests are not user activity.
-    assert_eq!(
-        me(&app, &user.client).await.0,
-        200,
-        "29 minutes idle is fine"
-    );
+    assert_eq!(user.me().await.0, 200, "29 minutes idle is fine");
     let bg = user
         .client
         .get(app.url("/api/sessions"))
@@ -192,29 +161,22 @@ async fn r4_2_3_idle_30m_and_keepalives_do_not_count() {
         .unwrap();
     assert_eq!(bg.status(), 200);
     clock.advance(60 + 1);
-    let r = me(&app, &user.client).await;
+    let r = user.me().await;
     assert_error(&r, 401, "session_expired");
     assert_eq!(r.1["reason"], "idle");
     // 4.2.3-terminate: the old cookie stays refused.
-    assert_error(&me(&app, &user.client).await, 401, "unauthorized");
+    assert_error(&user.me().await, 401, "unauthorized");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r4_2_3_user_actions_reset_the_idle_timer() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let clock = &app.state().clock;
     for _ in 0..3 {
         clock.advance(20 * 60);
-        let r = body(
-            user.client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = user.get("/api/sessions").await;
         assert_eq!(r.0, 200, "{}", r.1);
     }
     app.stop().await;
@@ -223,31 +185,17 @@ async fn r4_2_3_user_actions_reset_the_idle_timer() {
 #[tokio::test]
 async fn r4_2_3_overall_12h_regardless_of_activity() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let clock = &app.state().clock;
     let mut t = 0;
     while t < 12 * 3600 - 600 {
         clock.advance(600);
         t += 600;
-        let r = body(
-            user.client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = user.get("/api/sessions").await;
         assert_eq!(r.0, 200, "at {t} s: {}", r.1);
     }
     clock.advance(600);
-    let r = body(
-        user.client
-            .get(app.url("/api/sessions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = user.get("/api/sessions").await;
     assert_error(&r, 401, "session_expired");
     assert_eq!(r.1["reason"], "absolute");
     app.stop().await;
@@ -256,63 +204,53 @@ async fn r4_2_3_overall_12h_regardless_of_activity() {
 #[tokio::test]
 async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_does_not() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let clock = &app.state().clock;
-    let (_, m) = me(&app, &user.client).await;
-    let deadline = m["session"]["idle_expires_at"].as_i64().unwrap();
+    let deadline = user.me_json().await.session.idle_expires_at;
     clock.advance(25 * 60);
-    let bad = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/session/reauth",
-        json!({"password": "wrong password here"}),
-    )
-    .await;
+    let bad = user
+        .post(
+            "/api/session/reauth",
+            json!({"password": "wrong password here"}),
+        )
+        .await;
     assert_error(&bad, 401, "invalid_credentials");
-    let (_, m) = me(&app, &user.client).await;
     assert_eq!(
-        m["session"]["idle_expires_at"].as_i64().unwrap(),
+        user.me_json().await.session.idle_expires_at,
         deadline,
         "a wrong password extends nothing"
     );
-    let ok = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/session/reauth",
-        json!({"password": PW}),
-    )
-    .await;
-    assert_eq!(ok.0, 200, "{}", ok.1);
-    let extended = ok.1["session"]["idle_expires_at"].as_i64().unwrap();
+    let ok: Reauthenticated = user
+        .post_json("/api/session/reauth", json!({"password": PW}), 200)
+        .await;
+    let extended = ok.session.idle_expires_at;
     assert!(
         (extended - (clock.now() + 30 * 60)).abs() <= 2,
         "{extended}"
     );
     // and the session now outlives the old deadline
     clock.advance(10 * 60);
-    assert_eq!(me(&app, &user.client).await.0, 200);
+    assert_eq!(user.me().await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r7_2_no_extension_by_secret_me_polling_does_not_keep_a_session_alive() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     for _ in 0..3 {
         app.state().clock.advance(8 * 60);
-        assert_eq!(me(&app, &user.client).await.0, 200);
+        assert_eq!(user.me().await.0, 200);
     }
     app.state().clock.advance(8 * 60);
-    assert_error(&me(&app, &user.client).await, 401, "session_expired");
+    assert_error(&user.me().await, 401, "session_expired");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r7_1_host_generated_session_fixation_is_impossible() {
     let app = spawn_app().await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     // An attacker plants a session cookie of their choosing before the victim signs in.
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let url: reqwest::Url = app.url("/").parse().unwrap();
@@ -328,7 +266,8 @@ async fn r7_1_host_generated_session_fixation_is_impossible() {
         .cookie_provider(jar.clone())
         .build()
         .unwrap();
-    assert_error(&me(&app, &client).await, 401, "unauthorized");
+    let r = body(client.get(app.url("/api/me")).send().await.unwrap()).await;
+    assert_error(&r, 401, "unauthorized");
     let res = client.get(app.url("/api/captcha")).send().await.unwrap();
     let c: serde_json::Value = res.json().await.unwrap();
     let res = client
@@ -364,15 +303,13 @@ fn set_cookie_value(res: &reqwest::Response) -> String {
 #[tokio::test]
 async fn r7_1_host_generated_new_value_at_the_second_factor() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let client = browser(&app);
-    let id = captcha(&app, &client).await;
-    let res = client.post(app.url("/api/login"))
-        .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
-        .send().await.unwrap();
+    let user = app.register("alice").await;
+    let client = app.browser();
+    let res = client.login_response("alice", PW).await;
     let pending = set_cookie_value(&res);
     next_step(&app);
     let res = client
+        .client
         .post(app.url("/api/login/totp"))
         .json(&json!({"code": code(&app, &user.secret, 0)}))
         .send()
@@ -385,8 +322,9 @@ async fn r7_1_host_generated_new_value_at_the_second_factor() {
         "a new session secret when the second factor completes"
     );
     // The pending value is no longer valid at all.
-    let other = browser(&app);
+    let other = app.browser();
     let r = other
+        .client
         .get(app.url("/api/me"))
         .header("cookie", format!("__Host-parley_session={pending}"))
         .send()
@@ -399,14 +337,11 @@ async fn r7_1_host_generated_new_value_at_the_second_factor() {
 #[tokio::test]
 async fn r7_1_secret_2_rbg_64_session_values_are_long_and_distinct() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..20 {
-        let client = browser(&app);
-        let id = captcha(&app, &client).await;
-        let res = client.post(app.url("/api/login"))
-            .json(&json!({"username": user.username, "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
-            .send().await.unwrap();
+        let client = app.browser();
+        let res = client.login_response(&user.username, PW).await;
         let v = set_cookie_value(&res);
         assert_eq!(v.len(), 43, "256 bits in base64url");
         assert!(
@@ -421,12 +356,9 @@ async fn r7_1_secret_2_rbg_64_session_values_are_long_and_distinct() {
 #[tokio::test]
 async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let client = browser(&app);
-    let id = captcha(&app, &client).await;
-    let res = client.post(app.url("/api/login"))
-        .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
-        .send().await.unwrap();
+    let user = app.register("alice").await;
+    let client = app.browser();
+    let res = client.login_response("alice", PW).await;
     let sc = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(sc.starts_with("__Host-parley_session="), "{sc}");
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -436,10 +368,11 @@ async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
         assert!(!sc.contains(forbidden), "{forbidden} in {sc}");
     }
     // 7.1-secret-3/4: logout invalidates it server-side and clears it in the browser.
-    let (full, csrf) = login(&app, &user).await;
+    let full = app.sign_in(&user).await;
     let res = full
+        .client
         .post(app.url("/api/logout"))
-        .header("x-csrf-token", &csrf)
+        .header("x-csrf-token", &full.csrf)
         .send()
         .await
         .unwrap();
@@ -452,11 +385,13 @@ async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
 #[tokio::test]
 async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let r = post(&app, &user.client, &user.csrf, "/api/logout", json!({})).await;
+    let user = app.register("alice").await;
+    let r = user.post("/api/logout", json!({})).await;
     assert_eq!(r.0, 204);
     // Replay the old cookie by hand (the client's own jar was cleared by Max-Age=0).
-    let replay = browser(&app)
+    let replay = app
+        .browser()
+        .client
         .get(app.url("/api/me"))
         .header("cookie", format!("__Host-parley_session={}", user.cookie))
         .send()
@@ -468,9 +403,7 @@ async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
 
 #[tokio::test]
 async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     // no token
     assert_error(
         &body(
@@ -487,7 +420,10 @@ async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
     );
     // another session's token
     assert_error(
-        &post(&app, &alice.client, &bob.csrf, "/api/logout", json!({})).await,
+        &alice
+            .with_csrf(&bob.csrf)
+            .post("/api/logout", json!({}))
+            .await,
         403,
         "csrf_failed",
     );
@@ -511,7 +447,9 @@ async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
         .unwrap();
     assert_error(&body(r).await, 403, "cross_site");
     // login CSRF: a cross-site sign-in attempt is refused before anything is checked
-    let r = browser(&app)
+    let r = app
+        .browser()
+        .client
         .post(app.url("/api/login"))
         .header("origin", "https://evil.example")
         .json(&json!({"username": "alice", "password": PW}))
@@ -537,43 +475,18 @@ async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
 #[tokio::test]
 async fn sessions_list_and_revoke_one_or_all() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let (other, _) = login(&app, &user).await;
-    let (_, list) = body(
-        user.client
-            .get(app.url("/api/sessions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let sessions = list["sessions"].as_array().unwrap();
-    assert_eq!(sessions.len(), 2, "{list}");
-    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
-        .as_str()
-        .unwrap();
-    let r = body(
-        user.client
-            .delete(app.url(&format!("/api/sessions/{other_id}")))
-            .header("x-csrf-token", &user.csrf)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let user = app.register("alice").await;
+    let other = app.sign_in(&user).await;
+    let list: SessionList = user.get_json("/api/sessions").await;
+    assert_eq!(list.sessions.len(), 2, "{list:?}");
+    let other_id = &list.sessions.iter().find(|s| !s.current).unwrap().id;
+    let r = user.delete(&format!("/api/sessions/{other_id}")).await;
     assert_eq!(r.0, 204, "{}", r.1);
-    assert_eq!(me(&app, &other).await.0, 401);
-    assert_eq!(me(&app, &user.client).await.0, 200);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/sessions/revoke-all",
-        json!({}),
-    )
-    .await;
+    assert_eq!(other.me().await.0, 401);
+    assert_eq!(user.me().await.0, 200);
+    let r = user.post("/api/sessions/revoke-all", json!({})).await;
     assert_eq!(r.0, 204);
-    assert_eq!(me(&app, &user.client).await.0, 401);
+    assert_eq!(user.me().await.0, 401);
     app.stop().await;
 }
 
@@ -582,52 +495,36 @@ async fn sessions_list_and_revoke_one_or_all() {
 #[tokio::test]
 async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
     let app = spawn_app().await;
-    let client = browser(&app);
-    let (s, b) = register_start(&app, &client, "alice", PW).await;
+    let client = app.browser();
+    let (s, b) = client.register_start("alice", PW).await;
     assert_eq!(s, 201, "{b}");
     // The half-finished registration holds no usable account.
     assert_error(
-        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
     // Another browser cannot continue it.
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let r = body(
-        browser(&app)
-            .post(app.url("/api/register/totp"))
-            .json(&json!({"code": code(&app, &secret, 0)}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let secret = secret_of(&b);
+    let r = app
+        .browser()
+        .post(
+            "/api/register/totp",
+            json!({"code": code(&app, &secret, 0)}),
+        )
+        .await;
     assert_error(&r, 401, "registration_expired");
     // Finishing before the TOTP step is refused.
-    let r = body(
-        client
-            .post(app.url("/api/register/finish"))
-            .json(&json!({"saved": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = client
+        .post("/api/register/finish", json!({"saved": true}))
+        .await;
     assert_error(&r, 401, "registration_expired");
     // A wrong code is refused; the state endpoint shows no secret.
-    let r = body(
-        client
-            .post(app.url("/api/register/totp"))
-            .json(&json!({"code": "000000"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = client
+        .post("/api/register/totp", json!({"code": "000000"}))
+        .await;
     assert_error(&r, 401, "invalid_code");
-    let (_, st) = body(client.get(app.url("/api/register")).send().await.unwrap()).await;
+    let (_, st) = client.get("/api/register").await;
     assert_eq!(st["stage"], "totp");
     assert!(
         !st.to_string()
@@ -635,15 +532,12 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
     );
     // It expires after 15 minutes.
     app.state().clock.advance(15 * 60 + 1);
-    let r = body(
-        client
-            .post(app.url("/api/register/totp"))
-            .json(&json!({"code": code(&app, &secret, 0)}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = client
+        .post(
+            "/api/register/totp",
+            json!({"code": code(&app, &secret, 0)}),
+        )
+        .await;
     assert_error(&r, 401, "registration_expired");
     app.stop().await;
 }
@@ -651,7 +545,7 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
 #[tokio::test]
 async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let b32 = data_encoding::BASE32_NOPAD.encode(&user.secret);
     for path in [
         "/api/me",
@@ -660,15 +554,7 @@ async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
         "/api/account/authenticators",
         "/api/register",
     ] {
-        let text = user
-            .client
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = user.fetch(path).await.text().await.unwrap();
         assert!(!text.contains(&b32), "{path} shows the TOTP secret");
     }
     app.stop().await;
@@ -677,7 +563,7 @@ async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
 #[tokio::test]
 async fn r5_1_4_1_key_112_otpauth_uri_parameters() {
     let app = spawn_app().await;
-    let (s, b) = register_start(&app, &browser(&app), "Álice", PW).await;
+    let (s, b) = app.browser().register_start("Álice", PW).await;
     assert_eq!(s, 201, "{b}");
     let t = &b["totp"];
     let secret = t["secret"].as_str().unwrap();
@@ -709,20 +595,12 @@ async fn r5_1_4_1_key_112_otpauth_uri_parameters() {
 #[tokio::test]
 async fn username_rules_and_case_insensitive_uniqueness() {
     let app = spawn_app().await;
-    register(&app, "Alice", PW).await;
-    let c = browser(&app);
-    assert_error(
-        &register_start(&app, &c, "alice", PW).await,
-        409,
-        "username_taken",
-    );
-    assert_error(
-        &register_start(&app, &c, "ALICE", PW).await,
-        409,
-        "username_taken",
-    );
+    app.register("Alice").await;
+    let c = app.browser();
+    assert_error(&c.register_start("alice", PW).await, 409, "username_taken");
+    assert_error(&c.register_start("ALICE", PW).await, 409, "username_taken");
     for bad in ["ab", "a b c", "x<script>", &"a".repeat(33), "semi;colon"] {
-        let r = register_start(&app, &c, bad, PW).await;
+        let r = c.register_start(bad, PW).await;
         assert_error(&r, 422, "validation_failed");
         assert_eq!(r.1["field"], "username");
     }
@@ -732,13 +610,13 @@ async fn username_rules_and_case_insensitive_uniqueness() {
 // ---- §5.1.1 passwords ------------------------------------------------------------------------
 
 async fn accepted(app: &crate::common::TestApp, username: &str, password: &str) {
-    let user = register(app, username, password).await;
-    let (c, _) = login(app, &user).await;
-    assert_eq!(me(app, &c).await.0, 200, "login with {password:?}");
+    let user = app.register_with(username, password).await;
+    let c = app.sign_in(&user).await;
+    assert_eq!(c.me().await.0, 200, "login with {password:?}");
 }
 
 async fn rejected(app: &crate::common::TestApp, password: &str, reason: &str) {
-    let r = register_start(app, &browser(app), "carol", password).await;
+    let r = app.browser().register_start("carol", password).await;
     assert_error(&r, 422, "password_rejected");
     let reasons = r.1["reasons"].as_array().unwrap();
     assert!(
@@ -788,36 +666,26 @@ async fn r5_1_1_2_no_truncation() {
     let p = "Tr7#kLm2 pQ9!xWv4 hu3$ZeN8 bY6&cRo1 mK5*wTs0 gV2%dAx7 qJ4^fPl9 iH8(nBe3 oU1)kCy6 rE5+tMz wQ3-nLx8 jF"
         .to_string();
     assert_eq!(p.chars().count(), 100);
-    let user = register(&app, "alice", &p).await;
+    let user = app.register_with("alice", &p).await;
     let tail_changed = format!("{}{}", &p[..72], "Z".repeat(28));
     for wrong in [tail_changed.as_str(), &p[..64], &p[..99]] {
         assert_error(
-            &login_password(&app, &browser(&app), "alice", wrong, None).await,
+            &app.password_step("alice", wrong).await,
             401,
             "invalid_credentials",
         );
     }
-    assert_eq!(
-        login_password(&app, &browser(&app), "alice", &p, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("alice", &p).await.0, 200);
     // multi-byte: byte 72 falls inside a code point
     let m = "жизнь密码😀a桥梁🌉волна海风🚲книга山川🎻ветер雨滴🍵звезда花园🐝".repeat(2);
-    let bob = register(&app, "bobby", &m).await;
+    let bob = app.register_with("bobby", &m).await;
     let prefix: String = m.chars().take(30).collect();
     assert_error(
-        &login_password(&app, &browser(&app), "bobby", &format!("{prefix}xyz"), None).await,
+        &app.password_step("bobby", &format!("{prefix}xyz")).await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(
-        login_password(&app, &browser(&app), "bobby", &bob.password, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("bobby", &bob.password).await.0, 200);
     let _ = user;
     app.stop().await;
 }
@@ -825,26 +693,15 @@ async fn r5_1_1_2_no_truncation() {
 #[tokio::test]
 async fn r5_1_1_2_normalize_nfkc() {
     let app = spawn_app().await;
-    register(&app, "alice", "caf\u{e9} au lait 7zq").await;
+    app.register_with("alice", "caf\u{e9} au lait 7zq").await;
     assert_eq!(
-        login_password(
-            &app,
-            &browser(&app),
-            "alice",
-            "cafe\u{301} au lait 7zq",
-            None
-        )
-        .await
-        .0,
-        200
-    );
-    register(&app, "bobby", "\u{fb01}ve kites 9qx").await;
-    assert_eq!(
-        login_password(&app, &browser(&app), "bobby", "five kites 9qx", None)
+        app.password_step("alice", "cafe\u{301} au lait 7zq")
             .await
             .0,
         200
     );
+    app.register_with("bobby", "\u{fb01}ve kites 9qx").await;
+    assert_eq!(app.password_step("bobby", "five kites 9qx").await.0, 200);
     app.stop().await;
 }
 
@@ -863,7 +720,7 @@ async fn r5_1_1_2_blocklist_check_rejects_common_dictionary_repetitive_sequentia
         ("parley123", "context_specific"),
         ("carol2024", "context_specific"),
     ] {
-        let r = register_start(&app, &browser(&app), "carol", p).await;
+        let r = app.browser().register_start("carol", p).await;
         assert_error(&r, 422, "password_rejected");
         let codes: Vec<&str> = r.1["reasons"]
             .as_array()
@@ -895,69 +752,38 @@ async fn r5_1_1_2_no_composition_rules() {
 #[tokio::test]
 async fn r5_1_1_2_blocklist_require_new_on_change_keeps_the_old_password() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": "password1", "new_password_confirm": "password1"}),
-    )
-    .await;
+    let user = app.register("alice").await;
+    let r = user.change_password(PW, "password1").await;
     assert_error(&r, 422, "password_rejected");
     assert_error(
-        &login_password(&app, &browser(&app), "alice", "password1", None).await,
+        &app.password_step("alice", "password1").await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(
-        login_password(&app, &browser(&app), "alice", PW, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("alice", PW).await.0, 200);
     // a good new password works, the old stops working
     let new = "amber falcon 77 drift";
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-    )
-    .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_error(
-        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
-    assert_eq!(
-        login_password(&app, &browser(&app), "alice", new, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("alice", new).await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r5_1_1_2_no_hint_extra_fields_are_ignored_and_never_echoed() {
     let app = spawn_app().await;
-    let client = browser(&app);
-    let id = captcha(&app, &client).await;
-    let r = body(
-        client
-            .post(app.url("/api/register"))
-            .json(&json!({
-                "username": "alice", "password": PW, "password_confirm": PW, "captcha_id": id,
-                "captcha_answer": crate::common::CAPTCHA, "hint": "my cat", "passwordHint": "my cat"
-            }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let client = app.browser();
+    let id = client.captcha().await;
+    let with_hints = json!({
+        "username": "alice", "password": PW, "password_confirm": PW, "captcha_id": id,
+        "captcha_answer": crate::common::CAPTCHA, "hint": "my cat", "passwordHint": "my cat"
+    });
+    let r = client.post("/api/register", with_hints).await;
     assert_eq!(r.0, 201);
     assert!(!r.1.to_string().contains("my cat"));
     app.stop().await;
@@ -966,8 +792,8 @@ async fn r5_1_1_2_no_hint_extra_fields_are_ignored_and_never_echoed() {
 #[tokio::test]
 async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
     let app = spawn_app().await;
-    let a = register(&app, "alice", PW).await;
-    let b = register(&app, "bobby", PW).await;
+    let a = app.register("alice").await;
+    let b = app.register("bobby").await;
     let db = &app.state().db;
     let ha = db.user_by_id(&a.id).await.unwrap().unwrap().password_hash;
     let hb = db.user_by_id(&b.id).await.unwrap().unwrap().password_hash;
@@ -1003,7 +829,7 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |_| {}).await;
     assert_error(
-        &login_password(&app, &browser(&app), "alice", PW, None).await,
+        &app.password_step("alice", PW).await,
         401,
         "invalid_credentials",
     );
@@ -1013,16 +839,11 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
 #[tokio::test]
 async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let dir = app.stop().await;
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
-    assert_eq!(
-        login_password(&app, &browser(&app), "alice", PW, None)
-            .await
-            .0,
-        200
-    );
+    assert_eq!(app.password_step("alice", PW).await.0, 200);
     let h = app
         .state()
         .db
@@ -1040,7 +861,7 @@ async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
 #[tokio::test]
 async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let stored = |app: &crate::common::TestApp| {
         let db = app.state().db.clone();
         let id = user.id.clone();
@@ -1051,7 +872,7 @@ async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised(
     let dir = app.stop().await;
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
-    let (client, csrf) = login(&app, &user).await;
+    let client = app.sign_in(&user).await;
     // Sign-in rehashed it; put the old hash back, as if the parameters were raised after.
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(&old)
@@ -1059,26 +880,16 @@ async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised(
         .execute(&app.state().db.pool)
         .await
         .unwrap();
-    let ok = post(
-        &app,
-        &client,
-        &csrf,
-        "/api/session/reauth",
-        json!({"password": PW}),
-    )
-    .await;
+    let ok = client
+        .post("/api/session/reauth", json!({"password": PW}))
+        .await;
     assert_eq!(ok.0, 200, "{}", ok.1);
     let h = stored(&app).await;
     assert!(h.contains("m=32768,t=2,p=1"), "rehashed: {h}");
     // and the new hash still verifies
-    let again = post(
-        &app,
-        &client,
-        &csrf,
-        "/api/session/reauth",
-        json!({"password": PW}),
-    )
-    .await;
+    let again = client
+        .post("/api/session/reauth", json!({"password": PW}))
+        .await;
     assert_eq!(again.0, 200, "{}", again.1);
     app.stop().await;
 }
@@ -1086,47 +897,29 @@ async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised(
 #[tokio::test]
 async fn r5_1_1_2_force_change_on_compromise() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    app.state()
-        .db
-        .set_must_change_password(&user.id)
-        .await
-        .unwrap();
-    let (c, csrf) = login(&app, &user).await;
-    let (_, m) = me(&app, &c).await;
-    assert_eq!(m["must_change_password"], true);
+    let user = app.register("alice").await;
+    must_change_password(&app, &user).await;
+    let c = app.sign_in(&user).await;
+    assert!(c.me_json().await.must_change_password);
     assert_error(
-        &body(c.get(app.url("/api/sessions")).send().await.unwrap()).await,
+        &c.get("/api/sessions").await,
         403,
         "password_change_required",
     );
     let new = "amber falcon 77 drift";
-    let r = post(
-        &app,
-        &c,
-        &csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-    )
-    .await;
+    let r = c.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
-    assert_eq!(
-        body(c.get(app.url("/api/sessions")).send().await.unwrap())
-            .await
-            .0,
-        200
-    );
+    assert_eq!(c.get("/api/sessions").await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r5_1_1_2_no_periodic_change_after_a_year() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     app.state().clock.advance(400 * 86_400);
-    let (c, _) = login(&app, &user).await;
-    let (_, m) = me(&app, &c).await;
-    assert_eq!(m["must_change_password"], false);
+    let c = app.sign_in(&user).await;
+    assert!(!c.me_json().await.must_change_password);
     app.stop().await;
 }
 
@@ -1135,23 +928,23 @@ async fn r5_1_1_2_no_periodic_change_after_a_year() {
 #[tokio::test]
 async fn r5_1_2_2_single_use_and_remaining_count() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     assert_eq!(user.codes.len(), 10);
     for c in &user.codes {
         assert!(parley::service::recovery::canonical(c).is_some(), "{c}");
     }
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, None).await;
+    let cl = app.browser();
+    cl.login_password("alice", PW).await;
     // typed in upper case with spaces: still accepted
     let typed = user.codes[0].to_uppercase().replace('-', " ");
-    let r = second_factor(&app, &cl, "recovery", &typed).await;
+    let r = cl.second_factor("recovery", &typed).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!(r.1["recovery_codes_remaining"], 9);
     assert!(r.1["warning"].as_str().unwrap().contains("9 remain"));
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, None).await;
+    let cl = app.browser();
+    cl.login_password("alice", PW).await;
     assert_error(
-        &second_factor(&app, &cl, "recovery", &user.codes[0]).await,
+        &cl.second_factor("recovery", &user.codes[0]).await,
         401,
         "invalid_code",
     );
@@ -1161,17 +954,17 @@ async fn r5_1_2_2_single_use_and_remaining_count() {
 #[tokio::test]
 async fn r5_1_2_2_single_use_parallel_race() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     let mut clients = Vec::new();
     for _ in 0..3 {
-        let cl = browser(&app);
-        login_password(&app, &cl, "alice", PW, None).await;
+        let cl = app.browser();
+        cl.login_password("alice", PW).await;
         clients.push(cl);
     }
     let results = futures_util::future::join_all(
         clients
             .iter()
-            .map(|cl| second_factor(&app, cl, "recovery", &user.codes[1])),
+            .map(|cl| cl.second_factor("recovery", &user.codes[1])),
     )
     .await;
     assert_eq!(
@@ -1185,12 +978,11 @@ async fn r5_1_2_2_single_use_parallel_race() {
 #[tokio::test]
 async fn r5_1_2_2_offline_resistant_and_r5_1_2_1_secure_delivery() {
     let app = spawn_app().await;
-    let client = browser(&app);
-    let (_, b) = register_start(&app, &client, "alice", PW).await;
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
+    let client = app.browser();
+    let (_, b) = client.register_start("alice", PW).await;
+    let secret = secret_of(&b);
     let res = client
+        .client
         .post(app.url("/api/register/totp"))
         .json(&json!({"code": code(&app, &secret, 0)}))
         .send()
@@ -1202,11 +994,8 @@ async fn r5_1_2_2_offline_resistant_and_r5_1_2_1_secure_delivery() {
     )
     .unwrap();
     client
-        .post(app.url("/api/register/finish"))
-        .json(&json!({"saved": true}))
-        .send()
-        .await
-        .unwrap();
+        .post("/api/register/finish", json!({"saved": true}))
+        .await;
     let dir = app.stop().await;
     let all = crate::common::dump_database(dir.path()).await;
     let contains = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
@@ -1242,14 +1031,9 @@ fn ip(i: usize) -> String {
 /// Fail `n` times with a wrong password from `n` different addresses, waiting out each delay.
 async fn fail_passwords(app: &crate::common::TestApp, user: &str, n: usize, start: usize) {
     for i in 0..n {
-        let r = login_password(
-            app,
-            &browser(app),
-            user,
-            "wrong password entirely",
-            Some(&ip(start + i)),
-        )
-        .await;
+        let r = app
+            .password_step_from(user, "wrong password entirely", Some(&ip(start + i)))
+            .await;
         assert_error(&r, 401, "invalid_credentials");
         app.state().clock.advance(3601);
     }
@@ -1258,15 +1042,18 @@ async fn fail_passwords(app: &crate::common::TestApp, user: &str, n: usize, star
 #[tokio::test]
 async fn r5_2_2_limit_100_password_then_admin_unlock() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     fail_passwords(&app, "alice", 100, 0).await;
-    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.1")).await;
+    let r = app
+        .password_step_from("alice", PW, Some("10.200.0.1"))
+        .await;
     assert_error(&r, 403, "factor_locked");
     assert_eq!(r.1["factor"], "password");
     // still locked much later: no timer unlocks it
     app.state().clock.advance(30 * 86_400);
     assert_error(
-        &login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.2")).await,
+        &app.password_step_from("alice", PW, Some("10.200.0.2"))
+            .await,
         403,
         "factor_locked",
     );
@@ -1276,7 +1063,7 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
         .await
         .unwrap();
     assert_eq!(
-        login_password(&app, &browser(&app), "alice", PW, Some("10.200.0.3"))
+        app.password_step_from("alice", PW, Some("10.200.0.3"))
             .await
             .0,
         200
@@ -1288,16 +1075,14 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
 #[tokio::test]
 async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_code() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     for i in 0..100 {
-        let cl = browser(&app);
-        let r = login_password(&app, &cl, "alice", PW, Some(&ip(i))).await;
+        let cl = app.browser();
+        let r = cl.login_password_from("alice", PW, Some(&ip(i))).await;
         assert_eq!(r.0, 200, "{i}: {}", r.1);
-        let mut req = cl
-            .post(app.url("/api/login/totp"))
-            .json(&json!({"code": "000000"}));
-        req = req.header("x-forwarded-for", ip(i));
-        let r = body(req.send().await.unwrap()).await;
+        let r = cl
+            .post_from(&ip(i), "/api/login/totp", json!({"code": "000000"}))
+            .await;
         assert!(
             r.1["error"] == "invalid_code" || r.1["error"] == "factor_locked",
             "{i}: {}",
@@ -1305,20 +1090,22 @@ async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_co
         );
         app.state().clock.advance(3601);
     }
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, Some("10.201.0.1")).await;
+    let cl = app.browser();
+    cl.login_password_from("alice", PW, Some("10.201.0.1"))
+        .await;
     next_step(&app);
-    let r = second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0)).await;
+    let r = cl.second_factor("totp", &code(&app, &user.secret, 0)).await;
     assert_error(&r, 403, "factor_locked");
     assert_eq!(r.1["factor"], "totp");
     // "unlock it with another factor": a recovery code signs in and re-enables the TOTP
-    let r = second_factor(&app, &cl, "recovery", &user.codes[0]).await;
+    let r = cl.second_factor("recovery", &user.codes[0]).await;
     assert_eq!(r.0, 200, "{}", r.1);
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, Some("10.201.0.2")).await;
+    let cl = app.browser();
+    cl.login_password_from("alice", PW, Some("10.201.0.2"))
+        .await;
     next_step(&app);
     assert_eq!(
-        second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0))
+        cl.second_factor("totp", &code(&app, &user.secret, 0))
             .await
             .0,
         200
@@ -1329,26 +1116,25 @@ async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_co
 #[tokio::test]
 async fn r5_1_2_2_rate_limit_100_wrong_recovery_codes() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     for i in 0..100 {
-        let cl = browser(&app);
-        login_password(&app, &cl, "alice", PW, Some(&ip(i))).await;
-        let r = body(
-            cl.post(app.url("/api/login/recovery"))
-                .header("x-forwarded-for", ip(i))
-                .json(&json!({"code": "aaaa-bbbb-cccc-dddd"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let cl = app.browser();
+        cl.login_password_from("alice", PW, Some(&ip(i))).await;
+        let r = cl
+            .post_from(
+                &ip(i),
+                "/api/login/recovery",
+                json!({"code": "aaaa-bbbb-cccc-dddd"}),
+            )
+            .await;
         assert!(r.1["error"] == "invalid_code", "{i}: {}", r.1);
         app.state().clock.advance(3601);
     }
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, Some("10.202.0.1")).await;
+    let cl = app.browser();
+    cl.login_password_from("alice", PW, Some("10.202.0.1"))
+        .await;
     assert_error(
-        &second_factor(&app, &cl, "recovery", &user.codes[0]).await,
+        &cl.second_factor("recovery", &user.codes[0]).await,
         403,
         "factor_locked",
     );
@@ -1358,21 +1144,16 @@ async fn r5_1_2_2_rate_limit_100_wrong_recovery_codes() {
 #[tokio::test]
 async fn r5_2_2_backoff_429_with_growing_retry_after() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     for i in 0..5 {
-        let r = login_password(
-            &app,
-            &browser(&app),
-            "alice",
-            "wrong password entirely",
-            Some(&ip(i)),
-        )
-        .await;
+        let r = app
+            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
+            .await;
         assert_error(&r, 401, "invalid_credentials");
     }
-    let cl = browser(&app);
-    let id = captcha(&app, &cl).await;
-    let res = cl.post(app.url("/api/login")).header("x-forwarded-for", "10.9.9.9")
+    let cl = app.browser();
+    let id = cl.captcha().await;
+    let res = cl.client.post(app.url("/api/login")).header("x-forwarded-for", "10.9.9.9")
         .json(&json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA}))
         .send().await.unwrap();
     assert_eq!(
@@ -1387,16 +1168,11 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
         .unwrap();
     assert!((25..=30).contains(&first), "{first}");
     app.state().clock.advance(31);
-    let r = login_password(
-        &app,
-        &browser(&app),
-        "alice",
-        "wrong password entirely",
-        Some("10.9.9.8"),
-    )
-    .await;
+    let r = app
+        .password_step_from("alice", "wrong password entirely", Some("10.9.9.8"))
+        .await;
     assert_error(&r, 401, "invalid_credentials");
-    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.9.9.7")).await;
+    let r = app.password_step_from("alice", PW, Some("10.9.9.7")).await;
     assert_error(&r, 429, "rate_limited");
     assert!(
         r.1["retry_after_secs"].as_u64().unwrap() > first,
@@ -1409,16 +1185,16 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
 #[tokio::test]
 async fn r5_2_2_reset_on_success() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     fail_passwords(&app, "alice", 50, 0).await;
     assert_eq!(
-        login_password(&app, &browser(&app), "alice", PW, Some("10.77.0.1"))
+        app.password_step_from("alice", PW, Some("10.77.0.1"))
             .await
             .0,
         200
     );
     fail_passwords(&app, "alice", 60, 1000).await;
-    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.77.0.2")).await;
+    let r = app.password_step_from("alice", PW, Some("10.77.0.2")).await;
     assert_eq!(
         r.0, 200,
         "60 failures after a success do not trip the limit: {}",
@@ -1430,32 +1206,22 @@ async fn r5_2_2_reset_on_success() {
 #[tokio::test]
 async fn r6_1_throttle_state_survives_a_restart() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     for i in 0..4 {
-        let r = login_password(
-            &app,
-            &browser(&app),
-            "alice",
-            "wrong password entirely",
-            Some(&ip(i)),
-        )
-        .await;
+        let r = app
+            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
+            .await;
         assert_error(&r, 401, "invalid_credentials");
     }
     let dir = app.stop().await;
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
     // The 5th failure, after a restart, is counted on top of the 4 before it: the first delay.
-    let r = login_password(
-        &app,
-        &browser(&app),
-        "alice",
-        "wrong password entirely",
-        Some("10.1.1.1"),
-    )
-    .await;
+    let r = app
+        .password_step_from("alice", "wrong password entirely", Some("10.1.1.1"))
+        .await;
     assert_error(&r, 401, "invalid_credentials");
-    let r = login_password(&app, &browser(&app), "alice", PW, Some("10.1.1.2")).await;
+    let r = app.password_step_from("alice", PW, Some("10.1.1.2")).await;
     assert_error(&r, 429, "rate_limited");
     app.stop().await;
 }
@@ -1463,16 +1229,14 @@ async fn r6_1_throttle_state_survives_a_restart() {
 #[tokio::test]
 async fn a4_per_ip_buckets_answer_429_with_retry_after() {
     let app = spawn_app().await;
-    let cl = browser(&app);
-    let mut limited = None;
-    for _ in 0..40 {
-        let res = cl.get(app.url("/api/captcha")).send().await.unwrap();
-        if res.status() == StatusCode::TOO_MANY_REQUESTS {
-            limited = Some(res);
-            break;
-        }
-    }
-    let res = limited.expect("the CAPTCHA endpoint is rate limited per IP");
+    let cl = app.browser();
+    // 40 at once, more than the burst of 30: at once, so that a slow machine (a CAPTCHA image
+    // takes a while in a debug build) does not let the bucket refill between them.
+    let all = futures_util::future::join_all((0..40).map(|_| cl.fetch("/api/captcha"))).await;
+    let res = all
+        .into_iter()
+        .find(|res| res.status() == StatusCode::TOO_MANY_REQUESTS)
+        .expect("the CAPTCHA endpoint is rate limited per IP");
     assert!(res.headers().contains_key("retry-after"));
     app.stop().await;
 }
@@ -1484,8 +1248,8 @@ async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
     let dir = tempfile::tempdir().unwrap();
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.test_captcha_answer = Some("AbCdEf".into())).await;
-    let cl = browser(&app);
-    let res = cl.get(app.url("/api/captcha")).send().await.unwrap();
+    let cl = app.browser();
+    let res = cl.fetch("/api/captcha").await;
     assert!(
         res.headers().get("set-cookie").is_none(),
         "never in a cookie"
@@ -1506,63 +1270,33 @@ async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
     )
     .unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a real PNG");
-    let attempt = |id: serde_json::Value, answer: &'static str| {
+    let attempt = |id: String, answer: &'static str| {
         let cl = cl.clone();
-        let url = app.url("/api/login");
-        async move {
-            body(cl.post(url).json(&json!({"username": "nobody", "password": "whatever pass", "captcha_id": id, "captcha_answer": answer})).send().await.unwrap()).await
-        }
+        let login = json!({"username": "nobody", "password": "whatever pass", "captcha_id": id, "captcha_answer": answer});
+        async move { cl.post("/api/login", login).await }
     };
     // wrong answer, then the same challenge again (now used up) with the right answer
     assert_error(
-        &attempt(c["id"].clone(), "nope").await,
+        &attempt(c["id"].as_str().unwrap().into(), "nope").await,
         422,
         "captcha_failed",
     );
     assert_error(
-        &attempt(c["id"].clone(), "abcdef").await,
+        &attempt(c["id"].as_str().unwrap().into(), "abcdef").await,
         422,
         "captcha_failed",
     );
     // right answer in another case passes the CAPTCHA (then fails on the credentials)
-    let c2: serde_json::Value = cl
-        .get(app.url("/api/captcha"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_error(
-        &attempt(c2["id"].clone(), "abcdef").await,
-        401,
-        "invalid_credentials",
-    );
+    let c2 = cl.captcha().await;
+    assert_error(&attempt(c2, "abcdef").await, 401, "invalid_credentials");
     // expired after 5 minutes
-    let c3: serde_json::Value = cl
-        .get(app.url("/api/captcha"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c3 = cl.captcha().await;
     app.state().clock.advance(301);
-    assert_error(
-        &attempt(c3["id"].clone(), "abcdef").await,
-        422,
-        "captcha_failed",
-    );
+    assert_error(&attempt(c3, "abcdef").await, 422, "captcha_failed");
     // missing
     assert_error(
-        &body(
-            cl.post(app.url("/api/login"))
-                .json(&json!({"username": "x", "password": "y"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await,
+        &cl.post("/api/login", json!({"username": "x", "password": "y"}))
+            .await,
         422,
         "captcha_failed",
     );
@@ -1574,26 +1308,12 @@ async fn a4_real_captcha_images_differ_and_hold_no_answer() {
     let dir = tempfile::tempdir().unwrap();
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.test_captcha_answer = None).await;
-    let cl = browser(&app);
-    let a: serde_json::Value = cl
-        .get(app.url("/api/captcha"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: serde_json::Value = cl
-        .get(app.url("/api/captcha"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(a["image"], b["image"]);
-    assert_ne!(a["id"], b["id"]);
-    assert_eq!(a["id"].as_str().unwrap().len(), 32);
+    let cl = app.browser();
+    let a: Captcha = cl.get_json("/api/captcha").await;
+    let b: Captcha = cl.get_json("/api/captcha").await;
+    assert_ne!(a.image, b.image);
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.id.len(), 32);
     app.stop().await;
 }
 
@@ -1602,33 +1322,24 @@ async fn a4_real_captcha_images_differ_and_hold_no_answer() {
 #[tokio::test]
 async fn r6_1_2_1_auth_first_changes_need_password_and_second_factor() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/recovery-codes",
-        json!({"password": "not my password at all"}),
-    )
-    .await;
+    let user = app.register("alice").await;
+    let r = user
+        .post(
+            "/api/account/recovery-codes",
+            json!({"password": "not my password at all"}),
+        )
+        .await;
     assert_error(&r, 401, "invalid_credentials");
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/recovery-codes",
-        json!({"password": PW}),
-    )
-    .await;
+    let r = user
+        .post("/api/account/recovery-codes", json!({"password": PW}))
+        .await;
     assert_error(&r, 422, "validation_failed");
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/start",
-        json!({"password": PW, "totp_code": "000000"}),
-    )
-    .await;
+    let r = user
+        .post(
+            "/api/account/totp/start",
+            json!({"password": PW, "totp_code": "000000"}),
+        )
+        .await;
     assert_error(&r, 401, "invalid_code");
     app.stop().await;
 }
@@ -1636,121 +1347,84 @@ async fn r6_1_2_1_auth_first_changes_need_password_and_second_factor() {
 #[tokio::test]
 async fn r6_4_revoke_on_request_regenerated_codes_replace_the_old_set() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/recovery-codes",
-        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
-    )
-    .await;
-    assert_eq!(r.0, 200, "{}", r.1);
-    let new: Vec<String> = serde_json::from_value(r.1["recovery_codes"].clone()).unwrap();
+    let user = app.register("alice").await;
+    let r = app.confirm(&user, "/api/account/recovery-codes").await;
+    let new = parse::<RecoveryCodes>(&r, 200).recovery_codes;
     assert_eq!(new.len(), 10);
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, None).await;
+    let cl = app.browser();
+    cl.login_password("alice", PW).await;
     assert_error(
-        &second_factor(&app, &cl, "recovery", &user.codes[3]).await,
+        &cl.second_factor("recovery", &user.codes[3]).await,
         401,
         "invalid_code",
     );
-    assert_eq!(second_factor(&app, &cl, "recovery", &new[3]).await.0, 200);
+    assert_eq!(cl.second_factor("recovery", &new[3]).await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/start",
-        json!({"password": PW, "recovery_code": user.codes[0]}),
-    )
-    .await;
-    assert_eq!(r.0, 200, "{}", r.1);
-    let new_b32 = r.1["totp"]["secret"].as_str().unwrap().to_string();
+    let user = app.register("alice").await;
+    let r = user
+        .post(
+            "/api/account/totp/start",
+            json!({"password": PW, "recovery_code": user.codes[0]}),
+        )
+        .await;
+    let new_b32 = parse::<TotpStarted>(&r, 200).totp.secret;
     let new_secret = data_encoding::BASE32_NOPAD
         .decode(new_b32.as_bytes())
         .unwrap();
     assert_ne!(new_secret, user.secret, "a new secret");
     // until confirmed, the old authenticator still works
-    let (_c, _) = login(&app, &user).await;
+    let _c = app.sign_in(&user).await;
     next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/confirm",
-        json!({"code": code(&app, &new_secret, 0)}),
-    )
-    .await;
+    let r = user
+        .post(
+            "/api/account/totp/confirm",
+            json!({"code": code(&app, &new_secret, 0)}),
+        )
+        .await;
     assert_eq!(r.0, 204, "{}", r.1);
-    let cl = browser(&app);
-    login_password(&app, &cl, "alice", PW, None).await;
+    let cl = app.browser();
+    cl.login_password("alice", PW).await;
     next_step(&app);
     assert_error(
-        &second_factor(&app, &cl, "totp", &code(&app, &user.secret, 0)).await,
+        &cl.second_factor("totp", &code(&app, &user.secret, 0)).await,
         401,
         "invalid_code",
     );
     assert_eq!(
-        second_factor(&app, &cl, "totp", &code(&app, &new_secret, 0))
+        cl.second_factor("totp", &code(&app, &new_secret, 0))
             .await
             .0,
         200
     );
     // §6.1-record-all: the old TOTP is on record as replaced
-    let (_, a) = body(
-        user.client
-            .get(app.url("/api/account/authenticators"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let totps: Vec<_> = a["authenticators"]
-        .as_array()
-        .unwrap()
+    let a: Authenticators = user.get_json("/api/account/authenticators").await;
+    let totps: Vec<_> = a
+        .authenticators
         .iter()
-        .filter(|x| x["kind"] == "totp")
+        .filter(|x| x.kind == "totp")
         .collect();
-    assert_eq!(totps.len(), 2, "{a}");
-    assert!(totps.iter().any(|t| t["status"] == "replaced"));
+    assert_eq!(totps.len(), 2, "{a:?}");
+    assert!(
+        totps
+            .iter()
+            .any(|t| t.status == AuthenticatorStatus::Replaced)
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn security_log_records_sign_ins_failures_and_changes() {
     let app = spawn_app().await;
-    let user = register(&app, "alice", PW).await;
-    login_password(
-        &app,
-        &browser(&app),
-        "alice",
-        "wrong password entirely",
-        None,
-    )
-    .await;
-    login(&app, &user).await;
-    let (_, log) = body(
-        user.client
-            .get(app.url("/api/account/security-log"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let events: Vec<&str> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let user = app.register("alice").await;
+    app.password_step("alice", "wrong password entirely").await;
+    app.sign_in(&user).await;
+    let log: SecurityLog = user.get_json("/api/account/security-log").await;
+    let events: Vec<&str> = log.events.iter().map(|e| e.event.as_str()).collect();
     for e in [
         "registered",
         "login_password_failed",
@@ -1759,35 +1433,23 @@ async fn security_log_records_sign_ins_failures_and_changes() {
     ] {
         assert!(events.contains(&e), "{e} in {events:?}");
     }
-    assert!(log["events"][0]["ip"].as_str().unwrap().starts_with("127."));
+    assert!(log.events[0].ip.starts_with("127."));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn password_check_endpoint_explains_and_scores() {
     let app = spawn_app().await;
-    let cl = browser(&app);
-    let (s, b) = body(
-        cl.post(app.url("/api/password/check"))
-            .json(&json!({"password": "password1"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200);
-    assert_eq!(b["acceptable"], false);
-    assert!(b["score"].as_u64().unwrap() <= 1);
-    let (_, b) = body(
-        cl.post(app.url("/api/password/check"))
-            .json(&json!({"password": "violet lantern 42 orbit"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(b["acceptable"], true, "{b}");
-    assert!(b["score"].as_u64().unwrap() >= 3, "{b}");
-    assert_eq!(b["length"], 23);
+    let cl = app.browser();
+    let check = |password: &'static str| {
+        cl.post_json::<PasswordFeedback>("/api/password/check", json!({"password": password}), 200)
+    };
+    let b = check("password1").await;
+    assert!(!b.acceptable);
+    assert!(b.score <= 1);
+    let b = check("violet lantern 42 orbit").await;
+    assert!(b.acceptable, "{b:?}");
+    assert!(b.score >= 3, "{b:?}");
+    assert_eq!(b.length, 23);
     app.stop().await;
 }

@@ -9,13 +9,11 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use futures_util::future::join_all;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{CAPTCHA, TestApp, base_args, spawn_with};
 use crate::flows::*;
-
-pub const PW: &str = "violet lantern 42 orbit";
 
 /// A server that believes `X-Forwarded-For` from 127.0.0.1, so requests come from many places.
 pub async fn spawn_behind_proxy_with(tweak: impl FnOnce(&mut parley::core::Config)) -> TestApp {
@@ -55,6 +53,29 @@ where
     tally
 }
 
+/// Fire `n` POSTs to `path` at once — request `i` sent by `client(i)` from address
+/// `addr(first + i)` with body `payload(i)` — and count the answers as [`burst`] does.
+pub async fn burst_post<'a>(
+    n: usize,
+    path: &str,
+    first: usize,
+    client: impl Fn(usize) -> &'a Browser,
+    payload: impl Fn(usize) -> Value,
+) -> BTreeMap<String, usize> {
+    let (client, payload) = (&client, &payload);
+    burst(n, |i| async move {
+        client(i)
+            .post_from(&addr(first + i), path, payload(i))
+            .await
+    })
+    .await
+}
+
+/// The answers of a burst were exactly these.
+pub fn assert_tally(got: &BTreeMap<String, usize>, want: &[(&str, usize)]) {
+    assert_eq!(*got, tally(want));
+}
+
 pub fn tally(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
@@ -69,64 +90,26 @@ pub fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
         .to_string()
 }
 
-/// The TOTP secret in a provisioning answer (`{"totp": {"secret": …}}`).
-fn secret_of(b: &Value) -> Vec<u8> {
-    data_encoding::BASE32_NOPAD
-        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap()
+/// A fresh browser that passed the password step as alice from `addr(100)`: a second factor
+/// is next.
+async fn past_password(app: &TestApp) -> Browser {
+    let cl = app.browser();
+    let r = cl.login_password_from("alice", PW, Some(&addr(100))).await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    cl
 }
 
-pub async fn post_from(
-    app: &TestApp,
-    client: &Client,
-    path: &str,
-    ip: &str,
-    csrf: Option<&str>,
-    payload: Value,
-) -> (StatusCode, Value) {
-    let mut req = client
-        .post(app.url(path))
-        .header("x-forwarded-for", ip)
-        .json(&payload);
-    if let Some(csrf) = csrf {
-        req = req.header("x-csrf-token", csrf);
-    }
-    body(req.send().await.unwrap()).await
+/// `user`'s security log holds `n` events of this kind.
+async fn assert_events(app: &TestApp, user: &User, event: &str, n: usize) {
+    assert_eq!(count_events(app, &user.id, event).await, n, "{event}");
 }
 
-/// A CAPTCHA id solved by nobody yet, fetched from `ip`.
-pub async fn captcha_from(app: &TestApp, client: &Client, ip: &str) -> String {
-    let (status, b) = body(
-        client
-            .get(app.url("/api/captcha"))
-            .header("x-forwarded-for", ip)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{b}");
-    b["id"].as_str().unwrap().to_string()
-}
-
-/// A sign-in attempt with a fresh CAPTCHA from `ip`.
-pub async fn login_from(
-    app: &TestApp,
-    client: &Client,
-    name: &str,
-    password: &str,
-    ip: &str,
-) -> (StatusCode, Value) {
-    let id = captcha_from(app, client, ip).await;
-    post_from(
-        app,
-        client,
-        "/api/login",
-        ip,
-        None,
-        json!({"username": name, "password": password, "captcha_id": id, "captcha_answer": CAPTCHA}),
-    )
-    .await
+/// 15 wrong TOTP codes at once, each from its own address, on one session past the password
+/// step.
+async fn wrong_totp_burst(app: &TestApp, user: &User) -> BTreeMap<String, usize> {
+    let cl = past_password(app).await;
+    let wrong = json!({"code": wrong_code(app, &user.secret)});
+    burst_post(15, "/api/login/totp", 0, |_| &cl, |_| wrong.clone()).await
 }
 
 async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
@@ -145,75 +128,38 @@ async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
 #[tokio::test]
 async fn issue9_item1_parallel_password_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // Each guess from its own address with its own solved CAPTCHA: only the account limit
     // stands in the way. 5 are allowed before the delay; 15 arrive at once.
-    let clients: Vec<Client> = (0..15).map(|_| browser(&app)).collect();
+    let clients: Vec<Browser> = (0..15).map(|_| app.browser()).collect();
     let ids = join_all((0..15).map(|i| {
-        let (app, clients) = (&app, &clients);
-        async move { captcha_from(app, &clients[i], &addr(i)).await }
+        let clients = &clients;
+        async move { clients[i].captcha_from(Some(&addr(i))).await }
     }))
     .await;
-    let got = burst(15, |i| {
-        let (app, cl, id) = (&app, &clients[i], ids[i].clone());
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/login",
-                &addr(i),
-                None,
-                json!({"username": "alice", "password": "wrong password entirely",
-                       "captcha_id": id, "captcha_answer": CAPTCHA}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(15, "/api/login", 0, |i| &clients[i], |i| json!({"username": "alice", "password": "wrong password entirely","captcha_id": ids[i], "captcha_answer": CAPTCHA}))
     .await;
     eprintln!("password burst of 15: {got:?}");
-    assert_eq!(
-        got,
-        tally(&[("invalid_credentials", 5), ("rate_limited", 10)])
-    );
-    assert_eq!(
-        count_events(&app, &user.id, "login_password_failed").await,
-        5
-    );
+    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 10)]);
+    assert_events(&app, &user, "login_password_failed", 5).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item1_parallel_totp_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    let cl = browser(&app);
-    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
-    let wrong = wrong_code(&app, &user.secret);
-    let got = burst(15, |i| {
-        let (app, cl, wrong) = (&app, &cl, wrong.clone());
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/login/totp",
-                &addr(i),
-                None,
-                json!({"code": wrong}),
-            )
-            .await
-        }
-    })
-    .await;
+    let user = app.register("alice").await;
+    let got = wrong_totp_burst(&app, &user).await;
     eprintln!("TOTP burst of 15: {got:?}");
-    assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 10)]));
-    assert_eq!(count_events(&app, &user.id, "login_totp_failed").await, 5);
+    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 10)]);
+    assert_events(&app, &user, "login_totp_failed", 5).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // 99 failures already (white-box), the last delay over: a burst of 15 at the edge.
     sqlx::query(
         "INSERT INTO factor_failures (user_id, factor, consecutive, locked_until, disabled) \
@@ -223,26 +169,9 @@ async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
     .execute(&app.state().db.pool)
     .await
     .unwrap();
-    let cl = browser(&app);
-    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
-    let wrong = wrong_code(&app, &user.secret);
-    let got = burst(15, |i| {
-        let (app, cl, wrong) = (&app, &cl, wrong.clone());
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/login/totp",
-                &addr(i),
-                None,
-                json!({"code": wrong}),
-            )
-            .await
-        }
-    })
-    .await;
+    let got = wrong_totp_burst(&app, &user).await;
     eprintln!("TOTP burst of 15 at 99 failures: {got:?}");
-    assert_eq!(got, tally(&[("factor_locked", 14), ("invalid_code", 1)]));
+    assert_tally(&got, &[("factor_locked", 14), ("invalid_code", 1)]);
     let (n, disabled): (i64, i64) = {
         use sqlx::Row;
         let r = sqlx::query(
@@ -262,124 +191,75 @@ async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
 #[tokio::test]
 async fn issue9_item1_parallel_recovery_code_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    let cl = browser(&app);
-    assert_eq!(login_from(&app, &cl, "alice", PW, &addr(100)).await.0, 200);
-    let got = burst(15, |i| {
-        let (app, cl) = (&app, &cl);
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/login/recovery",
-                &addr(i),
-                None,
-                json!({"code": "aaaa-bbbb-cccc-dddd"}),
-            )
-            .await
-        }
-    })
+    let user = app.register("alice").await;
+    let cl = past_password(&app).await;
+    let got = burst_post(
+        15,
+        "/api/login/recovery",
+        0,
+        |_| &cl,
+        |_| json!({"code": "aaaa-bbbb-cccc-dddd"}),
+    )
     .await;
     eprintln!("recovery-code burst of 15: {got:?}");
-    assert_eq!(got, tally(&[("invalid_code", 5), ("rate_limited", 10)]));
-    assert_eq!(
-        count_events(&app, &user.id, "login_recovery_failed").await,
-        5
-    );
+    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 10)]);
+    assert_events(&app, &user, "login_recovery_failed", 5).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item1_parallel_reauth_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // Someone holding Alice's session cookie tries to guess her password to extend it.
-    let got = burst(12, |i| {
-        let (app, user) = (&app, &user);
-        async move {
-            post_from(
-                app,
-                &user.client,
-                "/api/session/reauth",
-                &addr(i),
-                Some(&user.csrf),
-                json!({"password": format!("wrong guess number {i}")}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        12,
+        "/api/session/reauth",
+        0,
+        |_| &user.browser,
+        |i| json!({"password": format!("wrong guess number {i}")}),
+    )
     .await;
     eprintln!("re-auth burst of 12: {got:?}");
-    assert_eq!(
-        got,
-        tally(&[("invalid_credentials", 5), ("rate_limited", 7)])
-    );
-    assert_eq!(
-        count_events(&app, &user.id, "login_password_failed").await,
-        5
-    );
+    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 7)]);
+    assert_events(&app, &user, "login_password_failed", 5).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item1_parallel_totp_confirm_guesses_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/start",
-        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
-    )
-    .await;
+    let user = app.register("alice").await;
+    let r = app.confirm(&user, "/api/account/totp/start").await;
     assert_eq!(r.0, 200, "{}", r.1);
     let wrong = wrong_code(&app, &secret_of(&r.1));
-    let got = burst(15, |i| {
-        let (app, user, wrong) = (&app, &user, wrong.clone());
-        async move {
-            post_from(
-                app,
-                &user.client,
-                "/api/account/totp/confirm",
-                &addr(i),
-                Some(&user.csrf),
-                json!({"code": wrong}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        15,
+        "/api/account/totp/confirm",
+        0,
+        |_| &user.browser,
+        |_| json!({"code": wrong}),
+    )
     .await;
     eprintln!("TOTP-confirm burst of 15: {got:?}");
-    assert_eq!(
-        got,
-        tally(&[("invalid_code", 5), ("validation_failed", 10)])
-    );
+    assert_tally(&got, &[("invalid_code", 5), ("validation_failed", 10)]);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item1_parallel_registration_codes_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
-    let cl = browser(&app);
-    let (status, b) = register_start(&app, &cl, "alice", PW).await;
+    let cl = app.browser();
+    let (status, b) = cl.register_start("alice", PW).await;
     assert_eq!(status, 201, "{b}");
     let wrong = wrong_code(&app, &secret_of(&b));
-    let got = burst(15, |i| {
-        let (app, cl, wrong) = (&app, &cl, wrong.clone());
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/register/totp",
-                &addr(i),
-                None,
-                json!({"code": wrong}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        15,
+        "/api/register/totp",
+        0,
+        |_| &cl,
+        |_| json!({"code": wrong}),
+    )
     .await;
     eprintln!("registration-code burst of 15: {got:?}");
     let failures: i64 = {
@@ -391,55 +271,36 @@ async fn issue9_item1_parallel_registration_codes_evaluated_at_most_limit() {
             .get(0)
     };
     assert_eq!(failures, 10, "exactly 10 codes were tried");
-    assert_eq!(
-        got,
-        tally(&[("invalid_code", 10), ("registration_expired", 5)])
-    );
+    assert_tally(&got, &[("invalid_code", 10), ("registration_expired", 5)]);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn single_use_registration_steps_under_parallel_requests() {
     let app = spawn_behind_proxy().await;
-    let cl = browser(&app);
-    let (status, b) = register_start(&app, &cl, "alice", PW).await;
+    let cl = app.browser();
+    let (status, b) = cl.register_start("alice", PW).await;
     assert_eq!(status, 201, "{b}");
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
+    let secret = secret_of(&b);
     // The right code five times at once: one registration step, one set of recovery codes.
     let right = code(&app, &secret, 0);
-    let got = burst(5, |i| {
-        let (app, cl, right) = (&app, &cl, right.clone());
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/register/totp",
-                &addr(i),
-                None,
-                json!({"code": right}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        5,
+        "/api/register/totp",
+        0,
+        |_| &cl,
+        |_| json!({"code": right}),
+    )
     .await;
     assert_eq!(got.get("ok"), Some(&1), "{got:?}");
     // Finishing five times at once: one account, one session.
-    let got = burst(5, |i| {
-        let (app, cl) = (&app, &cl);
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/register/finish",
-                &addr(i),
-                None,
-                json!({"saved": true}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        5,
+        "/api/register/finish",
+        0,
+        |_| &cl,
+        |_| json!({"saved": true}),
+    )
     .await;
     assert_eq!(got.get("ok"), Some(&1), "{got:?}");
     let users: i64 = {
@@ -457,57 +318,17 @@ async fn single_use_registration_steps_under_parallel_requests() {
 #[tokio::test]
 async fn single_use_captcha_under_parallel_sign_ins() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
-    let id = captcha_from(&app, &browser(&app), &addr(200)).await;
-    let got = burst(10, |i| {
-        let (app, id) = (&app, id.clone());
-        async move {
-            post_from(
-                app,
-                &browser(app),
-                "/api/login",
-                &addr(i),
-                None,
-                json!({"username": "alice", "password": PW, "captcha_id": id,
-                       "captcha_answer": CAPTCHA}),
-            )
-            .await
-        }
-    })
-    .await;
-    assert_eq!(got, tally(&[("captcha_failed", 9), ("ok", 1)]));
+    app.register("alice").await;
+    let id = app.browser().captcha_from(Some(&addr(200))).await;
+    let browsers: Vec<Browser> = (0..10).map(|_| app.browser()).collect();
+    let login =
+        json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": CAPTCHA});
+    let got = burst_post(10, "/api/login", 0, |i| &browsers[i], |_| login.clone()).await;
+    assert_tally(&got, &[("captcha_failed", 9), ("ok", 1)]);
     app.stop().await;
 }
 
 // ---- item 3: a credential change ends every other session -----------------------------------
-
-/// A full sign-in in a new browser; returns the user as seen from that browser.
-async fn sign_in_again(app: &TestApp, user: &User, ip: &str) -> User {
-    let client = browser(app);
-    let (status, b) = login_from(app, &client, &user.username, &user.password, ip).await;
-    assert_eq!(status, 200, "{b}");
-    next_step(app);
-    let res = client
-        .post(app.url("/api/login/totp"))
-        .header("x-forwarded-for", ip)
-        .json(&json!({"code": code(app, &user.secret, 0)}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = session_cookie(&res);
-    let (status, b) = body(res).await;
-    assert_eq!(status, 200, "{b}");
-    User {
-        id: user.id.clone(),
-        username: user.username.clone(),
-        password: user.password.clone(),
-        secret: user.secret.clone(),
-        codes: user.codes.clone(),
-        client,
-        csrf: b["csrf_token"].as_str().unwrap().to_string(),
-        cookie,
-    }
-}
 
 pub async fn expect_closed(ws: &mut crate::messaging::Ws, within: std::time::Duration) {
     let closed = tokio::time::timeout(within, async {
@@ -526,23 +347,15 @@ pub async fn expect_closed(ws: &mut crate::messaging::Ws, within: std::time::Dur
 #[tokio::test]
 async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    let thief = sign_in_again(&app, &user, "10.66.0.1").await;
-    let mut ws = crate::messaging::ws_connect(&app, &thief).await;
-    crate::messaging::backlog(&mut ws).await;
+    let user = app.register("alice").await;
+    let thief = app.sign_in_from(&user, Some("10.66.0.1")).await;
+    let mut ws = crate::messaging::ws_live(&app, &thief).await;
     let new = "amber falcon 77 drift";
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-    )
-    .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
-    assert_error(&me(&app, &thief.client).await, 401, "unauthorized");
-    assert_eq!(me(&app, &user.client).await.0, 200, "this session goes on");
+    assert_error(&thief.me().await, 401, "unauthorized");
+    assert_eq!(user.me().await.0, 200, "this session goes on");
     let log = app.state().db.security_events(&user.id, 10).await.unwrap();
     let changed = log.iter().find(|e| e.event == "password_changed").unwrap();
     assert_eq!(changed.detail, "1 other session signed out");
@@ -552,141 +365,75 @@ async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets()
 #[tokio::test]
 async fn issue9_item3_totp_reenrolment_and_new_recovery_codes_end_other_sessions() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // TOTP re-enrolment.
-    let other = sign_in_again(&app, &user, "10.66.0.1").await;
-    let mut ws = crate::messaging::ws_connect(&app, &other).await;
-    crate::messaging::backlog(&mut ws).await;
-    next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/start",
-        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
-    )
-    .await;
+    let other = app.sign_in_from(&user, Some("10.66.0.1")).await;
+    let mut ws = crate::messaging::ws_live(&app, &other).await;
+    let r = app.confirm(&user, "/api/account/totp/start").await;
     assert_eq!(r.0, 200, "{}", r.1);
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(r.1["totp"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/totp/confirm",
-        json!({"code": code(&app, &secret, 0)}),
-    )
-    .await;
+    let secret = secret_of(&r.1);
+    let r = user
+        .post(
+            "/api/account/totp/confirm",
+            json!({"code": code(&app, &secret, 0)}),
+        )
+        .await;
     assert_eq!(r.0, 204, "{}", r.1);
     expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
-    assert_error(&me(&app, &other.client).await, 401, "unauthorized");
-    assert_eq!(me(&app, &user.client).await.0, 200);
+    assert_error(&other.me().await, 401, "unauthorized");
+    assert_eq!(user.me().await.0, 200);
     // New recovery codes.
     let user = User { secret, ..user };
-    let other = sign_in_again(&app, &user, "10.66.0.2").await;
-    next_step(&app);
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/recovery-codes",
-        json!({"password": PW, "totp_code": code(&app, &user.secret, 0)}),
-    )
-    .await;
+    let other = app.sign_in_from(&user, Some("10.66.0.2")).await;
+    let r = app.confirm(&user, "/api/account/recovery-codes").await;
     assert_eq!(r.0, 200, "{}", r.1);
-    assert_error(&me(&app, &other.client).await, 401, "unauthorized");
-    assert_eq!(me(&app, &user.client).await.0, 200);
+    assert_error(&other.me().await, 401, "unauthorized");
+    assert_eq!(user.me().await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item3_a_session_blocked_by_a_forced_change_stays_out_after_the_change() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    app.state()
-        .db
-        .set_must_change_password(&user.id)
-        .await
-        .unwrap();
+    let user = app.register("alice").await;
+    must_change_password(&app, &user).await;
     // The attacker who knows the compromised password (and has the phone) is stuck ...
-    let attacker = sign_in_again(&app, &user, "10.66.0.1").await;
+    let attacker = app.sign_in_from(&user, Some("10.66.0.1")).await;
     assert_error(
-        &body(
-            attacker
-                .client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await,
+        &attacker.get("/api/sessions").await,
         403,
         "password_change_required",
     );
     // ... and stays out when the victim changes the password from her own session.
-    let victim = sign_in_again(&app, &user, "10.66.0.2").await;
+    let victim = app.sign_in_from(&user, Some("10.66.0.2")).await;
     let new = "amber falcon 77 drift";
-    let r = post(
-        &app,
-        &victim.client,
-        &victim.csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-    )
-    .await;
+    let r = victim.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
-    assert_error(
-        &body(
-            attacker
-                .client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await,
-        401,
-        "unauthorized",
-    );
-    assert_eq!(
-        body(
-            victim
-                .client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap()
-        )
-        .await
-        .0,
-        200
-    );
+    assert_error(&attacker.get("/api/sessions").await, 401, "unauthorized");
+    assert_eq!(victim.get("/api/sessions").await.0, 200);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_pending_session_ended_meanwhile_cannot_be_finished() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // The thief has passed the password step; the owner changes the password.
-    let thief = browser(&app);
+    let thief = app.browser();
     assert_eq!(
-        login_from(&app, &thief, "alice", PW, "10.66.0.1").await.0,
+        thief
+            .login_password_from("alice", PW, Some("10.66.0.1"))
+            .await
+            .0,
         200
     );
     let new = "amber falcon 77 drift";
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/password",
-        json!({"password": PW, "new_password": new, "new_password_confirm": new}),
-    )
-    .await;
+    let r = user.change_password(PW, new).await;
     assert_eq!(r.0, 204, "{}", r.1);
     next_step(&app);
-    let r = second_factor(&app, &thief, "totp", &code(&app, &user.secret, 0)).await;
+    let r = thief
+        .second_factor("totp", &code(&app, &user.secret, 0))
+        .await;
     assert_error(&r, 401, "unauthorized");
     app.stop().await;
 }
@@ -698,27 +445,17 @@ async fn try_register(app: &TestApp, name: &str) -> (StatusCode, Value) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(1000);
     let ip = addr(NEXT.fetch_add(1, Ordering::Relaxed));
-    let cl = browser(app);
-    let id = captcha_from(app, &cl, &ip).await;
-    post_from(
-        app,
-        &cl,
-        "/api/register",
-        &ip,
-        None,
-        json!({
-            "username": name, "password": PW, "password_confirm": PW,
-            "captcha_id": id, "captcha_answer": CAPTCHA,
-        }),
-    )
+    let cl = app.browser();
+    let id = cl.captcha_from(Some(&ip)).await;
+    cl.post_from(&ip, "/api/register", json!({"username": name, "password": PW, "password_confirm": PW,"captcha_id": id, "captcha_answer": CAPTCHA,}))
     .await
 }
 
 #[tokio::test]
 async fn issue9_item4_homograph_usernames_are_refused() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
-    register(&app, "ace", PW).await;
+    app.register("alice").await;
+    app.register("ace").await;
     // A Cyrillic а among Latin letters: mixed scripts.
     let r = try_register(&app, "\u{430}lice").await;
     assert_error(&r, 422, "validation_failed");
@@ -762,37 +499,26 @@ async fn issue9_item4_confusable_names_registered_at_once_give_one_account() {
     let names = ["ace", "\u{430}\u{441}\u{435}"];
     let mut pending = Vec::new();
     for name in names {
-        let cl = browser(&app);
-        let (status, b) = register_start(&app, &cl, name, PW).await;
+        let cl = app.browser();
+        let (status, b) = cl.register_start(name, PW).await;
         assert_eq!(status, 201, "{name}: {b}");
-        let secret = data_encoding::BASE32_NOPAD
-            .decode(b["totp"]["secret"].as_str().unwrap().as_bytes())
-            .unwrap();
-        let r = body(
-            cl.post(app.url("/api/register/totp"))
-                .json(&json!({"code": code(&app, &secret, 0)}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let secret = secret_of(&b);
+        let r = cl
+            .post(
+                "/api/register/totp",
+                json!({"code": code(&app, &secret, 0)}),
+            )
+            .await;
         assert_eq!(r.0, 200, "{}", r.1);
         pending.push(cl);
     }
-    let got = burst(2, |i| {
-        let (app, cl) = (&app, &pending[i]);
-        async move {
-            post_from(
-                app,
-                cl,
-                "/api/register/finish",
-                &addr(i),
-                None,
-                json!({"saved": true}),
-            )
-            .await
-        }
-    })
+    let got = burst_post(
+        2,
+        "/api/register/finish",
+        0,
+        |i| &pending[i],
+        |_| json!({"saved": true}),
+    )
     .await;
     assert_eq!(got.get("ok"), Some(&1), "{got:?}");
     assert_eq!(got.get("username_taken"), Some(&1), "{got:?}");
@@ -808,7 +534,9 @@ async fn lockout_story(app: &TestApp, name: &str, base: usize) -> Vec<(u16, Stri
         .chain([PW])
         .enumerate()
     {
-        let (s, b) = login_from(app, &browser(app), name, pw, &addr(base + i)).await;
+        let (s, b) = app
+            .password_step_from(name, pw, Some(&addr(base + i)))
+            .await;
         out.push((
             s.as_u16(),
             b["error"].as_str().unwrap_or("ok").to_string(),
@@ -821,7 +549,7 @@ async fn lockout_story(app: &TestApp, name: &str, base: usize) -> Vec<(u16, Stri
 #[tokio::test]
 async fn issue9_item5_unknown_names_are_throttled_exactly_like_real_ones() {
     let app = spawn_behind_proxy().await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     let real = lockout_story(&app, "alice", 0).await;
     let unknown = lockout_story(&app, "nobody", 100).await;
     eprintln!("real: {real:?}\nunknown: {unknown:?}");
@@ -845,34 +573,26 @@ async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
         c.login_captcha = parley::core::config::LoginCaptcha::AfterFailure;
     })
     .await;
-    register(&app, "alice", PW).await;
+    app.register("alice").await;
     for name in ["alice", "nobody"] {
         let no_captcha = |i: usize| {
             let app = &app;
             async move {
-                post_from(
-                    app,
-                    &browser(app),
-                    "/api/login",
-                    &addr(i),
-                    None,
-                    json!({"username": name, "password": "wrong password entirely"}),
-                )
-                .await
+                app.browser()
+                    .post_from(
+                        &addr(i),
+                        "/api/login",
+                        json!({"username": name, "password": "wrong password entirely"}),
+                    )
+                    .await
             }
         };
         assert_error(&no_captcha(1).await, 401, "invalid_credentials");
         // After one failure every attempt needs a solved CAPTCHA, real name or not.
         assert_error(&no_captcha(2).await, 422, "captcha_failed");
         assert_error(
-            &login_from(
-                &app,
-                &browser(&app),
-                name,
-                "wrong password entirely",
-                &addr(3),
-            )
-            .await,
+            &app.password_step_from(name, "wrong password entirely", Some(&addr(3)))
+                .await,
             401,
             "invalid_credentials",
         );
@@ -883,42 +603,30 @@ async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
 #[tokio::test]
 async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
+    let user = app.register("alice").await;
     // Alice signs in from home once; later an attacker runs up the delay from elsewhere.
-    sign_in_again(&app, &user, "10.50.0.1").await;
+    app.sign_in_from(&user, Some("10.50.0.1")).await;
     for i in 0..6 {
-        login_from(
-            &app,
-            &browser(&app),
-            "alice",
-            "wrong password entirely",
-            &addr(i),
-        )
-        .await;
+        app.password_step_from("alice", "wrong password entirely", Some(&addr(i)))
+            .await;
     }
     assert_error(
-        &login_from(&app, &browser(&app), "alice", PW, "10.70.0.1").await,
+        &app.password_step_from("alice", PW, Some("10.70.0.1")).await,
         429,
         "rate_limited",
     );
     // From home the right password still works (and the attempt was counted: a wrong one
     // from home would have been evaluated and counted too, never free).
     assert_eq!(
-        login_from(&app, &browser(&app), "alice", PW, "10.50.0.1")
+        app.password_step_from("alice", PW, Some("10.50.0.1"))
             .await
             .0,
         200
     );
     // The success reset the counter: the attacker starts from zero again.
     assert_error(
-        &login_from(
-            &app,
-            &browser(&app),
-            "alice",
-            "wrong password entirely",
-            "10.70.0.2",
-        )
-        .await,
+        &app.password_step_from("alice", "wrong password entirely", Some("10.70.0.2"))
+            .await,
         401,
         "invalid_credentials",
     );
@@ -930,12 +638,8 @@ async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() 
 #[tokio::test]
 async fn issue9_item6_rehash_at_sign_in_keeps_the_forced_password_change() {
     let app = spawn_behind_proxy().await;
-    let user = register(&app, "alice", PW).await;
-    app.state()
-        .db
-        .set_must_change_password(&user.id)
-        .await
-        .unwrap();
+    let user = app.register("alice").await;
+    must_change_password(&app, &user).await;
     let dir = app.stop().await;
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| {
@@ -943,23 +647,12 @@ async fn issue9_item6_rehash_at_sign_in_keeps_the_forced_password_change() {
         c.argon2_memory_kib = 32 * 1024;
     })
     .await;
-    let again = sign_in_again(&app, &user, "10.66.0.1").await;
+    let again = app.sign_in_from(&user, Some("10.66.0.1")).await;
     let stored = app.state().db.user_by_id(&user.id).await.unwrap().unwrap();
     assert!(stored.password_hash.contains("m=32768"), "rehashed");
-    assert_eq!(
-        me(&app, &again.client).await.1["must_change_password"],
-        true
-    );
+    assert!(again.me_json().await.must_change_password);
     assert_error(
-        &body(
-            again
-                .client
-                .get(app.url("/api/sessions"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await,
+        &again.get("/api/sessions").await,
         403,
         "password_change_required",
     );
@@ -980,34 +673,8 @@ async fn ws_try(
     app: &TestApp,
     user: &User,
 ) -> Result<crate::messaging::Ws, tokio_tungstenite::tungstenite::Error> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let config = std::sync::Arc::new(crate::common::tls_config_trusting(
-        &app.tls_dir().join("ca.pem"),
-    ));
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
-    let mut req = format!("wss://localhost:{}/api/ws", app.addr.port())
-        .into_client_request()
-        .unwrap();
-    let h = req.headers_mut();
-    h.insert(
-        "cookie",
-        format!("__Host-parley_session={}", user.cookie)
-            .parse()
-            .unwrap(),
-    );
-    h.insert(
-        "origin",
-        format!("https://localhost:{}", app.addr.port())
-            .parse()
-            .unwrap(),
-    );
-    tokio_tungstenite::client_async(req, tls)
-        .await
-        .map(|(ws, _)| ws)
+    let origin = format!("https://localhost:{}", app.addr.port());
+    crate::messaging::ws_connect_with(app, &user.cookie, &origin).await
 }
 
 fn retry_after(res: &reqwest::Response) -> u64 {
@@ -1026,15 +693,19 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
         c.quota_user_lookups_per_minute = 5;
     })
     .await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     // 30 sends at once: exactly the 10 of the quota are stored.
     let got = burst(30, |i| {
-        let (app, alice, bob) = (&app, &alice, &bob);
-        async move { crate::messaging::send(app, alice, bob, crate::messaging::msg(i as u8)).await }
+        let (alice, bob) = (&alice, &bob);
+        async move {
+            alice
+                .send_message(bob, crate::messaging::msg(i as u8))
+                .await
+        }
     })
     .await;
-    assert_eq!(got, tally(&[("ok", 10), ("quota_exceeded", 20)]));
+    assert_tally(&got, &[("ok", 10), ("quota_exceeded", 20)]);
     let res = alice
         .client
         .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
@@ -1050,21 +721,14 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
     assert_eq!(b["quota"], "message_sends");
     // Bob's own quota is untouched.
     assert_eq!(
-        crate::messaging::send(&app, &bob, &alice, crate::messaging::msg(2))
-            .await
-            .0,
+        bob.send_message(&alice, crate::messaging::msg(2)).await.0,
         201
     );
     // Key publications: 3 an hour.
     for i in 0..4u8 {
-        let r = post(
-            &app,
-            &alice.client,
-            &alice.csrf,
-            "/api/keys",
-            json!({"public_key": p384_generator()}),
-        )
-        .await;
+        let r = alice
+            .post("/api/keys", json!({"public_key": p384_generator()}))
+            .await;
         if i < 3 {
             assert_ne!(r.0, 429, "{i}: {}", r.1);
         } else {
@@ -1074,12 +738,7 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
     }
     // Look-ups: 5 a minute.
     for i in 0..6 {
-        let res = alice
-            .client
-            .get(app.url("/api/users?username=bobby"))
-            .send()
-            .await
-            .unwrap();
+        let res = alice.fetch("/api/users?username=bobby").await;
         if i < 5 {
             assert_eq!(res.status(), 200);
         } else {
@@ -1094,13 +753,11 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
 #[tokio::test]
 async fn issue9_item8_sockets_per_session_are_capped() {
     let app = spawn_behind_proxy().await;
-    let alice = register(&app, "alice", PW).await;
+    let alice = app.register("alice").await;
     // The default: 10 per session; the probe opened 40.
     let mut open = Vec::new();
     for _ in 0..10 {
-        let mut ws = crate::messaging::ws_connect(&app, &alice).await;
-        crate::messaging::backlog(&mut ws).await;
-        open.push(ws);
+        open.push(crate::messaging::ws_live(&app, &alice).await);
     }
     let refused = ws_try(&app, &alice).await;
     match refused {
@@ -1111,21 +768,16 @@ async fn issue9_item8_sockets_per_session_are_capped() {
         other => panic!("the 11th socket must be refused: {:?}", other.map(|_| ())),
     }
     // Another session of the same user has its own allowance; closing one frees a slot.
-    let other = sign_in_again(&app, &alice, "10.66.0.1").await;
-    let mut ws = crate::messaging::ws_connect(&app, &other).await;
-    crate::messaging::backlog(&mut ws).await;
+    let other = app.sign_in_from(&alice, Some("10.66.0.1")).await;
+    let _other_ws = crate::messaging::ws_live(&app, &other).await;
     let mut first = open.remove(0);
     first.close(None).await.unwrap();
     while futures_util::StreamExt::next(&mut first).await.is_some() {}
-    let mut again = None;
-    for _ in 0..50 {
-        if let Ok(ws) = ws_try(&app, &alice).await {
-            again = Some(ws);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(again.is_some(), "a closed socket frees its slot");
+    let limit = std::time::Duration::from_secs(5);
+    poll("a closed socket frees its slot", limit, || async {
+        ws_try(&app, &alice).await.ok()
+    })
+    .await;
     app.stop().await;
 }
 
@@ -1136,9 +788,9 @@ async fn issue9_item8_database_files_are_0600_in_a_0700_directory() {
     let dir = tempfile::tempdir().unwrap();
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.database_url = None).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    crate::messaging::send(&app, &alice, &bob, crate::messaging::msg(1)).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
+    alice.send_message(&bob, crate::messaging::msg(1)).await;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&app.data_dir), 0o700);
     for f in ["parley.db", "parley.db-wal", "parley.db-shm"] {

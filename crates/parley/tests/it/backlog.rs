@@ -10,11 +10,8 @@ use parley::http::ws::BACKLOG_PAGE;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{TestApp, spawn_app};
 use crate::flows::*;
-use crate::messaging::{Ws, next_json, send, ws_connect};
-
-const PW: &str = "violet lantern 42 orbit";
+use crate::messaging::{Ws, next_json, ws_connect};
 
 /// A well-formed `msg` payload with an IV never used before in this test process (the server
 /// may refuse a repeated (sender, key set, IV)).
@@ -31,20 +28,10 @@ pub fn unique_msg() -> Value {
 
 /// `count` messages from `from` to `to` through the API, `parallel` at a time; their ids in
 /// ascending order.
-pub async fn send_many(
-    app: &TestApp,
-    from: &User,
-    to: &User,
-    count: usize,
-    parallel: usize,
-) -> Vec<i64> {
+pub async fn send_many(from: &User, to: &User, count: usize, parallel: usize) -> Vec<i64> {
     use futures_util::StreamExt;
     let mut ids: Vec<i64> = futures_util::stream::iter(0..count)
-        .map(|_| async move {
-            let (s, b) = send(app, from, to, unique_msg()).await;
-            assert_eq!(s, 201, "{b}");
-            b["message"]["id"].as_i64().unwrap()
-        })
+        .map(|_| async move { from.sent(to, unique_msg()).await.id })
         .buffer_unordered(parallel)
         .collect()
         .await;
@@ -70,11 +57,9 @@ async fn frame_within(ws: &mut Ws, quiet: Duration) -> Option<Value> {
 #[tokio::test]
 async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
     const COUNT: usize = 10_000;
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let started = Instant::now();
-    let sent = send_many(&app, &alice, &bob, COUNT, 16).await;
+    let sent = send_many(&alice, &bob, COUNT, 16).await;
     let send_time = started.elapsed();
 
     let started = Instant::now();
@@ -150,10 +135,8 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
 
 #[tokio::test]
 async fn issue9_item7_live_pushes_during_a_backlog_are_not_sent_twice() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    let first = send_many(&app, &alice, &bob, 250, 8).await;
+    let (app, alice, bob) = alice_and_bob().await;
+    let first = send_many(&alice, &bob, 250, 8).await;
     let mut ws = ws_connect(&app, &bob).await;
     // The first page arrives; while it is unacknowledged, new messages are pushed live.
     let mut got = Vec::new();
@@ -161,7 +144,7 @@ async fn issue9_item7_live_pushes_during_a_backlog_are_not_sent_twice() {
         let f = next_json(&mut ws).await;
         got.push(f["message"]["id"].as_i64().unwrap());
     }
-    let live = send_many(&app, &alice, &bob, 5, 1).await;
+    let live = send_many(&alice, &bob, 5, 1).await;
     // Only backlog messages are acknowledged until the end: the live ones stay unacknowledged,
     // so the later backlog pages must skip them (this socket already sent them).
     let mut unacked: Vec<i64> = got.clone();

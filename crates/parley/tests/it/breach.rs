@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::common::{base_args, spawn_with};
 use crate::fake_hibp::FakeHibp;
 use crate::flows::*;
@@ -26,7 +24,7 @@ async fn spawn_with_api(url: String, timeout_ms: u64) -> crate::common::TestApp 
 async fn a3_breached_passwords_are_refused_with_only_a_5_char_prefix_sent() {
     let hibp = FakeHibp::start(&[(BREACHED, 4242)]).await;
     let app = spawn_with_api(hibp.url.clone(), 2000).await;
-    let r = register_start(&app, &browser(&app), "alice", BREACHED).await;
+    let r = app.browser().register_start("alice", BREACHED).await;
     assert_error(&r, 422, "password_rejected");
     let reason = &r.1["reasons"][0];
     assert_eq!(reason["code"], "breached", "{}", r.1);
@@ -44,15 +42,8 @@ async fn a3_breached_passwords_are_refused_with_only_a_5_char_prefix_sent() {
         assert!(padding, "Add-Padding: true");
     }
     // A password that is not in the corpus is accepted, and so is checked at change time too.
-    let user = register(&app, "bobby", FINE).await;
-    let r = post(
-        &app,
-        &user.client,
-        &user.csrf,
-        "/api/account/password",
-        json!({"password": FINE, "new_password": BREACHED, "new_password_confirm": BREACHED}),
-    )
-    .await;
+    let user = app.register_with("bobby", FINE).await;
+    let r = user.change_password(FINE, BREACHED).await;
     assert_error(&r, 422, "password_rejected");
     assert_eq!(r.1["reasons"][0]["code"], "breached");
     app.stop().await;
@@ -66,14 +57,14 @@ async fn a3_offline_list_is_the_fallback_when_the_api_is_down() {
         l.local_addr().unwrap().port()
     };
     let app = spawn_with_api(format!("http://127.0.0.1:{closed}"), 1000).await;
-    let r = register_start(&app, &browser(&app), "alice", "password1").await;
+    let r = app.browser().register_start("alice", "password1").await;
     assert_error(&r, 422, "password_rejected");
     assert_eq!(
         r.1["reasons"][0]["code"], "common",
         "the offline list still refuses it: {}",
         r.1
     );
-    register(&app, "alice", FINE).await;
+    app.register_with("alice", FINE).await;
     app.stop().await;
 }
 
@@ -82,7 +73,7 @@ async fn a3_a_slow_api_times_out_and_sign_up_goes_on() {
     let hibp = FakeHibp::start_slow(Duration::from_secs(10)).await;
     let app = spawn_with_api(hibp.url.clone(), 300).await;
     let started = Instant::now();
-    let (status, b) = register_start(&app, &browser(&app), "alice", FINE).await;
+    let (status, b) = app.browser().register_start("alice", FINE).await;
     assert_eq!(status, 201, "{b}");
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -280,7 +280,7 @@ async fn t7_site_certificate_is_issued_from_a_given_ca() {
     let site = der_of(&app.tls_dir().join("site.pem"));
     assert_site_profile(&site, &der_of(&ca_dir.join("ca.pem")), "chat.test");
     // The client trusts only the operator's CA and reaches the server by name.
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     assert!(
         !app.tls_dir().join("ca.key").exists(),
@@ -304,7 +304,7 @@ async fn t7_served_certificate_comes_from_given_files() {
     std::fs::create_dir_all(&data_tls).unwrap();
     std::fs::copy(pki.join("ca.pem"), data_tls.join("ca.pem")).unwrap();
     let app = spawn_in(dir, args).await;
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     assert!(
         !app.tls_dir().join("site.pem").exists(),

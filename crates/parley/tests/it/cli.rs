@@ -125,17 +125,7 @@ fn serve_prints_the_url_passes_healthcheck_and_stops_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let url = first
-        .strip_prefix("Parley is listening on ")
-        .expect(&first)
-        .to_string();
-    let port: u16 = url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = crate::common::listening_port(&first);
     let rest: Vec<String> = lines.by_ref().take(9).map(|l| l.unwrap()).collect();
     let banner = rest.join("\n");
     assert!(
@@ -176,6 +166,7 @@ fn serve_prints_the_url_passes_healthcheck_and_stops_on_sigterm() {
             started.elapsed() < Duration::from_secs(10),
             "did not stop on SIGTERM"
         );
+        // Polling for the exit, with the deadline above (not a fixed wait).
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit on SIGTERM: {status}");

@@ -29,6 +29,11 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+    /// `GET path` with the app's own client: the response itself.
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     pub fn tls_dir(&self) -> PathBuf {
         self.data_dir.join("tls")
     }
@@ -109,7 +114,6 @@ pub async fn spawn_with(dir: TempDir, args: ServeArgs, tweak: impl FnOnce(&mut C
 /// database there — the same database again when a test restarts a server on the same data
 /// directory. Without it, tests use the embedded SQLite default.
 async fn postgres_for(data_dir: &Path) -> Option<String> {
-    use sqlx::Connection;
     let base = std::env::var("PARLEY_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
@@ -118,18 +122,26 @@ async fn postgres_for(data_dir: &Path) -> Option<String> {
     if let Ok(url) = std::fs::read_to_string(&marker) {
         return Some(url);
     }
-    let name = format!("parley_test_{}", parley::service::crypto::random_id());
+    let url = create_database(base, "parley_test").await;
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(&marker, &url).unwrap();
+    Some(url)
+}
+
+/// A new, empty database named `prefix_<random>` on the PostgreSQL server at `base`
+/// (`postgres://user:password@host:port`): its URL.
+pub async fn create_database(base: &str, prefix: &str) -> String {
+    use sqlx::Connection;
+    let base = base.trim_end_matches('/');
+    let name = format!("{prefix}_{}", parley::service::crypto::random_id());
     let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
         .await
-        .expect("PARLEY_TEST_DATABASE_URL reaches a PostgreSQL server");
+        .expect("a PostgreSQL server (scripts/setup-test-deps.sh starts one)");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create a test database");
-    let url = format!("{base}/{name}");
-    std::fs::create_dir_all(data_dir).unwrap();
-    std::fs::write(&marker, &url).unwrap();
-    Some(url)
+    format!("{base}/{name}")
 }
 
 /// Everything the database holds, as bytes to search (white-box checks): the SQLite files, or
@@ -175,6 +187,16 @@ pub fn client_trusting(ca: &Path, domain: &str, addr: SocketAddr) -> reqwest::Cl
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// The port in the first line the `parley` binary prints (`Parley is listening on
+/// https://…:PORT/`).
+pub fn listening_port(first_line: &str) -> u16 {
+    let url = first_line
+        .strip_prefix("Parley is listening on ")
+        .unwrap_or_else(|| panic!("not the listening line: {first_line}"));
+    let port = url.trim_end_matches('/').rsplit(':').next().unwrap();
+    port.parse().unwrap()
 }
 
 /// Run a command to completion, returning (success, stdout + stderr).

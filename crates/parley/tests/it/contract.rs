@@ -46,12 +46,7 @@ fn registered_handlers() -> Vec<String> {
 #[tokio::test]
 async fn issue11_openapi_lists_every_route_of_the_router() {
     let app = spawn_app().await; // test_clock on: /api/test/clock is mounted too
-    let res = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.fetch("/api/openapi.json").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc: Value = res.json().await.unwrap();
@@ -123,19 +118,16 @@ fn issue11_docs_api_md_names_every_operation() {
 #[tokio::test]
 async fn issue11_bad_queries_and_non_handshakes_get_the_json_error_body() {
     let app = spawn_app().await;
-    let user = crate::flows::register(
-        &app,
-        "contract_q",
-        "Tangerine lighthouse drifts 47 furlongs",
-    )
-    .await;
+    let user = app
+        .register_with("contract_q", "Tangerine lighthouse drifts 47 furlongs")
+        .await;
     for (path, code) in [
         ("/api/users", "invalid_query"),
         ("/api/users?name=x", "invalid_query"),
         ("/api/conversations/x/messages?limit=many", "invalid_query"),
         ("/api/ws", "websocket_expected"),
     ] {
-        let res = user.client.get(app.url(path)).send().await.unwrap();
+        let res = user.fetch(path).await;
         assert_eq!(res.status(), 400, "{path}");
         assert_eq!(res.headers()["content-type"], "application/json", "{path}");
         let body: parley_api::ErrorBody = res.json().await.unwrap();

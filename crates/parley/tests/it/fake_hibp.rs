@@ -96,6 +96,7 @@ async fn answer(State(corpus): State<Corpus>, uri: Uri, headers: HeaderMap) -> R
         .map_or_else(|| uri.path().to_string(), |p| p.to_string());
     corpus.log.lock().unwrap().push((path, padding));
     if let Some(delay) = corpus.delay {
+        // The subject of the timeout tests: a slow breach API.
         tokio::time::sleep(delay).await;
     }
 

@@ -8,19 +8,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::backlog::unique_msg;
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
 use crate::messaging::{Ws, next_json};
-
-const PW: &str = "violet lantern 42 orbit";
 
 /// A client of some server: where it is, whom it trusts, its session.
 #[derive(Clone)]
@@ -68,28 +66,10 @@ impl Endpoint {
     }
 
     async fn ws(&self, user: &User) -> Ws {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let config = Arc::new(crate::common::tls_config_trusting(&self.ca));
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect("localhost".try_into().unwrap(), tcp)
+        let origin = format!("https://localhost:{}", self.addr.port());
+        crate::messaging::ws_open(self.addr, &self.ca, &user.cookie, &origin)
             .await
-            .unwrap();
-        let mut req = format!("wss://localhost:{}/api/ws", self.addr.port())
-            .into_client_request()
-            .unwrap();
-        req.headers_mut().insert(
-            "cookie",
-            format!("__Host-parley_session={}", user.cookie)
-                .parse()
-                .unwrap(),
-        );
-        req.headers_mut().insert(
-            "origin",
-            format!("https://localhost:{}", self.addr.port())
-                .parse()
-                .unwrap(),
-        );
-        tokio_tungstenite::client_async(req, tls).await.unwrap().0
+            .unwrap()
     }
 }
 
@@ -149,21 +129,58 @@ impl Inbox {
     }
 }
 
-/// Send `n` at a time from `from` to `to` until `stop`; the ids answered with 201, and how
-/// many sends got no answer or an error.
+/// What the senders share: when to stop, and how many sends were stored (`201`) and failed so
+/// far — so that a fault is injected once traffic is flowing, not after a fixed sleep.
+#[derive(Default)]
+struct Traffic {
+    stop: AtomicBool,
+    stored: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Traffic {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, sent: Option<i64>) {
+        let counter = if sent.is_some() {
+            &self.stored
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Wait until `more` sends than now have been stored.
+    async fn stored_more(&self, more: usize, what: &str) {
+        let target = self.stored.load(Ordering::SeqCst) + more;
+        wait_until(what, Duration::from_secs(60), || {
+            self.stored.load(Ordering::SeqCst) >= target
+        })
+        .await;
+    }
+}
+
+/// Send from `from` to `to` until told to stop; the ids answered with 201, and how many sends
+/// got no answer or an error.
 async fn keep_sending(
     ep: Endpoint,
     from: Arc<User>,
     to: String,
-    stop: Arc<AtomicBool>,
+    traffic: Arc<Traffic>,
 ) -> (Vec<i64>, usize) {
     let client = ep.client();
     let (mut ok, mut failed) = (Vec::new(), 0);
-    while !stop.load(Ordering::SeqCst) {
-        match ep.send(&client, &from, &to).await {
+    while traffic.running() {
+        let sent = ep.send(&client, &from, &to).await;
+        traffic.record(sent);
+        match sent {
             Some(id) => ok.push(id),
             None => {
                 failed += 1;
+                // Pace the retries while the server is away (not a wait for an event: the
+                // loop runs until told to stop).
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -204,17 +221,7 @@ fn start_binary(data: &Path) -> Child {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let url = first
-        .strip_prefix("Parley is listening on ")
-        .expect(&first)
-        .to_owned();
-    let port: u16 = url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = crate::common::listening_port(&first);
     // Keep reading stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Child {
@@ -233,7 +240,7 @@ async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
     let data = app.data_dir.clone();
     let mut users = Vec::new();
     for name in ["alice", "bobby", "carol", "david"] {
-        users.push(Arc::new(register(&app, name, PW).await));
+        users.push(Arc::new(app.register(name).await));
     }
     let _dir = app.stop().await;
 
@@ -243,7 +250,7 @@ async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
         ca: data.join("tls/ca.pem"),
     };
     // Everyone sends to everyone else's neighbour, four clients at once.
-    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Arc::new(Traffic::default());
     let mut senders = Vec::new();
     for i in 0..4 {
         let (from, to) = (users[i].clone(), users[(i + 1) % 4].id.clone());
@@ -251,16 +258,25 @@ async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
             ep.clone(),
             from,
             to,
-            stop.clone(),
+            traffic.clone(),
         )));
     }
-    // Until a few hundred are stored, then SIGKILL.
+    // Until a couple of hundred are stored, then SIGKILL with sends in flight.
     let client = ep.client();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    traffic
+        .stored_more(200, "200 messages stored before the kill")
+        .await;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
+    // Every client meets the dead server before they stop.
+    let failed_before = traffic.failed.load(Ordering::SeqCst);
+    wait_until(
+        "the senders see the server gone",
+        Duration::from_secs(30),
+        || traffic.failed.load(Ordering::SeqCst) >= failed_before + 4,
+    )
+    .await;
+    traffic.stop.store(true, Ordering::SeqCst);
     let mut acknowledged: Vec<Vec<i64>> = Vec::new();
     let mut failed = 0;
     for s in senders {
@@ -309,9 +325,9 @@ async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
 #[tokio::test]
 async fn issue9_faults_websocket_dropped_mid_backlog_loses_and_duplicates_nothing() {
     let app = crate::common::spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    let sent = crate::backlog::send_many(&app, &alice, &bob, 450, 8).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
+    let sent = crate::backlog::send_many(&alice, &bob, 450, 8).await;
     let ep = Endpoint::of(&app);
     let mut alice_ws = ep.ws(&alice).await;
     crate::messaging::backlog(&mut alice_ws).await;
@@ -471,25 +487,25 @@ async fn issue9_faults_postgres_restart_under_traffic_loses_nothing() {
         c.database_url = Some(parley::core::secret::Secret::new(url));
     })
     .await;
-    let alice = Arc::new(register(&app, "alice", PW).await);
-    let carol = Arc::new(register(&app, "carol", PW).await);
-    let bob = register(&app, "bobby", PW).await;
+    let alice = Arc::new(app.register("alice").await);
+    let carol = Arc::new(app.register("carol").await);
+    let bob = app.register("bobby").await;
     let ep = Endpoint::of(&app);
     // Bob is online throughout and acknowledges what is pushed live.
     let mut bob_ws = ep.ws(&bob).await;
     crate::messaging::backlog(&mut bob_ws).await;
-    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Arc::new(Traffic::default());
     let a = tokio::spawn(keep_sending(
         ep.clone(),
         alice,
         bob.id.clone(),
-        stop.clone(),
+        traffic.clone(),
     ));
     let c = tokio::spawn(keep_sending(
         ep.clone(),
         carol,
         bob.id.clone(),
-        stop.clone(),
+        traffic.clone(),
     ));
     let mut inbox = Inbox::default();
     let live = async {
@@ -509,15 +525,20 @@ async fn issue9_faults_postgres_restart_under_traffic_loses_nothing() {
         }
     };
     let restart = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        traffic
+            .stored_more(50, "50 messages stored before the restart")
+            .await;
         let pg = pg.clone();
         tokio::task::spawn_blocking(move || pg.pg_ctl(&["-m", "fast", "restart"]))
             .await
             .unwrap();
     };
     tokio::join!(live, restart);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
+    // Traffic goes on until sends are stored again after the restart.
+    traffic
+        .stored_more(50, "50 messages stored after the restart")
+        .await;
+    traffic.stop.store(true, Ordering::SeqCst);
     let (sent_a, failed_a) = a.await.unwrap();
     let (sent_c, failed_c) = c.await.unwrap();
     // After recovery Bob reconnects and catches up on everything not acknowledged live.
@@ -541,12 +562,14 @@ async fn keep_sending_any(
     eps: Vec<Endpoint>,
     from: Arc<User>,
     to: String,
-    stop: Arc<AtomicBool>,
+    traffic: Arc<Traffic>,
 ) -> (Vec<i64>, usize) {
     let clients: Vec<reqwest::Client> = eps.iter().map(Endpoint::client).collect();
     let (mut ok, mut failed, mut at) = (Vec::new(), 0, 0);
-    while !stop.load(Ordering::SeqCst) {
-        match eps[at].send(&clients[at], &from, &to).await {
+    while traffic.running() {
+        let sent = eps[at].send(&clients[at], &from, &to).await;
+        traffic.record(sent);
+        match sent {
             Some(id) => ok.push(id),
             None => {
                 failed += 1;
@@ -564,32 +587,37 @@ async fn issue9_faults_one_of_two_instances_stops_under_traffic_loses_nothing() 
     let (pepper, totp_key) = (key(5), key(6));
     let one = crate::scale::instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
     let two = crate::scale::instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
-    let alice = Arc::new(register(&one, "alice", PW).await);
-    let carol = Arc::new(register(&two, "carol", PW).await);
-    let bob = register(&two, "bobby", PW).await;
+    let alice = Arc::new(one.register("alice").await);
+    let carol = Arc::new(two.register("carol").await);
+    let bob = two.register("bobby").await;
     let (ep1, ep2) = (Endpoint::of(&one), Endpoint::of(&two));
 
     // Bob is on instance 2, which will stop; Alice sends through 1, Carol through 2.
     let mut bob_ws = ep2.ws(&bob).await;
     crate::messaging::backlog(&mut bob_ws).await;
-    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Arc::new(Traffic::default());
     let a = tokio::spawn(keep_sending_any(
         vec![ep1.clone()],
         alice,
         bob.id.clone(),
-        stop.clone(),
+        traffic.clone(),
     ));
     let c = tokio::spawn(keep_sending_any(
         vec![ep2.clone(), ep1.clone()],
         carol,
         bob.id.clone(),
-        stop.clone(),
+        traffic.clone(),
     ));
     let mut inbox = Inbox::default();
     let mut moved = false;
-    let stopper = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        two.stop().await;
+    let stopper = tokio::spawn({
+        let traffic = traffic.clone();
+        async move {
+            traffic
+                .stored_more(50, "50 messages stored before instance 2 stops")
+                .await;
+            two.stop().await;
+        }
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
@@ -615,7 +643,7 @@ async fn issue9_faults_one_of_two_instances_stops_under_traffic_loses_nothing() 
     }
     stopper.await.unwrap();
     assert!(moved, "Bob's socket on the stopped instance was closed");
-    stop.store(true, Ordering::SeqCst);
+    traffic.stop.store(true, Ordering::SeqCst);
     let (sent_a, failed_a) = a.await.unwrap();
     let (sent_c, failed_c) = c.await.unwrap();
     // Whatever was not pushed live is in the backlog of a fresh connection.

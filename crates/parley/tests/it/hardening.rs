@@ -84,7 +84,7 @@ async fn client_files_have_the_right_types_and_no_inline_script() {
         ("/app.js", "text/javascript; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.fetch(path).await;
         assert_eq!(res.headers()["content-type"], ty, "{path}");
         if path == "/" {
             let html = res.text().await.unwrap();
@@ -102,12 +102,7 @@ async fn client_files_have_the_right_types_and_no_inline_script() {
 #[tokio::test]
 async fn unknown_routes_get_a_json_not_found() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/api/nope?x=1"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.fetch("/api/nope?x=1").await;
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
@@ -132,7 +127,7 @@ async fn a_huge_body_is_refused_and_the_server_stays_up() {
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"], "payload_too_large");
     }
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     app.stop().await;
 }
@@ -161,7 +156,7 @@ async fn slow_clients_do_not_block_others_and_are_cut_off() {
         half.push(tls);
     }
     let started = Instant::now();
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -298,15 +293,7 @@ async fn a_panicking_handler_answers_500_without_details() {
     assert_eq!(headers["strict-transport-security"], "max-age=604800");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     // and the real server keeps answering
-    assert_eq!(
-        app.client
-            .get(app.url("/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.fetch("/api/health").await.status(), 200);
     app.stop().await;
 }
 

@@ -5,13 +5,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use parley_api::{LastIv, MessagePage};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, spawn_app};
 use crate::flows::*;
-use crate::messaging::{iv, send};
-
-const PW: &str = "violet lantern 42 orbit";
+use crate::messaging::iv;
 
 /// The uncompressed encodings of G, 2G and 3G on P-384 (valid identity keys), base64.
 pub fn point(k: usize) -> String {
@@ -39,33 +37,30 @@ fn change_from(key_set: &str, last: u64) -> Value {
            "nonce": b(16), "last_iv": iv(last), "mac_old": b(32), "mac_new": b(32)})
 }
 
-async fn last_iv(app: &TestApp, user: &User, key_set: &str) -> (reqwest::StatusCode, Value) {
-    body(
-        user.client
-            .get(app.url(&format!("/api/keysets/{key_set}/last-iv")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+fn last_iv_path(key_set: &str) -> String {
+    format!("/api/keysets/{key_set}/last-iv")
+}
+
+/// `GET /api/keysets/{key_set}/last-iv` as `user`, which must succeed.
+async fn last_iv(user: &User, key_set: &str) -> LastIv {
+    user.get_json(&last_iv_path(key_set)).await
+}
+
+fn last(key_set: &str, last_iv: i64, closed: bool) -> LastIv {
+    LastIv {
+        key_set: key_set.into(),
+        last_iv,
+        closed,
+    }
 }
 
 #[tokio::test]
 async fn x3_published_keys_and_exchange_keys_must_be_points_on_p384() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut off = STANDARD.decode(point(1)).unwrap();
     off[96] ^= 1; // same X, Y off the curve
     let off = STANDARD.encode(off);
-    let r = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        "/api/keys",
-        json!({"public_key": off}),
-    )
-    .await;
+    let r = alice.post("/api/keys", json!({"public_key": off})).await;
     assert_error(&r, 400, "bad_public_key");
     let compressed = STANDARD.encode(
         [
@@ -74,23 +69,13 @@ async fn x3_published_keys_and_exchange_keys_must_be_points_on_p384() {
         ]
         .concat(),
     );
-    let r = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        "/api/keys",
-        json!({"public_key": compressed}),
-    )
-    .await;
+    let r = alice
+        .post("/api/keys", json!({"public_key": compressed}))
+        .await;
     assert_error(&r, 400, "bad_public_key");
-    let r = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        "/api/keys",
-        json!({"public_key": point(3)}),
-    )
-    .await;
+    let r = alice
+        .post("/api/keys", json!({"public_key": point(3)}))
+        .await;
     assert_eq!(r.0, 201, "{}", r.1);
     // An exchange naming an off-curve key is refused too; one naming points is stored.
     let ecdh = |k: &str| {
@@ -98,44 +83,42 @@ async fn x3_published_keys_and_exchange_keys_must_be_points_on_p384() {
         "keys": {alice.id.clone(): point(3), bob.id.clone(): k}})
     };
     assert_error(
-        &send(&app, &alice, &bob, ecdh(&off)).await,
+        &alice.send_message(&bob, ecdh(&off)).await,
         400,
         "bad_public_key",
     );
-    assert_eq!(send(&app, &alice, &bob, ecdh(&point(2))).await.0, 201);
+    assert_eq!(alice.send_message(&bob, ecdh(&point(2))).await.0, 201);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn e3_a_repeated_sender_key_set_iv_is_refused_with_iv_reused() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    assert_eq!(send(&app, &alice, &bob, msg_at("ksA", 5, 1)).await.0, 201);
+    let (app, alice, bob) = alice_and_bob().await;
+    assert_eq!(alice.send_message(&bob, msg_at("ksA", 5, 1)).await.0, 201);
     // The same (sender, key set, IV) with another ciphertext: what a restored browser would send.
-    let again = send(&app, &alice, &bob, msg_at("ksA", 5, 2)).await;
+    let again = alice.send_message(&bob, msg_at("ksA", 5, 2)).await;
     assert_error(&again, 409, "iv_reused");
     // Another IV, another key set or another sender are different slots.
-    assert_eq!(send(&app, &alice, &bob, msg_at("ksA", 6, 2)).await.0, 201);
-    assert_eq!(send(&app, &alice, &bob, msg_at("ksB", 5, 2)).await.0, 201);
-    assert_eq!(send(&app, &bob, &alice, msg_at("ksA", 5, 2)).await.0, 201);
+    assert_eq!(alice.send_message(&bob, msg_at("ksA", 6, 2)).await.0, 201);
+    assert_eq!(alice.send_message(&bob, msg_at("ksB", 5, 2)).await.0, 201);
+    assert_eq!(bob.send_message(&alice, msg_at("ksA", 5, 2)).await.0, 201);
     // A key set is retired by its sender once: a second change from it is refused.
-    assert_eq!(send(&app, &alice, &bob, change_from("ksA", 6)).await.0, 201);
+    assert_eq!(alice.send_message(&bob, change_from("ksA", 6)).await.0, 201);
     assert_error(
-        &send(&app, &alice, &bob, change_from("ksA", 6)).await,
+        &alice.send_message(&bob, change_from("ksA", 6)).await,
         409,
         "iv_reused",
     );
-    assert_eq!(send(&app, &bob, &alice, change_from("ksA", 5)).await.0, 201);
+    assert_eq!(bob.send_message(&alice, change_from("ksA", 5)).await.0, 201);
     // Exchanges carry no IV: the same ecdh twice is stored twice (replays are the client's to judge).
     let ecdh = json!({"v": 1, "type": "ecdh", "key_set": "ksC", "salt": 1,
         "keys": {alice.id.clone(): point(1), bob.id.clone(): point(2)}});
-    assert_eq!(send(&app, &alice, &bob, ecdh.clone()).await.0, 201);
-    assert_eq!(send(&app, &alice, &bob, ecdh).await.0, 201);
+    assert_eq!(alice.send_message(&bob, ecdh.clone()).await.0, 201);
+    assert_eq!(alice.send_message(&bob, ecdh).await.0, 201);
 
     // Racing posts of one slot (two tabs, or a client retrying): exactly one is stored.
     let results = futures_util::future::join_all(
-        (0..8u8).map(|i| send(&app, &alice, &bob, msg_at("ksRace", 1, i))),
+        (0..8u8).map(|i| alice.send_message(&bob, msg_at("ksRace", 1, i))),
     )
     .await;
     let stored = results.iter().filter(|r| r.0 == 201).count();
@@ -143,28 +126,21 @@ async fn e3_a_repeated_sender_key_set_iv_is_refused_with_iv_reused() {
     for r in results.iter().filter(|r| r.0 != 201) {
         assert_error(r, 409, "iv_reused");
     }
-    let (s, h) = body(
-        bob.client
-            .get(app.url(&format!(
-                "/api/conversations/{}/messages?limit=200",
-                alice.id
-            )))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200);
-    let slots: Vec<(String, String, String)> = h["messages"]
-        .as_array()
-        .unwrap()
+    let h: MessagePage = bob
+        .get_json(&format!(
+            "/api/conversations/{}/messages?limit=200",
+            alice.id
+        ))
+        .await;
+    let slots: Vec<(String, String, String)> = h
+        .messages
         .iter()
-        .filter(|m| m["kind"] == "msg")
+        .filter(|m| m.kind == "msg")
         .map(|m| {
             (
-                m["sender_id"].as_str().unwrap().to_owned(),
-                m["payload"]["key_set"].as_str().unwrap().to_owned(),
-                m["payload"]["iv"].as_str().unwrap().to_owned(),
+                m.sender_id.clone(),
+                m.payload["key_set"].as_str().unwrap().to_owned(),
+                m.payload["iv"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
@@ -180,44 +156,31 @@ async fn e3_a_repeated_sender_key_set_iv_is_refused_with_iv_reused() {
 
 #[tokio::test]
 async fn e3_last_iv_is_the_highest_own_iv_under_a_key_set() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    let (s, b) = last_iv(&app, &alice, "ksL").await;
-    assert_eq!(s, 200, "{b}");
-    assert_eq!(b, json!({"key_set": "ksL", "last_iv": 0, "closed": false}));
+    let (app, alice, bob) = alice_and_bob().await;
+    assert_eq!(last_iv(&alice, "ksL").await, last("ksL", 0, false));
     for n in [1, 2, 9, 4] {
-        assert_eq!(send(&app, &alice, &bob, msg_at("ksL", n, 1)).await.0, 201);
+        assert_eq!(alice.send_message(&bob, msg_at("ksL", n, 1)).await.0, 201);
     }
     // Bob's messages under the same key set are his, not Alice's.
-    assert_eq!(send(&app, &bob, &alice, msg_at("ksL", 50, 1)).await.0, 201);
-    assert_eq!(last_iv(&app, &alice, "ksL").await.1["last_iv"], 9);
-    assert_eq!(last_iv(&app, &bob, "ksL").await.1["last_iv"], 50);
+    assert_eq!(bob.send_message(&alice, msg_at("ksL", 50, 1)).await.0, 201);
+    assert_eq!(last_iv(&alice, "ksL").await.last_iv, 9);
+    assert_eq!(last_iv(&bob, "ksL").await.last_iv, 50);
     // The largest counter the protocol uses (2^53 − 1) is exact.
     let top = (1u64 << 53) - 1;
     assert_eq!(
-        send(&app, &alice, &bob, msg_at("ksTop", top, 1)).await.0,
+        alice.send_message(&bob, msg_at("ksTop", top, 1)).await.0,
         201
     );
-    assert_eq!(last_iv(&app, &alice, "ksTop").await.1["last_iv"], top);
+    assert_eq!(last_iv(&alice, "ksTop").await.last_iv, top as i64);
     // After a Refresh from it the key set is closed for its sender.
-    assert_eq!(send(&app, &alice, &bob, change_from("ksL", 9)).await.0, 201);
-    assert_eq!(
-        last_iv(&app, &alice, "ksL").await.1,
-        json!({"key_set": "ksL", "last_iv": 9, "closed": true})
-    );
-    assert_eq!(last_iv(&app, &bob, "ksL").await.1["closed"], false);
+    assert_eq!(alice.send_message(&bob, change_from("ksL", 9)).await.0, 201);
+    assert_eq!(last_iv(&alice, "ksL").await, last("ksL", 9, true));
+    assert!(!last_iv(&bob, "ksL").await.closed);
     // A key-set id of the wrong shape, and no session.
-    let bad = last_iv(&app, &alice, "not%20ok").await;
+    let bad = alice.get(&last_iv_path("not%20ok")).await;
     assert_error(&bad, 422, "validation_failed");
-    let anon = browser(&app);
-    let (s, _) = body(
-        anon.get(app.url("/api/keysets/ksL/last-iv"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let anon = app.browser();
+    let (s, _) = anon.get(&last_iv_path("ksL")).await;
     assert_eq!(s, 401);
     app.stop().await;
 }

@@ -12,6 +12,7 @@ mod certificate;
 mod cli;
 mod common;
 mod contract;
+mod docs_ids;
 mod fake_hibp;
 mod faults;
 mod flows;

@@ -7,13 +7,12 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::{SinkExt, StreamExt};
+use parley_api::{Conversations, FoundUser, Keys, MessagePage};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::common::{TestApp, spawn_app};
 use crate::flows::*;
-
-const PW: &str = "violet lantern 42 orbit";
 
 fn b64(n: usize, fill: u8) -> String {
     STANDARD.encode(vec![fill; n])
@@ -36,33 +35,10 @@ pub fn msg(n: u8) -> Value {
     json!({"v": 1, "type": "msg", "key_set": "ks1", "iv": iv(counter), "ciphertext": b64(40, n), "mac": b64(32, n)})
 }
 
-pub async fn send(
-    app: &TestApp,
-    from: &User,
-    to: &User,
-    payload: Value,
-) -> (reqwest::StatusCode, Value) {
-    post(
-        app,
-        &from.client,
-        &from.csrf,
-        &format!("/api/conversations/{}/messages", to.id),
-        json!({"payload": payload}),
-    )
-    .await
-}
-
-async fn history(app: &TestApp, me: &User, peer: &str, query: &str) -> Value {
-    let (s, b) = body(
-        me.client
-            .get(app.url(&format!("/api/conversations/{peer}/messages{query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    b
+/// A page of `me`'s conversation with `peer` (`query`: `?before=…&limit=…`).
+async fn history(me: &User, peer: &str, query: &str) -> MessagePage {
+    me.get_json(&format!("/api/conversations/{peer}/messages{query}"))
+        .await
 }
 
 pub type Ws =
@@ -73,15 +49,24 @@ pub async fn ws_connect_with(
     cookie: &str,
     origin: &str,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let config = Arc::new(crate::common::tls_config_trusting(
-        &app.tls_dir().join("ca.pem"),
-    ));
+    ws_open(app.addr, &app.tls_dir().join("ca.pem"), cookie, origin).await
+}
+
+/// A WebSocket to the server at `addr` (trusting `ca`) with a session cookie and an `Origin`,
+/// as a browser opens it; the error carries a refusal.
+pub async fn ws_open(
+    addr: std::net::SocketAddr,
+    ca: &std::path::Path,
+    cookie: &str,
+    origin: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let config = Arc::new(crate::common::tls_config_trusting(ca));
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect("localhost".try_into().unwrap(), tcp)
         .await
         .unwrap();
-    let mut req = format!("wss://localhost:{}/api/ws", app.addr.port())
+    let mut req = format!("wss://localhost:{}/api/ws", addr.port())
         .into_client_request()
         .unwrap();
     req.headers_mut().insert(
@@ -121,6 +106,22 @@ pub async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// A WebSocket for `user` with its backlog read to the end: live from here on.
+pub async fn ws_live(app: &TestApp, user: &User) -> Ws {
+    let mut ws = ws_connect(app, user).await;
+    backlog(&mut ws).await;
+    ws
+}
+
+/// The ids of the backlog's messages, in order.
+pub async fn backlog_ids(ws: &mut Ws) -> Vec<i64> {
+    let frames = backlog(ws).await;
+    frames
+        .iter()
+        .map(|f| f["message"]["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// Frames up to and including `backlog_done`.
 pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
     let mut out = Vec::new();
@@ -135,79 +136,34 @@ pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
 
 #[tokio::test]
 async fn e_sender_comes_from_the_session_and_only_members_read() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    let carol = register(&app, "carol", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
+    let carol = app.register("carol").await;
     // A payload that claims another sender changes nothing.
     let mut p = msg(1);
     p["sender_id"] = json!(bob.id);
-    let (s, b) = send(&app, &alice, &bob, p).await;
-    assert_eq!(s, 201, "{b}");
-    assert_eq!(b["message"]["sender_id"], alice.id.as_str());
-    assert_eq!(b["message"]["recipient_id"], bob.id.as_str());
+    let sent = alice.sent(&bob, p).await;
+    assert_eq!(sent.sender_id, alice.id);
+    assert_eq!(sent.recipient_id, bob.id);
     // Bob sees it; Carol, asking about either of them, sees only her own (empty) conversations.
-    assert_eq!(
-        history(&app, &bob, &alice.id, "").await["messages"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(
-        history(&app, &carol, &alice.id, "").await["messages"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        history(&app, &carol, &bob.id, "").await["messages"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(history(&bob, &alice.id, "").await.messages.len(), 1);
+    assert!(history(&carol, &alice.id, "").await.messages.is_empty());
+    assert!(history(&carol, &bob.id, "").await.messages.is_empty());
     // Unknown peers and oneself are refused.
-    let r = post(
-        &app,
-        &carol.client,
-        &carol.csrf,
-        &format!("/api/conversations/{}/messages", "0".repeat(32)),
-        json!({"payload": msg(1)}),
-    )
-    .await;
+    let r = carol.send_to(&"0".repeat(32), msg(1)).await;
     assert_error(&r, 404, "not_found");
-    let r = send(&app, &carol, &carol, msg(1)).await;
+    let r = carol.send_message(&carol, msg(1)).await;
     assert_error(&r, 422, "validation_failed");
     // Without a session or a CSRF token nothing is sent.
-    let r = body(
-        browser(&app)
-            .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
-            .json(&json!({"payload": msg(1)}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = app.browser().with_csrf("").send_to(&bob.id, msg(1)).await;
     assert_error(&r, 401, "unauthorized");
-    let r = body(
-        alice
-            .client
-            .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
-            .json(&json!({"payload": msg(1)}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = alice.with_csrf("").send_to(&bob.id, msg(1)).await;
     assert_error(&r, 403, "csrf_failed");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn e_payload_shape_and_size_limits_get_clear_errors() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let cases = [
         (json!("just a string"), "payload"),
         (
@@ -234,24 +190,19 @@ async fn e_payload_shape_and_size_limits_get_clear_errors() {
         ),
     ];
     for (payload, field) in cases {
-        let r = send(&app, &alice, &bob, payload.clone()).await;
+        let r = alice.send_message(&bob, payload.clone()).await;
         assert_error(&r, 422, "validation_failed");
         assert_eq!(r.1["field"], field, "{payload}: {}", r.1);
     }
-    let r = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        &format!("/api/conversations/{}/messages", bob.id),
-        json!({"nothing": 1}),
-    )
-    .await;
+    let r = alice
+        .post(
+            &format!("/api/conversations/{}/messages", bob.id),
+            json!({"nothing": 1}),
+        )
+        .await;
     assert_error(&r, 422, "invalid_body");
     assert!(
-        history(&app, &bob, &alice.id, "").await["messages"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
+        history(&bob, &alice.id, "").await.messages.is_empty(),
         "nothing stored"
     );
     app.stop().await;
@@ -259,143 +210,66 @@ async fn e_payload_shape_and_size_limits_get_clear_errors() {
 
 #[tokio::test]
 async fn e10_sql_injection_strings_are_stored_and_returned_verbatim() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let evil = "'); DROP TABLE messages; -- \" OR 1=1 <script>alert(1)</script>";
     let mut p = msg(3);
     p["note"] = json!(evil);
-    assert_eq!(send(&app, &alice, &bob, p).await.0, 201);
-    let h = history(&app, &bob, &alice.id, "").await;
-    assert_eq!(h["messages"][0]["payload"]["note"], evil);
-    let r = body(
-        alice
-            .client
-            .get(app.url("/api/users"))
-            .query(&[("username", "' OR '1'='1")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_error(&r, 404, "not_found");
-    let r = body(
-        alice
-            .client
-            .get(app.url("/api/users"))
-            .query(&[("username", "bobby")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.1["id"], bob.id.as_str());
+    assert_eq!(alice.send_message(&bob, p).await.0, 201);
+    let h = history(&bob, &alice.id, "").await;
+    assert_eq!(h.messages[0].payload["note"], evil);
+    let lookup = |name: &'static str| {
+        let req = alice.client.get(app.url("/api/users"));
+        async move { body(req.query(&[("username", name)]).send().await.unwrap()).await }
+    };
+    assert_error(&lookup("' OR '1'='1").await, 404, "not_found");
+    let found: FoundUser = parse(&lookup("bobby").await, 200);
+    assert_eq!(found.id, bob.id);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn keys_are_published_kept_with_history_and_validated() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let k1 = crate::keysets::point(1);
     let k2 = crate::keysets::point(2);
     assert_eq!(
-        post(
-            &app,
-            &alice.client,
-            &alice.csrf,
-            "/api/keys",
-            json!({"public_key": k1})
-        )
-        .await
-        .0,
+        alice.post("/api/keys", json!({"public_key": k1})).await.0,
         201
     );
     assert_eq!(
-        post(
-            &app,
-            &alice.client,
-            &alice.csrf,
-            "/api/keys",
-            json!({"public_key": k1})
-        )
-        .await
-        .0,
+        alice.post("/api/keys", json!({"public_key": k1})).await.0,
         200,
         "idempotent"
     );
     assert_eq!(
-        post(
-            &app,
-            &alice.client,
-            &alice.csrf,
-            "/api/keys",
-            json!({"public_key": k2})
-        )
-        .await
-        .0,
+        alice.post("/api/keys", json!({"public_key": k2})).await.0,
         201
     );
-    let r = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        "/api/keys",
-        json!({"public_key": b64(65, 4)}),
-    )
-    .await;
+    let r = alice
+        .post("/api/keys", json!({"public_key": b64(65, 4)}))
+        .await;
     assert_error(&r, 400, "bad_public_key");
-    let (_, keys) = body(
-        bob.client
-            .get(app.url(&format!("/api/users/{}/keys", alice.id)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(keys["current"]["public_key"], k2.as_str());
-    assert_eq!(
-        keys["history"].as_array().unwrap().len(),
-        2,
-        "every key ever published: {keys}"
-    );
+    let keys: Keys = bob.get_json(&format!("/api/users/{}/keys", alice.id)).await;
+    assert_eq!(keys.current.as_ref().unwrap().public_key, k2);
+    assert_eq!(keys.history.len(), 2, "every key ever published: {keys:?}");
     // Back in the first browser: publishing k1 again makes it current; history keeps both.
-    let again = post(
-        &app,
-        &alice.client,
-        &alice.csrf,
-        "/api/keys",
-        json!({"public_key": k1}),
-    )
-    .await;
+    let again = alice.post("/api/keys", json!({"public_key": k1})).await;
     assert_eq!(again.0, 200, "{}", again.1);
-    let (_, keys) = body(
-        bob.client
-            .get(app.url(&format!("/api/users/{}/keys", alice.id)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(keys["current"]["public_key"], k1.as_str(), "{keys}");
-    assert_eq!(keys["history"].as_array().unwrap().len(), 2);
+    let keys: Keys = bob.get_json(&format!("/api/users/{}/keys", alice.id)).await;
+    assert_eq!(keys.current.as_ref().unwrap().public_key, k1, "{keys:?}");
+    assert_eq!(keys.history.len(), 2);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut bob_ws = ws_connect(&app, &bob).await;
     assert!(backlog(&mut bob_ws).await.is_empty());
-    let mut alice_ws = ws_connect(&app, &alice).await;
-    backlog(&mut alice_ws).await;
+    let mut alice_ws = ws_live(&app, &alice).await;
 
     let payload = msg(7);
-    let (_, sent) = send(&app, &alice, &bob, payload.clone()).await;
-    let id = sent["message"]["id"].as_i64().unwrap();
+    let id = alice.sent(&bob, payload.clone()).await.id;
     let pushed = next_json(&mut bob_ws).await;
     assert_eq!(pushed["type"], "message");
     assert_eq!(pushed["message"]["id"], id);
@@ -412,23 +286,13 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
     let d = next_json(&mut alice_ws).await;
     assert_eq!(d["type"], "delivered", "{d}");
     assert_eq!(d["id"], id);
-    let h = history(&app, &alice, &bob.id, "").await;
-    assert!(h["messages"][0]["delivered_at"].is_i64());
+    let h = history(&alice, &bob.id, "").await;
+    assert!(h.messages[0].delivered_at.is_some());
     // A read receipt reaches Alice too, and the unread count drops.
-    let (_, conv) = body(
-        bob.client
-            .get(app.url("/api/conversations"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(conv["conversations"][0]["unread"], 1);
-    assert_eq!(conv["conversations"][0]["peer_username"], "alice");
-    post(
-        &app,
-        &bob.client,
-        &bob.csrf,
+    let conv: Conversations = bob.get_json("/api/conversations").await;
+    assert_eq!(conv.conversations[0].unread, 1);
+    assert_eq!(conv.conversations[0].peer_username, "alice");
+    bob.post(
         &format!("/api/conversations/{}/read", alice.id),
         json!({"up_to": id}),
     )
@@ -441,38 +305,21 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
         "names the conversation: {read}"
     );
     assert_eq!(read["reader"], bob.id.as_str());
-    let (_, conv) = body(
-        bob.client
-            .get(app.url("/api/conversations"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(conv["conversations"][0]["unread"], 0);
+    let conv: Conversations = bob.get_json("/api/conversations").await;
+    assert_eq!(conv.conversations[0].unread, 0);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn x1_reconnect_catches_up_with_nothing_lost() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     // Bob is offline while Alice sends five messages.
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            send(&app, &alice, &bob, msg(i)).await.1["message"]["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        ids.push(alice.sent(&bob, msg(i)).await.id);
     }
     let mut ws = ws_connect(&app, &bob).await;
-    let got: Vec<i64> = backlog(&mut ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let got: Vec<i64> = backlog_ids(&mut ws).await;
     assert_eq!(got, ids, "the backlog, in order");
     // He acknowledges three, then the socket drops.
     for id in &ids[..3] {
@@ -482,19 +329,22 @@ async fn x1_reconnect_catches_up_with_nothing_lost() {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server has stored the three acks (Alice sees them delivered) before the drop.
+    wait_for("three acks stored", Duration::from_secs(5), || async {
+        let page: parley_api::MessagePage = alice
+            .get_json(&format!("/api/conversations/{}/messages", bob.id))
+            .await;
+        page.messages
+            .iter()
+            .filter(|m| m.delivered_at.is_some())
+            .count()
+            == 3
+    })
+    .await;
     drop(ws);
-    ids.push(
-        send(&app, &alice, &bob, msg(9)).await.1["message"]["id"]
-            .as_i64()
-            .unwrap(),
-    );
+    ids.push(alice.sent(&bob, msg(9)).await.id);
     let mut ws = ws_connect(&app, &bob).await;
-    let got: Vec<i64> = backlog(&mut ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let got: Vec<i64> = backlog_ids(&mut ws).await;
     assert_eq!(got, ids[3..].to_vec(), "exactly the unacknowledged ones");
     app.stop().await;
 }
@@ -502,7 +352,7 @@ async fn x1_reconnect_catches_up_with_nothing_lost() {
 #[tokio::test]
 async fn x1_websocket_needs_a_full_session_and_this_origin() {
     let app = spawn_app().await;
-    let bob = register(&app, "bobby", PW).await;
+    let bob = app.register("bobby").await;
     let origin = format!("https://localhost:{}", app.addr.port());
     assert!(
         ws_connect_with(&app, &bob.cookie, "https://evil.example")
@@ -515,9 +365,8 @@ async fn x1_websocket_needs_a_full_session_and_this_origin() {
         "no session"
     );
     // A session that passed only the password step cannot open one (7.1-no-higher-aal).
-    let client = browser(&app);
-    let id = captcha(&app, &client).await;
-    let res = client.post(app.url("/api/login")).json(&json!({"username": "bobby", "password": PW, "captcha_id": id, "captcha_answer": crate::common::CAPTCHA})).send().await.unwrap();
+    let client = app.browser();
+    let res = client.login_response("bobby", PW).await;
     let pending = session_cookie(&res);
     assert!(
         ws_connect_with(&app, &pending, &origin).await.is_err(),
@@ -529,15 +378,9 @@ async fn x1_websocket_needs_a_full_session_and_this_origin() {
 #[tokio::test]
 async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
     let app = spawn_app().await;
-    let bob = register(&app, "bobby", PW).await;
-    let mut ws = ws_connect(&app, &bob).await;
-    backlog(&mut ws).await;
-    assert_eq!(
-        post(&app, &bob.client, &bob.csrf, "/api/logout", json!({}))
-            .await
-            .0,
-        204
-    );
+    let bob = app.register("bobby").await;
+    let mut ws = ws_live(&app, &bob).await;
+    assert_eq!(bob.post("/api/logout", json!({})).await.0, 204);
     let f = next_json(&mut ws).await;
     assert_eq!(f["type"], "closed");
     assert_eq!(f["code"], 4001);
@@ -547,9 +390,8 @@ async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
 #[tokio::test]
 async fn r4_2_3_terminate_an_idle_timeout_closes_open_websockets() {
     let app = spawn_app().await;
-    let bob = register(&app, "bobby", PW).await;
-    let mut ws = ws_connect(&app, &bob).await;
-    backlog(&mut ws).await;
+    let bob = app.register("bobby").await;
+    let mut ws = ws_live(&app, &bob).await;
     app.state().clock.advance(31 * 60);
     // The socket re-checks its session every 20 s.
     let f = tokio::time::timeout(Duration::from_secs(30), async {
@@ -581,51 +423,23 @@ async fn next_json_patient(ws: &mut Ws) -> Value {
 
 #[tokio::test]
 async fn history_pages_in_both_directions_with_a_bounded_size() {
-    let app = spawn_app().await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let (app, alice, bob) = alice_and_bob().await;
     let mut ids = Vec::new();
     for i in 0..120u32 {
-        ids.push(
-            send(&app, &alice, &bob, msg((i % 250) as u8)).await.1["message"]["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        ids.push(alice.sent(&bob, msg((i % 250) as u8)).await.id);
     }
-    let latest = history(&app, &bob, &alice.id, "").await;
-    let page: Vec<i64> = latest["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let latest = history(&bob, &alice.id, "").await;
+    let page: Vec<i64> = latest.messages.iter().map(|m| m.id).collect();
     assert_eq!(page, ids[70..].to_vec(), "the latest 50, ascending");
-    let older = history(
-        &app,
-        &bob,
-        &alice.id,
-        &format!("?before={}&limit=30", page[0]),
-    )
-    .await;
-    let older: Vec<i64> = older["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let older = history(&bob, &alice.id, &format!("?before={}&limit=30", page[0])).await;
+    let older: Vec<i64> = older.messages.iter().map(|m| m.id).collect();
     assert_eq!(older, ids[40..70].to_vec());
-    let newer = history(
-        &app,
-        &bob,
-        &alice.id,
-        &format!("?after={}&limit=1000", ids[10]),
-    )
-    .await;
+    let newer = history(&bob, &alice.id, &format!("?after={}&limit=1000", ids[10])).await;
     assert_eq!(
-        newer["messages"].as_array().unwrap().len(),
+        newer.messages.len(),
         109,
         "all 109 newer ones fit in one clamped page"
     );
-    assert_eq!(newer["limit"], 200, "clamped");
+    assert_eq!(newer.limit, 200, "clamped");
     app.stop().await;
 }

@@ -18,9 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::backlog::unique_msg;
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, send, ws_connect, ws_connect_with};
+use crate::messaging::{ws_connect_with, ws_live};
 
-const PW: &str = "violet lantern 42 orbit";
 /// What "answered quickly" means while the server is under these loads.
 const LATENCY: Duration = Duration::from_secs(1);
 /// Slack on top of a stated timeout (timer granularity, a busy 2-core machine).
@@ -73,17 +72,9 @@ async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, limit: Durati
 /// A health check; returns how long it took.
 async fn health(app: &TestApp) -> Duration {
     let started = Instant::now();
-    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let res = app.fetch("/api/health").await;
     assert_eq!(res.status(), 200);
     started.elapsed()
-}
-
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -136,6 +127,7 @@ async fn issue9_item2_idle_http2_connection_closed() {
             .unwrap();
         let res = send_request.send_request(req).await.unwrap();
         assert_eq!(res.status(), 200);
+        // The subject: requests half an idle period apart keep the connection alive.
         tokio::time::sleep(idle / 2).await;
     }
     // ... and once idle, the server sends GOAWAY and closes it.
@@ -225,14 +217,13 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
     .await;
     let mut users = Vec::new();
     for name in ["alice", "bobby", "carol"] {
-        users.push(register(&app, name, PW).await);
+        users.push(app.register(name).await);
     }
     let idle_held = held(&app);
     let mut sockets = Vec::new();
     for u in &users {
         for _ in 0..2 {
-            let mut ws = ws_connect(&app, u).await;
-            backlog(&mut ws).await;
+            let ws = ws_live(&app, u).await;
             sockets.push(ws);
         }
     }
@@ -259,15 +250,13 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
     ws.close(None).await.unwrap();
     while ws.next().await.is_some() {}
     drop(ws);
-    let mut again = None;
-    for _ in 0..50 {
-        if let Ok(ws) = ws_connect_with(&app, &users[0].cookie, &origin).await {
-            again = Some(ws);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(again.is_some(), "a slot freed by a closed socket is reused");
+    let limit = Duration::from_secs(5);
+    let again = poll(
+        "a slot freed by a closed socket is reused",
+        limit,
+        || async { ws_connect_with(&app, &users[0].cookie, &origin).await.ok() },
+    )
+    .await;
     drop((sockets, again));
     wait_until("slots released", SLACK, || held(&app) <= idle_held + 1).await;
     app.stop().await;
@@ -276,15 +265,13 @@ async fn issue9_item2_websockets_hold_a_connection_slot_and_have_a_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
     let app = spawn_idle(60, |_| {}).await;
-    let mallory = register(&app, "mallory", PW).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
-    let mut bob_ws = ws_connect(&app, &bob).await;
-    backlog(&mut bob_ws).await;
+    let mallory = app.register("mallory").await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
+    let mut bob_ws = ws_live(&app, &bob).await;
 
     // Mallory sends frames as fast as she can: acks of messages that were never pushed to her.
-    let mut flood = ws_connect(&app, &mallory).await;
-    backlog(&mut flood).await;
+    let flood = ws_live(&app, &mallory).await;
     let (mut tx, mut rx) = flood.split();
     let sender = tokio::spawn(async move {
         let mut sent = 0u64;
@@ -324,7 +311,7 @@ async fn issue9_item2_websocket_flood_is_cut_off_and_others_keep_going() {
     let mut worst = Duration::ZERO;
     for _ in 0..10 {
         let t = Instant::now();
-        let (s, b) = send(&app, &alice, &bob, unique_msg()).await;
+        let (s, b) = alice.send_message(&bob, unique_msg()).await;
         assert_eq!(s, 201, "{b}");
         let got = crate::messaging::next_json(&mut bob_ws).await;
         assert_eq!(got["message"]["id"], b["message"]["id"]);

@@ -11,9 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{backlog, msg, next_json, send, ws_connect};
-
-const PW: &str = "violet lantern 42 orbit";
+use crate::messaging::{backlog_ids, msg, next_json, ws_connect, ws_live};
 
 pub(crate) async fn instance(
     dir: tempfile::TempDir,
@@ -21,36 +19,33 @@ pub(crate) async fn instance(
     pepper: &str,
     totp_key: &str,
 ) -> TestApp {
+    instance_with(dir, database_url, pepper, totp_key, |_| {}).await
+}
+
+/// An instance on a shared database, with the secrets every instance must share, plus `tweak`.
+pub(crate) async fn instance_with(
+    dir: tempfile::TempDir,
+    database_url: &str,
+    pepper: &str,
+    totp_key: &str,
+    tweak: impl FnOnce(&mut parley::core::Config),
+) -> TestApp {
     let args = base_args(dir.path());
-    let (db, pepper, totp_key) = (
-        database_url.to_owned(),
-        pepper.to_owned(),
-        totp_key.to_owned(),
-    );
+    let secret = |s: &str| Some(parley::core::secret::Secret::new(s.to_owned()));
+    let (db, pepper, totp_key) = (secret(database_url), secret(pepper), secret(totp_key));
     spawn_with(dir, args, move |c| {
-        c.database_url = Some(parley::core::secret::Secret::new(db));
-        c.pepper = Some(parley::core::secret::Secret::new(pepper));
-        c.totp_key = Some(parley::core::secret::Secret::new(totp_key));
+        (c.database_url, c.pepper, c.totp_key) = (db, pepper, totp_key);
+        tweak(c);
     })
     .await
 }
 
 pub(crate) async fn fresh_database() -> String {
-    use sqlx::Connection;
     let base = std::env::var("PARLEY_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "postgres://postgres:postgres@127.0.0.1:5432".into());
-    let base = base.trim_end_matches('/');
-    let name = format!("parley_scale_{}", parley::service::crypto::random_id());
-    let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("a PostgreSQL server (scripts/setup-test-deps.sh starts one)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    format!("{base}/{name}")
+    crate::common::create_database(&base, "parley_scale").await
 }
 
 /// The next `message` frame, skipping receipts.
@@ -81,17 +76,13 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
     let two = instance(dir_two, &url, &pepper, &totp_key).await;
 
     // Alice signs up on instance 1, Bob on instance 2; sessions are valid on both.
-    let alice = register(&one, "alice", PW).await;
-    let bob = register(&two, "bobby", PW).await;
-    let mut alice_ws = ws_connect(&one, &alice).await;
-    backlog(&mut alice_ws).await;
-    let mut bob_ws = ws_connect(&two, &bob).await;
-    backlog(&mut bob_ws).await;
+    let alice = one.register("alice").await;
+    let bob = two.register("bobby").await;
+    let mut alice_ws = ws_live(&one, &alice).await;
+    let mut bob_ws = ws_live(&two, &bob).await;
 
     // Both ways, in real time.
-    let id = send(&one, &alice, &bob, msg(1)).await.1["message"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = alice.sent(&bob, msg(1)).await.id;
     let got = next_json(&mut bob_ws).await;
     assert_eq!(
         got["message"]["id"], id,
@@ -109,9 +100,7 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
         (Some("delivered"), Some(id)),
         "{d}"
     );
-    let reply = send(&two, &bob, &alice, msg(2)).await.1["message"]["id"]
-        .as_i64()
-        .unwrap();
+    let reply = bob.sent(&alice, msg(2)).await.id;
     assert_eq!(
         next_message(&mut alice_ws).await["message"]["id"],
         reply,
@@ -128,20 +117,12 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
     drop(bob_ws);
     let mut while_down = Vec::new();
     for i in 0..5 {
-        while_down.push(
-            send(&one, &alice, &bob, msg(10 + i)).await.1["message"]["id"]
-                .as_i64()
-                .unwrap(),
-        );
+        while_down.push(alice.sent(&bob, msg(10 + i)).await.id);
     }
     // It starts again (same database and keys); Bob reconnects and catches up exactly.
     let two = instance(dir_two, &url, &pepper, &totp_key).await;
     let mut bob_ws = ws_connect(&two, &bob).await;
-    let caught: Vec<i64> = backlog(&mut bob_ws)
-        .await
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect();
+    let caught: Vec<i64> = backlog_ids(&mut bob_ws).await;
     assert_eq!(
         caught, while_down,
         "nothing lost, nothing duplicated (the acked message is not resent)"
@@ -150,9 +131,7 @@ async fn x2_two_instances_deliver_across_and_catch_up_after_a_restart() {
         ack(&mut bob_ws, *id).await;
     }
     // And live delivery works again through the restarted instance.
-    let live = send(&one, &alice, &bob, msg(99)).await.1["message"]["id"]
-        .as_i64()
-        .unwrap();
+    let live = alice.sent(&bob, msg(99)).await.id;
     assert_eq!(next_message(&mut bob_ws).await["message"]["id"], live);
     one.stop().await;
     two.stop().await;
@@ -165,21 +144,14 @@ async fn r6_1_throttle_state_is_shared_across_instances() {
     let (pepper, totp_key) = (key(3), key(4));
     let one = instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
     let two = instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
-    register(&one, "alice", PW).await;
+    one.register("alice").await;
     // Five failures on instance 1 ...
     for _ in 0..5 {
-        let r = login_password(
-            &one,
-            &browser(&one),
-            "alice",
-            "wrong password entirely",
-            None,
-        )
-        .await;
+        let r = one.password_step("alice", "wrong password entirely").await;
         assert_error(&r, 401, "invalid_credentials");
     }
     // ... count on instance 2: even the right password must wait out the delay there.
-    let r = login_password(&two, &browser(&two), "alice", PW, None).await;
+    let r = two.password_step("alice", PW).await;
     assert_error(&r, 429, "rate_limited");
     one.stop().await;
     two.stop().await;
