@@ -30,6 +30,7 @@ export interface Captcha {
 
 /** `POST /api/account/password`. */
 export interface ChangePassword {
+  /** At least 8 code points and at most 1024 bytes of UTF-8, after NFKC. */
   new_password: string;
   new_password_confirm: string;
   password: string;
@@ -40,6 +41,11 @@ export type ClientFrame = {
   id?: number | null;
   ids?: number[];
   type: "ack";
+} | {
+  payload: unknown;
+  peer_id: string;
+  tag?: string | null;
+  type: "send";
 };
 
 /**
@@ -251,6 +257,7 @@ export interface RegisterFinish {
 export interface RegisterStart {
   captcha_answer?: string | null;
   captcha_id?: string | null;
+  /** At least 8 code points and at most 1024 bytes of UTF-8, after NFKC. */
   password: string;
   password_confirm: string;
   username: string;
@@ -295,11 +302,13 @@ export type SecondFactorMethod = "totp" | "recovery";
 export interface SecurityEvent {
   at: number;
   detail: string;
-  /** `login`, `logout`, `password_changed`, `session_revoked`, … */
-  event: string;
+  event: SecurityEventKind;
   ip: string;
   user_agent: string;
 }
+
+/** What a security-log entry records. Stored and sent by these names (`as_str`). */
+export type SecurityEventKind = "registered" | "login_password_ok" | "login_password_failed" | "login_totp_failed" | "login_recovery_failed" | "login_succeeded" | "recovery_code_used" | "factor_locked" | "factor_unlocked" | "logout" | "session_revoked" | "password_changed" | "totp_confirm_failed" | "totp_reenrolled" | "recovery_codes_regenerated";
 
 /**
  * `GET /api/account/security-log`: newest first, at most
@@ -354,7 +363,15 @@ export type ServerFrame = {
   user_id: string;
 } | {
   type: "resync";
-};
+} | {
+  message: Message;
+  tag?: string | null;
+  type: "sent";
+} | (ErrorBody & {
+  tag?: string | null;
+} & {
+  type: "error";
+});
 
 /** The session a request came with, and its deadlines. */
 export interface Session {

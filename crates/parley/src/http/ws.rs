@@ -81,6 +81,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(), 
     get,
     path = "/ws",
     tag = "realtime",
+    security(("session" = [])),
     responses((status = 101, description = "Switching to the WebSocket protocol: frames are `ServerFrame` and `ClientFrame`"), (status = "default", description = "An error: `{\"error\": code, \"message\"}` (docs/api.md, Errors)", body = api::ErrorBody))
 )]
 pub async fn connect(

@@ -8,6 +8,7 @@
 //! from the tokio workers that carry chat traffic — the kernel runs those first — and past
 //! `MAX_QUEUE` waiting hashes the server answers `503 busy` (with `Retry-After`) at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// The hashing threads and their queue. The threads end when the last `Hasher` is dropped.
 struct Pool {
     tx: SyncSender<Job>,
+    /// Jobs sent and not yet taken by a thread (the `password_hash_queue_depth` metric).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Pool {
@@ -41,7 +44,10 @@ impl Pool {
                 .name(format!("parley-hash-{i}"))
                 .spawn(move || work(&rx))?;
         }
-        Ok(Pool { tx })
+        Ok(Pool {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+        })
     }
 }
 
@@ -106,7 +112,7 @@ impl Hasher {
 
     /// Hashes waiting for a slot (the `password_hash_queue_depth` metric).
     pub fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.pool.queued.load(Ordering::Relaxed)
     }
 
     /// Hash a (normalized) password for storage.
@@ -162,13 +168,20 @@ impl Hasher {
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
         let (reply, answer) = oneshot::channel();
+        let queued = self.pool.queued.clone();
         let job: Job = Box::new(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
             let _ = reply.send(f());
         });
+        self.pool.queued.fetch_add(1, Ordering::Relaxed);
         match self.pool.tx.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(AppError::Busy),
+            Err(TrySendError::Full(_)) => {
+                self.pool.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(AppError::Busy);
+            }
             Err(TrySendError::Disconnected(_)) => {
+                self.pool.queued.fetch_sub(1, Ordering::Relaxed);
                 return Err(AppError::Internal(anyhow::anyhow!(
                     "the hashing threads ended"
                 )));

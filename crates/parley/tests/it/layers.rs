@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::common::spawn_app;
-use crate::flows::{body, register};
+use crate::flows::body;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -32,12 +32,7 @@ fn secured(doc: &Value) -> Vec<(String, String, Vec<String>)> {
 #[tokio::test]
 async fn issue11_declared_security_schemes_are_enforced() {
     let app = spawn_app().await;
-    let user = register(
-        &app,
-        "layers_sec",
-        "Tangerine lighthouse drifts 47 furlongs",
-    )
-    .await;
+    let user = app.register("layers_sec").await;
     let doc: Value = app
         .client
         .get(app.url("/api/openapi.json"))

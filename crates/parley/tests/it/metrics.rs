@@ -4,11 +4,8 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
-
 use crate::common::{base_args, spawn_app, spawn_with};
-use crate::flows::register;
-use crate::messaging::{msg, send, ws_connect};
+use crate::messaging::{msg, ws_connect};
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
     let res = crate::common::plain_client()
@@ -82,8 +79,8 @@ async fn metrics_count_requests_sockets_and_messages() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    let alice = register(&app, "alice", "correct horse battery staple 1").await;
-    let bob = register(&app, "bob", "correct horse battery staple 2").await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     let text = scrape(addr).await;
     assert_eq!(
         value(
@@ -129,15 +126,13 @@ async fn metrics_count_requests_sockets_and_messages() {
 
     let before = value(&scrape(addr).await, "parley_messages_relayed_total");
     for n in 0..2 {
-        let (status, b) = send(&app, &alice, &bob, msg(n)).await;
+        let (status, b) = alice.send_message(&bob, msg(n)).await;
         assert_eq!(status, 201, "{b}");
     }
     let text = scrape(addr).await;
     assert_eq!(value(&text, "parley_messages_relayed_total"), before + 2.0);
-    let route = format!(
-        r#"parley_http_requests_total{{method="POST",route="/api/conversations/{{peer_id}}/messages",status="201"}}"#
-    );
-    assert_eq!(value(&text, &route), 2.0, "{text}");
+    let route = r#"parley_http_requests_total{method="POST",route="/api/conversations/{peer_id}/messages",status="201"}"#;
+    assert_eq!(value(&text, route), 2.0, "{text}");
 
     ws.close(None).await.unwrap();
     drop(ws);

@@ -11,9 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::backlog::unique_msg;
 use crate::common::{TestApp, base_args, spawn_with};
 use crate::flows::*;
-use crate::messaging::{Ws, backlog, next_json, send, ws_connect, ws_connect_with};
-
-const PW: &str = "violet lantern 42 orbit";
+use crate::messaging::{Ws, backlog, next_json, ws_connect, ws_connect_with};
 
 async fn spawn_cap(max_websockets: usize) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
@@ -24,8 +22,8 @@ async fn spawn_cap(max_websockets: usize) -> TestApp {
 #[tokio::test]
 async fn issue10_websocket_cap_refuses_with_503_and_a_closed_socket_frees_a_slot() {
     let app = spawn_cap(2).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     let mut first = ws_connect(&app, &alice).await;
     backlog(&mut first).await;
     let mut second = ws_connect(&app, &bob).await;
@@ -49,7 +47,7 @@ async fn issue10_websocket_cap_refuses_with_503_and_a_closed_socket_frees_a_slot
         other => panic!("a 3rd WebSocket was not refused: {:?}", other.map(|_| ())),
     }
     // The two open sockets still work.
-    let (s, b) = send(&app, &alice, &bob, unique_msg()).await;
+    let (s, b) = alice.send_message(&bob, unique_msg()).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(next_json(&mut second).await["type"], "message");
 
@@ -91,8 +89,8 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Value {
 #[tokio::test]
 async fn issue10_send_on_the_websocket_stores_pushes_and_answers_like_the_post() {
     let app = spawn_cap(100).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     let mut a = ws_connect(&app, &alice).await;
     backlog(&mut a).await;
     let mut b = ws_connect(&app, &bob).await;
@@ -133,7 +131,7 @@ async fn issue10_send_on_the_websocket_stores_pushes_and_answers_like_the_post()
     let refused = next_of(&mut a, "error").await;
     assert_eq!(refused["tag"], "t2");
     assert_eq!(refused["error"], "iv_reused", "{refused}");
-    let post = send(&app, &alice, &bob, payload.clone()).await;
+    let post = alice.send_message(&bob, payload.clone()).await;
     assert_error(&post, 409, "iv_reused");
 
     // A bad payload, an unknown peer and oneself: the POST's codes and fields.
@@ -208,8 +206,8 @@ async fn issue10_send_on_the_websocket_meets_the_send_quota() {
     let dir = tempfile::tempdir().unwrap();
     let args = base_args(dir.path());
     let app = spawn_with(dir, args, |c| c.quota_sends_per_minute = 2).await;
-    let alice = register(&app, "alice", PW).await;
-    let bob = register(&app, "bobby", PW).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
     let mut a = ws_connect(&app, &alice).await;
     backlog(&mut a).await;
     for i in 0..3 {
