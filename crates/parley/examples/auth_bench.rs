@@ -2,6 +2,7 @@
 //! and whether chat requests stay fast while 100 sign-ins run at once.
 //!
 //!     cargo run --release --example auth_bench [-- --smoke] [--stored N]
+//!                                              [--database-url postgres://user:password@host:port]
 //!
 //! This is the `storm` benchmark of issue 10 (docs/performance.md, `scripts/bench.sh storm`):
 //! `GET /api/conversations` p50/p99 alone and during 100 concurrent sign-ins. `--smoke` runs
@@ -9,7 +10,9 @@
 //!
 //! It starts a real server on 127.0.0.1:0 (a fresh temporary data directory, SQLite, the test
 //! CAPTCHA answer, trusted proxy 127.0.0.1 so each sign-in can come from its own address)
-//! and prints figures; it asserts nothing.
+//! and prints figures; it asserts nothing. With `--database-url` the server uses a fresh
+//! PostgreSQL database on that server instead (dropped at the end), and the stored-messages
+//! figure, which writes straight into the SQLite file, is not run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -21,6 +24,8 @@ use parley::cli::ServeArgs;
 use parley::core::Config;
 use serde_json::{Value, json};
 
+#[path = "common/bench_db.rs"]
+mod bench_db;
 #[path = "common/sign_up.rs"]
 mod sign_up;
 
@@ -85,6 +90,10 @@ async fn main() {
         .rev()
         .find(|w| w[0] == "--stored")
         .map_or(stored, |w| w[1].parse().expect("--stored N"));
+    let postgres = args
+        .windows(2)
+        .find(|w| w[0] == "--database-url")
+        .map(|w| w[1].trim_end_matches('/').to_string());
     println!("== Argon2id, one hash at a time (p = 1) ==");
     report(
         "m=19456 KiB t=2 (Parley's default)",
@@ -103,6 +112,21 @@ async fn main() {
         },
     )
     .unwrap();
+    let database = match &postgres {
+        Some(base) => Some((base.clone(), bench_db::create_database(base).await)),
+        None => None,
+    };
+    config.database_url = database
+        .as_ref()
+        .map(|(base, name)| parley::core::secret::Secret::new(format!("{base}/{name}")));
+    println!(
+        "\nserver on {}",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     config.test_captcha_answer = Some("bench".into());
     config.breach_api_url = String::new();
     config.trusted_proxies = vec!["127.0.0.1".into()];
@@ -235,6 +259,12 @@ async fn main() {
     // into the SQLite file (one statement), round-robin between the bench user and 10 others
     // (sender k → recipient k+1), so the bench user takes part in 2 of every 11 and has 2
     // conversations. All are delivered (no WebSocket backlog).
+    if let Some((base, name)) = database {
+        println!("\n(stored-messages figure: SQLite only, not run on PostgreSQL)");
+        server.shutdown().await;
+        bench_db::drop_database(&base, &name).await;
+        return;
+    }
     let mut ids = vec![me.clone()];
     ids.extend(others.into_iter().take(10));
     let started = Instant::now();

@@ -3,6 +3,8 @@
 //!
 //!     cargo run --release --example relay_bench -- relay [--pairs 1,10,50] [--sizes 100,4096]
 //!                                                        [--secs 5] [--window 4] [--ws-send]
+//!                                                        [--database-url postgres://…]
+//!                                                        [--instances 2]
 //!     cargo run --release --example relay_bench -- idle [--conns 1000,10000]
 //!
 //! (or `scripts/bench.sh relay|idle [--smoke]`). Each server runs in its own child process (this
@@ -25,6 +27,12 @@
 //!   saturation rate, the server's CPU per delivered message (utime + stime) and its context
 //!   switches per message (every thread);
 //! - an open loop at half that rate for send→deliver latency (p50/p99).
+//!
+//! `--database-url postgres://user:password@host:port` runs Parley on PostgreSQL (a fresh database
+//! per server, dropped at the end) instead of SQLite; `--instances 2` then starts two Parley
+//! processes sharing it: senders use the first (POST and socket), recipients hold their socket on
+//! the second, so every message crosses instances by LISTEN/NOTIFY. CPU, context switches and
+//! memory are then those of both processes together.
 //!
 //! The bare relay carries the same bytes (the JSON `msg` payload) the same way. The load
 //! generator shares the machine's cores with the server: the figures are a bound, not a
@@ -51,6 +59,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+#[path = "common/bench_db.rs"]
+mod bench_db;
 #[path = "common/sign_up.rs"]
 mod sign_up;
 
@@ -87,7 +97,7 @@ fn main() {
             } else {
                 Kind::Bare
             };
-            rt.block_on(serve(kind, PathBuf::from(&args[2])));
+            rt.block_on(serve(kind, PathBuf::from(&args[2]), args.get(3).cloned()));
         }
         Some("relay") => rt.block_on(relay(&args[1..])),
         Some("idle") => rt.block_on(idle(&args[1..])),
@@ -141,14 +151,14 @@ fn nofile() -> u64 {
 // The servers (child processes)
 // ---------------------------------------------------------------------------------------------
 
-async fn serve(kind: Kind, dir: PathBuf) {
+async fn serve(kind: Kind, dir: PathBuf, database_url: Option<String>) {
     match kind {
-        Kind::Parley => serve_parley(&dir).await,
+        Kind::Parley => serve_parley(&dir, database_url).await,
         Kind::Bare => serve_bare(&dir).await,
     }
 }
 
-async fn serve_parley(dir: &Path) {
+async fn serve_parley(dir: &Path, database_url: Option<String>) {
     let mut config = parley::core::Config::load(
         None,
         &parley::cli::ServeArgs {
@@ -158,6 +168,7 @@ async fn serve_parley(dir: &Path) {
         },
     )
     .unwrap();
+    config.database_url = database_url.map(parley::core::secret::Secret::new);
     config.test_captcha_answer = Some(CAPTCHA.into());
     config.breach_api_url = String::new();
     config.trusted_proxies = vec!["127.0.0.1".into()];
@@ -247,22 +258,65 @@ async fn serve_bare(dir: &Path) {
     }
 }
 
-/// A server child process and what the load generator needs to reach it.
-struct Server {
-    kind: Kind,
+/// Where Parley keeps its data in a run (`--database-url`, `--instances`).
+#[derive(Clone, Debug, Default)]
+struct Backend {
+    /// A PostgreSQL server (`postgres://user:password@host:port`); SQLite when `None`.
+    postgres: Option<String>,
+    /// Parley processes sharing the database (more than one needs PostgreSQL).
+    instances: usize,
+}
+
+impl Backend {
+    fn from_args(args: &[String]) -> Backend {
+        let postgres = args
+            .iter()
+            .position(|a| a == "--database-url")
+            .map(|i| args[i + 1].trim_end_matches('/').to_string());
+        let instances = list(args, "--instances", &[1])[0].max(1) as usize;
+        assert!(
+            instances == 1 || postgres.is_some(),
+            "--instances above 1 needs --database-url (instances share a PostgreSQL database)"
+        );
+        Backend {
+            postgres,
+            instances,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (&self.postgres, self.instances) {
+            (None, _) => "SQLite, 1 instance".into(),
+            (Some(_), n) => format!("PostgreSQL, {n} instance{}", if n > 1 { "s" } else { "" }),
+        }
+    }
+}
+
+/// One server process.
+struct Process {
     child: tokio::process::Child,
     pid: u32,
     addr: SocketAddr,
+}
+
+/// A server (one or more child processes) and what the load generator needs to reach it.
+struct Server {
+    kind: Kind,
+    processes: Vec<Process>,
     tls: Arc<rustls::ClientConfig>,
+    /// (PostgreSQL server, database made for this server): dropped by `stop`.
+    database: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
-async fn spawn_server(kind: Kind) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+/// Start one server process (`serve <kind> <dir> [database URL]`) and wait for its READY line:
+/// the process, and its CA file.
+async fn spawn_process(kind: Kind, dir: &Path, database_url: Option<&str>) -> (Process, PathBuf) {
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .arg("serve")
         .arg(kind.name())
-        .arg(dir.path())
+        .arg(dir)
+        .args(database_url)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -277,6 +331,32 @@ async fn spawn_server(kind: Kind) -> Server {
     let mut words = line.split(' ').skip(1);
     let addr: SocketAddr = words.next().unwrap().parse().unwrap();
     let ca = PathBuf::from(words.next().unwrap());
+    (Process { child, pid, addr }, ca)
+}
+
+async fn spawn_server(kind: Kind, backend: &Backend) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let database = match (&backend.postgres, kind) {
+        (Some(base), Kind::Parley) => Some((base.clone(), bench_db::create_database(base).await)),
+        _ => None,
+    };
+    let url = database
+        .as_ref()
+        .map(|(base, name)| format!("{base}/{name}"));
+    let count = if kind == Kind::Parley {
+        backend.instances
+    } else {
+        1
+    };
+    // One after the other in the same data directory: the later ones reuse the first one's
+    // certificate, CA and secrets (pepper, TOTP key), as instances of one deployment do.
+    let mut processes = Vec::new();
+    let mut ca = PathBuf::new();
+    for _ in 0..count {
+        let (process, ca_file) = spawn_process(kind, dir.path(), url.as_deref()).await;
+        processes.push(process);
+        ca = ca_file;
+    }
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(&ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -290,88 +370,136 @@ async fn spawn_server(kind: Kind) -> Server {
     .with_no_client_auth();
     Server {
         kind,
-        child,
-        pid,
-        addr,
+        processes,
         tls: Arc::new(tls),
+        database,
         _dir: dir,
     }
 }
 
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.addr.port())
-    }
-
-    /// (user + system CPU seconds, context switches of every thread) of the server process.
-    fn cpu(&self) -> (f64, u64) {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap();
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        // Fields 14 and 15 of proc(5), counted from field 3 (the state) here.
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        let mut switches = 0;
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
-            for task in tasks.flatten() {
-                let status =
-                    std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-                for line in status.lines() {
-                    if line.contains("ctxt_switches:") {
-                        switches += line
-                            .split_whitespace()
-                            .nth(1)
-                            .and_then(|n| n.parse::<u64>().ok())
-                            .unwrap_or(0);
-                    }
+/// (user + system CPU seconds, context switches of every thread) of process `pid`.
+fn process_cpu(pid: u32) -> (f64, u64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0.0, 0); // the process has exited
+    };
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of proc(5), counted from field 3 (the state) here.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let mut switches = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            for line in status.lines() {
+                if line.contains("ctxt_switches:") {
+                    switches += line
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(0);
                 }
             }
         }
-        (ticks as f64 / TICKS_PER_SEC, switches)
+    }
+    (ticks as f64 / TICKS_PER_SEC, switches)
+}
+
+/// CPU seconds of every PostgreSQL server process on this machine (postmaster and backends):
+/// the database's share of a message when Parley runs on a local PostgreSQL. Backends that
+/// exit between two readings take their time with them, so this is a lower bound.
+fn postgres_cpu() -> f64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| process_cpu(pid).0)
+        .sum()
+}
+
+/// Resident memory of process `pid`, KiB.
+fn process_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+impl Server {
+    /// The first instance: sign-ups, POSTs and the senders' sockets.
+    fn addr(&self) -> SocketAddr {
+        self.processes[0].addr
     }
 
-    /// Resident memory of the server process, KiB.
+    /// The instance where recipients hold their sockets (the last one).
+    fn far(&self) -> usize {
+        self.processes.len() - 1
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr().port())
+    }
+
+    /// (user + system CPU seconds, context switches of every thread) of the server's processes.
+    fn cpu(&self) -> (f64, u64) {
+        self.processes
+            .iter()
+            .map(|p| process_cpu(p.pid))
+            .fold((0.0, 0), |(c, s), (c1, s1)| (c + c1, s + s1))
+    }
+
+    /// Resident memory of the server's processes, KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap()
+        self.processes.iter().map(|p| process_rss_kib(p.pid)).sum()
     }
 
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    async fn stop(self) {
+        for mut p in self.processes {
+            let _ = p.child.kill().await;
+        }
+        if let Some((base, name)) = &self.database {
+            bench_db::drop_database(base, name).await;
+        }
     }
 
-    /// A TLS connection to the server, from the loopback address `src` when given.
+    /// A TLS connection to instance `instance`, from the loopback address `src` when given.
     async fn tls_connect(
         &self,
         src: Option<IpAddr>,
+        instance: usize,
     ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         let socket = tokio::net::TcpSocket::new_v4()?;
         if let Some(ip) = src {
             socket.bind(SocketAddr::new(ip, 0))?;
         }
-        let tcp = socket.connect(self.addr).await?;
+        let tcp = socket.connect(self.processes[instance].addr).await?;
         tcp.set_nodelay(true)?;
         tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect("localhost".try_into().unwrap(), tcp)
             .await
     }
 
-    /// An open WebSocket for `user`: Parley's `/api/ws` with the session cookie and `Origin`
-    /// as a browser sends them (then the backlog is read to its end), or the bare relay's, told
-    /// the user's id.
-    async fn ws(&self, user: &User, src: Option<IpAddr>) -> Ws {
-        let tls = self.tls_connect(src).await.unwrap();
+    /// An open WebSocket for `user` on instance `instance`: Parley's `/api/ws` with the session
+    /// cookie and `Origin` as a browser sends them (then the backlog is read to its end), or the
+    /// bare relay's, told the user's id.
+    async fn ws(&self, user: &User, src: Option<IpAddr>, instance: usize) -> Ws {
+        let tls = self.tls_connect(src, instance).await.unwrap();
         let path = if self.kind == Kind::Parley {
             "/api/ws"
         } else {
             "/"
         };
-        let mut req = format!("wss://localhost:{}{path}", self.addr.port())
+        let port = self.processes[instance].addr.port();
+        let mut req = format!("wss://localhost:{port}{path}")
             .into_client_request()
             .unwrap();
         if self.kind == Kind::Parley {
@@ -382,7 +510,10 @@ impl Server {
                     .parse()
                     .unwrap(),
             );
-            h.insert("origin", self.url("").parse().unwrap());
+            h.insert(
+                "origin",
+                format!("https://localhost:{port}").parse().unwrap(),
+            );
         }
         let (mut ws, _) = tokio_tungstenite::client_async(req, tls).await.unwrap();
         if self.kind == Kind::Parley {
@@ -429,7 +560,7 @@ async fn register(server: &Server) -> User {
             tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             tls
         })
-        .resolve("localhost", server.addr)
+        .resolve("localhost", server.addr())
         .cookie_store(true)
         .build()
         .unwrap();
@@ -556,8 +687,8 @@ fn delivered(pending: &Pending, stats: &Stats, seq: u64) {
 /// Open both sockets of a pair and start reading them.
 async fn open_pair(server: &Server, a: &User, b: &User, stats: Arc<Stats>) -> Pair {
     let pending: Pending = Arc::default();
-    let sender_ws = server.ws(a, None).await;
-    let mut recipient_ws = server.ws(b, None).await;
+    let sender_ws = server.ws(a, None, 0).await;
+    let mut recipient_ws = server.ws(b, None, server.far()).await;
     let (sink, mut stream) = sender_ws.split();
     // The sender's own socket: Parley echoes its messages there (for other tabs) and tells it of
     // deliveries; read and drop. The bare relay's sender socket carries the sends.
@@ -627,6 +758,8 @@ async fn open_pair(server: &Server, a: &User, b: &User, stats: Arc<Stats>) -> Pa
 struct Figures {
     rate: f64,
     cpu_us: f64,
+    /// The PostgreSQL server's CPU per message (Parley on PostgreSQL only).
+    db_cpu_us: Option<f64>,
     switches: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -672,15 +805,19 @@ async fn measure(
         }
     }
     tokio::time::sleep(Duration::from_secs_f64((secs / 4.0).min(1.0))).await;
-    let tracer = (strace && server.kind == Kind::Parley).then(|| start_strace(server.pid));
+    let tracer =
+        (strace && server.kind == Kind::Parley).then(|| start_strace(server.processes[0].pid));
     if tracer.is_some() {
         tokio::time::sleep(Duration::from_millis(500)).await; // attached to every thread
     }
+    let on_postgres = server.database.is_some();
+    let db0 = postgres_cpu();
     let (cpu0, cs0) = server.cpu();
     let d0 = stats.delivered.load(Ordering::Relaxed);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let (cpu1, cs1) = server.cpu();
+    let db1 = postgres_cpu();
     let d1 = stats.delivered.load(Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     if let Some(tracer) = tracer {
@@ -736,6 +873,7 @@ async fn measure(
     Figures {
         rate,
         cpu_us: (cpu1 - cpu0) / n * 1e6,
+        db_cpu_us: on_postgres.then(|| (db1 - db0) / n * 1e6),
         switches: (cs1 - cs0) as f64 / n,
         p50_ms: percentile(&lat, 0.5),
         p99_ms: percentile(&lat, 0.99),
@@ -794,10 +932,13 @@ async fn stop_strace((mut child, out): (tokio::process::Child, tempfile::NamedTe
 
 fn print_figures(kind: Kind, pairs: usize, size: usize, f: &Figures) {
     println!(
-        "relay {:<6} pairs={pairs:<3} size={size:<5} {:>9.0} msg/s  {:>8.1} µs CPU/msg  {:>6.2} cs/msg  open loop {:>7.0} msg/s: p50={:>7.2} ms p99={:>7.2} ms{}",
+        "relay {:<6} pairs={pairs:<3} size={size:<5} {:>9.0} msg/s  {:>8.1} µs CPU/msg{}  {:>6.2} cs/msg  open loop {:>7.0} msg/s: p50={:>7.2} ms p99={:>7.2} ms{}",
         kind.name(),
         f.rate,
         f.cpu_us,
+        f.db_cpu_us
+            .map(|d| format!(" (+{d:.1} µs in PostgreSQL)"))
+            .unwrap_or_default(),
         f.switches,
         f.open_rate,
         f.p50_ms,
@@ -820,10 +961,12 @@ async fn relay(args: &[String]) {
     if args.iter().any(|a| a == "--ws-send") {
         WS_SEND.store(true, Ordering::Relaxed);
     }
+    let backend = Backend::from_args(args);
     let max_pairs = *pair_counts.iter().max().unwrap() as usize;
     println!(
-        "== relay: pairs {pair_counts:?}, payload sizes {sizes:?} bytes, {secs} s per loop, {window} in flight per pair (closed loop); {} CPUs; Parley sends by {} ==",
+        "== relay: pairs {pair_counts:?}, payload sizes {sizes:?} bytes, {secs} s per loop, {window} in flight per pair (closed loop); {} CPUs; Parley on {}, sends by {} ==",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        backend.describe(),
         if WS_SEND.load(Ordering::Relaxed) {
             "WebSocket send frames"
         } else {
@@ -834,7 +977,7 @@ async fn relay(args: &[String]) {
     let mut all_pairs = Vec::new();
     let mut all_stats = Vec::new();
     for kind in [Kind::Parley, Kind::Bare] {
-        let server = spawn_server(kind).await;
+        let server = spawn_server(kind, &backend).await;
         let started = Instant::now();
         let users = register_many(&server, 2 * max_pairs).await;
         let stats = Arc::new(Stats::default());
@@ -873,14 +1016,20 @@ async fn relay(args: &[String]) {
                 figs.push(f);
             }
             let (p, b) = (&figs[0], &figs[1]);
+            // On PostgreSQL the database's CPU is part of Parley's cost per message.
+            let p_cpu = p.cpu_us + p.db_cpu_us.unwrap_or(0.0);
+            let p_cpu_text = match p.db_cpu_us {
+                Some(db) => format!("{:.0} + {db:.0} PostgreSQL", p.cpu_us),
+                None => format!("{:.0}", p.cpu_us),
+            };
             let row = format!(
-                "| {np} | {size} | {:.0} | {:.0} | {:.3} | {:.0} | {:.1} | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} |",
+                "| {np} | {size} | {:.0} | {:.0} | {:.3} | {p_cpu_text} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} |",
                 p.rate,
                 b.rate,
                 p.rate / b.rate,
-                p.cpu_us,
                 b.cpu_us,
-                p.cpu_us / b.cpu_us,
+                p_cpu / b.cpu_us,
+                p.switches,
                 p.p50_ms,
                 p.p99_ms,
                 b.p50_ms,
@@ -889,15 +1038,15 @@ async fn relay(args: &[String]) {
             println!(
                 "ratio pairs={np} size={size}: parley/bare msgs/s = {:.3}, CPU/msg parley/bare = {:.1}",
                 p.rate / b.rate,
-                p.cpu_us / b.cpu_us
+                p_cpu / b.cpu_us
             );
             rows.push(row);
         }
     }
     println!(
-        "\n| pairs | bytes | Parley msg/s | bare msg/s | Parley/bare | Parley µs CPU/msg | bare µs CPU/msg | CPU ratio | Parley p50/p99 ms (½ its peak) | bare p50/p99 ms (½ its peak) |"
+        "\n| pairs | bytes | Parley msg/s | bare msg/s | Parley/bare | Parley µs CPU/msg | bare µs CPU/msg | CPU ratio | Parley cs/msg | Parley p50/p99 ms (½ its peak) | bare p50/p99 ms (½ its peak) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
@@ -912,6 +1061,7 @@ async fn relay(args: &[String]) {
 
 async fn idle(args: &[String]) {
     let counts = list(args, "--conns", &[1000, 10_000]);
+    let backend = Backend::from_args(args);
     println!(
         "== idle: authenticated WebSockets held open, server RSS growth per socket; open-file limit {} ==",
         nofile()
@@ -928,12 +1078,12 @@ async fn idle(args: &[String]) {
         }
         let mut kib = Vec::new();
         for kind in [Kind::Parley, Kind::Bare] {
-            let server = spawn_server(kind).await;
+            let server = spawn_server(kind, &backend).await;
             let users = register_many(&server, 10).await;
             // Warm-up: a few sockets first, so runtime threads and pools exist before the baseline.
             let mut held = Vec::new();
             for u in &users {
-                held.push(server.ws(u, None).await);
+                held.push(server.ws(u, None, 0).await);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             let before = server.rss_kib();
@@ -944,8 +1094,9 @@ async fn idle(args: &[String]) {
                 .map(|i| async move {
                     // Several loopback source addresses: ~28,000 ephemeral ports each.
                     let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8));
+                    let instance = i % server_ref.processes.len();
                     server_ref
-                        .ws(&users_ref[i % users_ref.len()], Some(src))
+                        .ws(&users_ref[i % users_ref.len()], Some(src), instance)
                         .await
                 })
                 .buffer_unordered(64)
