@@ -13,13 +13,13 @@
 # breach API), as tests/browser start it. Needs schemathesis in target/tools/venv
 # (scripts/setup-test-deps.sh installs it).
 set -euo pipefail
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 EXAMPLES="${1:-20}"
 SEED="${API_SCHEMA_SEED:-11}"
-BIN="${PARLEY_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley}"
 ST="${REPO_ROOT}/target/tools/venv/bin/schemathesis"
 [[ -x "${ST}" ]] || { echo "api-schema-check: no schemathesis at ${ST} (scripts/setup-test-deps.sh)" >&2; exit 2; }
-[[ -x "${BIN}" ]] || { echo "api-schema-check: no server binary at ${BIN} (cargo build --bin parley)" >&2; exit 2; }
+server_binary api-schema-check
 
 dir="$(mktemp -d)"
 pid=""

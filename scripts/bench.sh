@@ -24,8 +24,8 @@
 # benchmark completes and prints its figures: scripts/test.sh runs `scripts/bench.sh all --smoke`.
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly REPO_ROOT
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
 
 what="${1:-all}"
@@ -51,8 +51,8 @@ else
   profile=(--release); dir=release
 fi
 cargo build "${profile[@]}" -p parley --example relay_bench --example auth_bench --bin parley
-bin="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/${dir}/examples"
-server_bin="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/${dir}/parley"
+bin="${BUILD_DIR}/${dir}/examples"
+server_bin="${BUILD_DIR}/${dir}/parley"
 
 # Idle sockets need one descriptor each, on both sides (the benchmark raises the soft limit to
 # the hard one itself too).
@@ -81,46 +81,28 @@ run() {
   fi
 }
 
+# bench NAME SMOKE_OPTIONS COMMAND PATTERN...: when NAME (or all) was asked for, run COMMAND with
+# SMOKE_OPTIONS (--smoke only) and the extra options, requiring each PATTERN (--smoke only).
+bench() {
+  local name="$1" options="$2" command="$3"
+  shift 3
+  [[ "${what}" == "${name}" || "${what}" == all ]] || return 0
+  ((smoke)) || options=""
+  run "${command} ${options} ${extra[*]}" "$@"
+}
+
 num='[0-9]+(\.[0-9]+)?'
-if [[ "${what}" == relay || "${what}" == all ]]; then
-  if ((smoke)); then
-    args=(--pairs 2 --sizes 100 --secs 1 --window 2)
-  else
-    args=()
-  fi
-  run "'${bin}/relay_bench' relay ${args[*]} ${extra[*]}" \
-    "^relay parley .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
-    "^relay bare .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
-    "^ratio pairs=2 size=100: parley/bare msgs/s = ${num}"
-fi
-if [[ "${what}" == idle || "${what}" == all ]]; then
-  if ((smoke)); then
-    args=(--conns 50)
-  else
-    args=()
-  fi
-  run "'${bin}/relay_bench' idle ${args[*]} ${extra[*]}" \
-    "^idle parley +50 sockets .* = ${num} KiB per socket" \
-    "^idle bare +50 sockets .* = ${num} KiB per socket"
-fi
-if [[ "${what}" == storm || "${what}" == all ]]; then
-  if ((smoke)); then
-    args=(--smoke)
-  else
-    args=()
-  fi
-  run "'${bin}/auth_bench' ${args[*]} ${extra[*]}" \
-    "^alone +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
-    "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
-    "^alone, [0-9]+ messages stored +n=${num} +p50= *${num} ms .*p99= *${num} ms"
-fi
-if [[ "${what}" == history || "${what}" == all ]]; then
-  if ((smoke)); then
-    args=(--smoke)
-  else
-    args=()
-  fi
-  run "PARLEY_BIN='${server_bin}' node tests/bench/history.mjs ${args[*]} ${extra[*]}" \
-    "^history n=[0-9]+ seed: .* = ${num} msg/s" \
-    "^history n=[0-9]+ ready=${num} s newest=${num} s all=${num} s pages=[0-9]+ .* gaps=0"
-fi
+bench relay "--pairs 2 --sizes 100 --secs 1 --window 2" "'${bin}/relay_bench' relay" \
+  "^relay parley .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
+  "^relay bare .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
+  "^ratio pairs=2 size=100: parley/bare msgs/s = ${num}"
+bench idle "--conns 50" "'${bin}/relay_bench' idle" \
+  "^idle parley +50 sockets .* = ${num} KiB per socket" \
+  "^idle bare +50 sockets .* = ${num} KiB per socket"
+bench storm --smoke "'${bin}/auth_bench'" \
+  "^alone +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
+  "^while [0-9]+ sign-ins run +n=${num} +p50= *${num} ms .*p99= *${num} ms" \
+  "^alone, [0-9]+ messages stored +n=${num} +p50= *${num} ms .*p99= *${num} ms"
+bench history --smoke "PARLEY_BIN='${server_bin}' node tests/bench/history.mjs" \
+  "^history n=[0-9]+ seed: .* = ${num} msg/s" \
+  "^history n=[0-9]+ ready=${num} s newest=${num} s all=${num} s pages=[0-9]+ .* gaps=0"

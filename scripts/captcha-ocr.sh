@@ -13,15 +13,15 @@
 # Needs: tesseract (Debian `tesseract-ocr`, installed by scripts/setup-test-deps.sh) and the
 # server binary ($PARLEY_BIN, default target/debug/parley).
 set -euo pipefail
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COUNT="${1:-100}"
 MAX_SOLVED="${2:-1}"
 # A seed makes the image set the same on every run (the suite uses one, so the check is
 # repeatable); without it, fresh images each run (the measurement in docs/accessibility.md).
 SEED="${3:-}"
-BIN="${PARLEY_BIN:-${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley}"
 command -v tesseract >/dev/null || { echo "captcha-ocr: tesseract not found (apt-get install tesseract-ocr)" >&2; exit 2; }
-[[ -x "${BIN}" ]] || { echo "captcha-ocr: no server binary at ${BIN} (cargo build --bin parley)" >&2; exit 2; }
+server_binary captcha-ocr
 
 dir="$(mktemp -d)"
 trap 'rm -rf "${dir}"' EXIT

@@ -12,8 +12,8 @@
 # run and prints its reproducer; keep it as a regression test (docs/security.md "Fuzzing").
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly REPO_ROOT
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}/fuzz"
 
 SECONDS_PER_TARGET="${1:-15}"
@@ -21,8 +21,8 @@ shift || true
 readonly SECONDS_PER_TARGET
 
 export RUSTC_BOOTSTRAP=1
-TARGET_DIR="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/fuzz"
-WORK="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/fuzz-work"
+TARGET_DIR="${BUILD_DIR}/fuzz"
+WORK="${BUILD_DIR}/fuzz-work"
 readonly TARGET_DIR WORK
 
 # cargo-fuzz (pinned) and g++, installed on first use.

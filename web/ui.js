@@ -356,6 +356,16 @@ export function rateLimitCountdown(scope, area, seconds, prefix, lockButton) {
 }
 
 /**
+ * One step of the sign-in or sign-up flow: its heading, then its content.
+ * @param {import('./dom.js').Child} heading the h2's content
+ * @param {...import('./dom.js').Child} content
+ * @returns {HTMLElement}
+ */
+export function stepPanel(heading, ...content) {
+  return h('section', { class: 'step-panel' }, h('h2', {}, heading), ...content);
+}
+
+/**
  * A titled section of the page.
  * @param {string} id
  * @param {string} heading

@@ -106,23 +106,66 @@ import_tarball() {
   "${DOCKER}" import "${changes[@]}" "${tarball}" "${name}" >/dev/null
 }
 
-ensure_slim() {
-  RECIPE_OF_IMAGE="${RECIPE}"
-  if [[ "$(image_recipe "${SLIM_IMAGE}")" == "${RECIPE_OF_IMAGE}" ]]; then
-    log "${SLIM_IMAGE} is present"
+# ensure_image IMAGE RECIPE TARBALL MAKE_ROOT NOTE CHANGE...: nothing when the engine has IMAGE
+# made from RECIPE (it says so, with NOTE); otherwise IMAGE is imported from TARBALL (CHANGEs as
+# for import_tarball), which is first made, when not cached, from the root file system that
+# `MAKE_ROOT DIR` builds in DIR. MAKE_ROOT runs inside the caller, so it sees the caller's locals.
+ensure_image() {
+  local image="$1" tarball="$3" make_root="$4" note="$5"
+  RECIPE_OF_IMAGE="$2"
+  shift 5
+  if [[ "$(image_recipe "${image}")" == "${RECIPE_OF_IMAGE}" ]]; then
+    log "${image} is present${note}"
     return
   fi
-  local tarball="${CACHE}/debian-bookworm-slim-${RECIPE}.tar"
   if [[ ! -s "${tarball}" ]]; then
-    local root="${WORK}/slim"
-    debootstrap_to "${root}" ""
-    slim_down "${root}"
+    local root="${WORK}/${image%%:*}"
+    "${make_root}" "${root}"
     tar --numeric-owner -C "${root}" -cf "${tarball}.part" .
     mv "${tarball}.part" "${tarball}"
   else
     log "using cached ${tarball#"${REPO_ROOT}/"}"
   fi
-  import_tarball "${SLIM_IMAGE}" "${tarball}" 'CMD ["bash"]'
+  import_tarball "${image}" "${tarball}" "$@"
+}
+
+slim_root() {
+  debootstrap_to "$1" ""
+  slim_down "$1"
+}
+
+ensure_slim() {
+  ensure_image "${SLIM_IMAGE}" "${RECIPE}" "${CACHE}/debian-bookworm-slim-${RECIPE}.tar" slim_root "" 'CMD ["bash"]'
+}
+
+# rust_root DIR: the slim system plus build tools and this machine's toolchain (from ensure_rust:
+# sees its `sysroot` and `version`).
+rust_root() {
+  local root="$1" toolchain="${version}-x86_64-unknown-linux-gnu"
+  debootstrap_to "${root}" "build-essential,pkg-config,ca-certificates"
+  slim_down "${root}"
+  log "copying the Rust ${version} toolchain from ${sysroot} (without its HTML docs)"
+  mkdir -p "${root}/usr/local/rustup/toolchains/${toolchain}" "${root}/usr/local/cargo/bin"
+  tar -C "${sysroot}" --exclude=./share/doc -cf - . |
+    tar -C "${root}/usr/local/rustup/toolchains/${toolchain}" -xf -
+  printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\nauto_self_update = "disable"\n\n[overrides]\n' \
+    "${toolchain}" >"${root}/usr/local/rustup/settings.toml"
+  local rustup_bin
+  rustup_bin="$(command -v rustup || true)"
+  if [[ -n "${rustup_bin}" ]]; then
+    # The official layout: rustup and its proxies in CARGO_HOME/bin.
+    install -m 0755 "${rustup_bin}" "${root}/usr/local/cargo/bin/rustup"
+    local tool
+    for tool in cargo rustc rustdoc cargo-clippy clippy-driver rustfmt cargo-fmt; do
+      [[ -e "${sysroot}/bin/${tool}" ]] && ln -s rustup "${root}/usr/local/cargo/bin/${tool}"
+    done
+  else
+    local tool
+    for tool in "${sysroot}"/bin/*; do
+      ln -s "/usr/local/rustup/toolchains/${toolchain}/bin/${tool##*/}" "${root}/usr/local/cargo/bin/"
+    done
+  fi
+  chmod -R a+rX,go-w "${root}/usr/local/rustup" "${root}/usr/local/cargo"
 }
 
 ensure_rust() {
@@ -135,44 +178,7 @@ ensure_rust() {
   if [[ "${version}" != "${want}" && "${version}" != "${want}".* ]]; then
     log "warning: this machine has Rust ${version}; ${RUST_IMAGE} is made from it anyway"
   fi
-  RECIPE_OF_IMAGE="${RECIPE}-${version}"
-  if [[ "$(image_recipe "${RUST_IMAGE}")" == "${RECIPE_OF_IMAGE}" ]]; then
-    log "${RUST_IMAGE} is present (Rust ${version})"
-    return
-  fi
-  local tarball="${CACHE}/rust-${version}-bookworm-${RECIPE}.tar"
-  if [[ ! -s "${tarball}" ]]; then
-    local root="${WORK}/rust" toolchain="${version}-x86_64-unknown-linux-gnu"
-    debootstrap_to "${root}" "build-essential,pkg-config,ca-certificates"
-    slim_down "${root}"
-    log "copying the Rust ${version} toolchain from ${sysroot} (without its HTML docs)"
-    mkdir -p "${root}/usr/local/rustup/toolchains/${toolchain}" "${root}/usr/local/cargo/bin"
-    tar -C "${sysroot}" --exclude=./share/doc -cf - . |
-      tar -C "${root}/usr/local/rustup/toolchains/${toolchain}" -xf -
-    printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "minimal"\nauto_self_update = "disable"\n\n[overrides]\n' \
-      "${toolchain}" >"${root}/usr/local/rustup/settings.toml"
-    local rustup_bin
-    rustup_bin="$(command -v rustup || true)"
-    if [[ -n "${rustup_bin}" ]]; then
-      # The official layout: rustup and its proxies in CARGO_HOME/bin.
-      install -m 0755 "${rustup_bin}" "${root}/usr/local/cargo/bin/rustup"
-      local tool
-      for tool in cargo rustc rustdoc cargo-clippy clippy-driver rustfmt cargo-fmt; do
-        [[ -e "${sysroot}/bin/${tool}" ]] && ln -s rustup "${root}/usr/local/cargo/bin/${tool}"
-      done
-    else
-      local tool
-      for tool in "${sysroot}"/bin/*; do
-        ln -s "/usr/local/rustup/toolchains/${toolchain}/bin/${tool##*/}" "${root}/usr/local/cargo/bin/"
-      done
-    fi
-    chmod -R a+rX,go-w "${root}/usr/local/rustup" "${root}/usr/local/cargo"
-    tar --numeric-owner -C "${root}" -cf "${tarball}.part" .
-    mv "${tarball}.part" "${tarball}"
-  else
-    log "using cached ${tarball#"${REPO_ROOT}/"}"
-  fi
-  import_tarball "${RUST_IMAGE}" "${tarball}" \
+  ensure_image "${RUST_IMAGE}" "${RECIPE}-${version}" "${CACHE}/rust-${version}-bookworm-${RECIPE}.tar" rust_root " (Rust ${version})" \
     'ENV RUSTUP_HOME=/usr/local/rustup' \
     'ENV CARGO_HOME=/usr/local/cargo' \
     'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

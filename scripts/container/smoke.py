@@ -234,30 +234,34 @@ class User:
         return totp(self.secret, step)
 
 
-def captcha(c: Client) -> str | None:
+def post_with_captcha(args: argparse.Namespace, user: User, path: str, fields: dict) -> tuple | None:
+    """A new client for USER gets a CAPTCHA, then POSTs PATH with USER's username and password,
+    FIELDS, and the CAPTCHA's id and (test) answer: (client, status, body), or None when no
+    CAPTCHA came (a failed check)."""
+    c = Client(args, user.username)
     status, _, body = c.request("GET", "/api/captcha")
     if status != 200 or not isinstance(body, dict) or "id" not in body:
         check(False, f"{c.name}: GET /api/captcha", f"status {status}: {body}")
         return None
-    return body["id"]
-
-
-def register(args: argparse.Namespace, user: User) -> bool:
-    c = Client(args, user.username)
-    cid = captcha(c)
-    if cid is None:
-        return False
-    status, _, body = c.request(
+    status, _, answer = c.request(
         "POST",
-        "/api/register",
+        path,
         {
             "username": user.username,
             "password": user.password,
-            "password_confirm": user.password,
-            "captcha_id": cid,
+            **fields,
+            "captcha_id": body["id"],
             "captcha_answer": args.captcha,
         },
     )
+    return c, status, answer
+
+
+def register(args: argparse.Namespace, user: User) -> bool:
+    sent = post_with_captcha(args, user, "/api/register", {"password_confirm": user.password})
+    if sent is None:
+        return False
+    c, status, body = sent
     if not check(
         status == 201 and isinstance(body, dict) and body.get("stage") == "totp",
         f"{user.username}: POST /api/register -> 201 with a TOTP secret",
@@ -287,20 +291,10 @@ def register(args: argparse.Namespace, user: User) -> bool:
 
 
 def login(args: argparse.Namespace, user: User) -> Client | None:
-    c = Client(args, user.username)
-    cid = captcha(c)
-    if cid is None:
+    sent = post_with_captcha(args, user, "/api/login", {})
+    if sent is None:
         return None
-    status, _, body = c.request(
-        "POST",
-        "/api/login",
-        {
-            "username": user.username,
-            "password": user.password,
-            "captcha_id": cid,
-            "captcha_answer": args.captcha,
-        },
-    )
+    c, status, body = sent
     if not check(
         status == 200 and (body or {}).get("stage") == "second_factor",
         f"{user.username}: POST /api/login (password + CAPTCHA) -> second factor",

@@ -114,39 +114,28 @@ async function walkThrough(size, scheme) {
 
 describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () => {
   before(async () => {
-    const handle = await openPage(fx.browser);
-    try {
-      await handle.page.goto(fx.server.url);
-      peerName = newUsername('peer');
-      await registerViaApi(handle.page, { username: peerName });
+    await fx.withNewAccount('peer', {}, async ({ page }, account) => {
+      peerName = account.username;
       // The peer's browser publishes its key on the chat page.
-      await handle.page.locator('.chat-list .conn[data-state="online"]').waitFor();
-    } finally {
-      await handle.close();
-    }
+      await page.locator('.chat-list .conn[data-state="online"]').waitFor();
+    });
   });
 
   test('issue14 item 6: axe finds no violation on any screen at desktop size', () => walkThrough('desktop', 'light'));
   test('issue14 item 6: axe finds no violation on any screen at phone size', () => walkThrough('phone', 'light'));
   test('issue14 item 8: the dark theme follows the system, and axe finds no violation in it', async () => {
-    const handle = await openPage(fx.browser, { viewport: SIZES.desktop, colorScheme: 'dark' });
-    try {
+    await fx.withPage({ viewport: SIZES.desktop, colorScheme: 'dark' }, async (handle) => {
       await handle.page.goto(fx.server.url);
       const background = await handle.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const [r, g, b] = (background.match(/\d+/g) ?? []).map(Number);
       assert.ok((r ?? 255) + (g ?? 255) + (b ?? 255) < 120, `a dark page: ${background}`);
-      await handle.close();
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
+    });
     await walkThrough('desktop', 'dark');
   });
 
   test('issue14 item 5: the meter never shows the previous verdict while checking a new password', async () => {
-    const handle = await openPage(fx.browser, { viewport: SIZES.desktop });
-    const { page } = handle;
-    try {
+    await fx.withPage({ viewport: SIZES.desktop }, async (handle) => {
+      const { page } = handle;
       await page.goto(new URL('/#/register', fx.server.url).href);
       const meter = page.locator('.meter');
       const password = page.locator('input[name="password"]');
@@ -175,15 +164,12 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
       assert.match(await meter.locator('.meter-label').innerText(), /^Strength: /);
       await page.unroute('**/api/password/check');
       await assertClean(handle, { allow: [EXPECTED_ME_401] });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 
   test('issue14 item 8: installable manifest and icons under the strict CSP; persistent storage asked for', async () => {
-    const handle = await openPage(fx.browser, { viewport: SIZES.phone });
-    const { page } = handle;
-    try {
+    await fx.withPage({ viewport: SIZES.phone }, async (handle) => {
+      const { page } = handle;
       await page.addInitScript(() => {
         /** @type {any} */ (window).__persistAsked = 0;
         const storage = navigator.storage;
@@ -224,8 +210,6 @@ describe('issue 14: every screen, desktop and phone', { timeout: 120_000 }, () =
       await registerViaApi(page, { username: newUsername('persist') });
       await page.waitForFunction(() => /** @type {any} */ (window).__persistAsked > 0);
       await assertClean(handle, { allow: [...CHAT_ALLOWED, EXPECTED_ME_401] });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 });

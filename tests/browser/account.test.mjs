@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useBrowserFixture } from './fixture.mjs';
-import { CAPTCHA_ANSWER, EXPECTED_ME_401, advanceClock, newUsername, registerViaApi } from './flows.mjs';
+import { EXPECTED_ME_401, advanceClock, newUsername, registerViaApi, submitSignIn } from './flows.mjs';
 import { assertClean, openPage, screenshot } from './harness.mjs';
 import { Authenticator } from './totp.mjs';
 
@@ -103,11 +103,7 @@ describe('account page forms', { timeout: 60_000 }, () => {
 
       // Signing in with it fails now.
       await page.getByRole('link', { name: 'Sign in' }).click();
-      await page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/"]').waitFor();
-      await page.getByLabel('Username').fill(account.username);
-      await page.locator('input[name="password"]').fill(account.password);
-      await page.getByLabel('Type the characters in the image').fill(CAPTCHA_ANSWER);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await submitSignIn(page, account);
       await page.getByText('Wrong username or password').waitFor();
       await assertClean(handle, {
         allow: [EXPECTED_ME_401, /\/api\/account\/password\b.*HTTP 422|\/api\/login\b.*HTTP 401|status of (401|422)/],

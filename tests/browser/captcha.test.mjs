@@ -16,15 +16,14 @@ import { describe, test } from 'node:test';
 import { SIZES } from './axe.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 import { CAPTCHA_ANSWER, EXPECTED_ME_401, GOOD_PASSWORD, newUsername } from './flows.mjs';
-import { OUTPUT_DIR, assertClean, openPage, screenshot } from './harness.mjs';
+import { OUTPUT_DIR, assertClean, screenshot } from './harness.mjs';
 
 const fx = useBrowserFixture();
 
 describe('issue 14 item 1: the CAPTCHA', { timeout: 60_000 }, () => {
   test('issue14 item 1: answer kept after a password refusal, new image after a wrong answer, audio alternative', async () => {
-    const handle = await openPage(fx.browser, { viewport: SIZES.desktop });
-    const { page } = handle;
-    try {
+    await fx.withPage({ viewport: SIZES.desktop }, async (handle) => {
+      const { page } = handle;
       await page.goto(new URL('/#/register', fx.server.url).href);
       const image = page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/png"]');
       await image.waitFor();
@@ -94,8 +93,6 @@ describe('issue 14 item 1: the CAPTCHA', { timeout: 60_000 }, () => {
       assert.equal(overflow, false, 'no horizontal scrolling on a phone');
 
       await assertClean(handle, { allow: [EXPECTED_ME_401, /\/api\/register\b.*HTTP 422|status of 422/] });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, systemTexts, waitForChatReady,
+  aliceWritesToBob, assertChatClean, bubble, bubbleTexts, openFromList, sendMessage, shot, systemTexts, waitForChatReady,
 } from './chat-flows.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 
@@ -22,12 +22,7 @@ const E5 = "This browser no longer has the keys for earlier messages — they ca
 
 describe('localStorage cleared', { timeout: 60_000 }, () => {
   test('the warning, a new exchange, new messages both ways, the key-change warning and safety number', async () => {
-    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
-    const a = alice.handle.page;
-    const b = bob.handle.page;
-    await openChat(a, bob.account.username);
-    await sendMessage(a, 'before the wipe, from alice');
-    await openChat(b, alice.account.username);
+    const { alice, bob, a, b } = await aliceWritesToBob(fx.browser, fx.server, 'before the wipe, from alice');
     await sendMessage(b, 'before the wipe, from bob');
     await bubble(a, 'before the wipe, from bob', 'theirs').waitFor();
 

@@ -54,6 +54,30 @@ export function aliceAndBob(browser, server) {
 }
 
 /**
+ * Alice and Bob (`aliceAndBob`), each with the chat to the other open, and Alice's message `first`
+ * shown to Bob. `beforeSending` runs before anything is sent (to record what the pages post, say);
+ * with `bobWaiting`, Bob opens the chat before Alice sends (the message reaches him live), else
+ * after (he finds it in the history).
+ * @param {import('playwright-core').Browser} browser
+ * @param {import('./harness.mjs').Server} server
+ * @param {string} first
+ * @param {{ beforeSending?: (alice: Person, bob: Person) => void, bobWaiting?: boolean }} [options]
+ * @returns {Promise<{ alice: Person, bob: Person, a: import('playwright-core').Page, b: import('playwright-core').Page }>}
+ */
+export async function aliceWritesToBob(browser, server, first, { beforeSending, bobWaiting = false } = {}) {
+  const [alice, bob] = await aliceAndBob(browser, server);
+  beforeSending?.(alice, bob);
+  const a = alice.handle.page;
+  const b = bob.handle.page;
+  await openChat(a, bob.account.username);
+  if (bobWaiting) await openChat(b, alice.account.username);
+  await sendMessage(a, first);
+  if (!bobWaiting) await openChat(b, alice.account.username);
+  await bubble(b, first, 'theirs').waitFor();
+  return { alice, bob, a, b };
+}
+
+/**
  * `assertClean` for each person's page, allowing what the chat legitimately logs.
  * @param {...Person} people
  */

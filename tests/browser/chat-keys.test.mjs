@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  CHAT_ALLOWED, aliceAndBob, assertChatClean, bubble, openChat, openFromList, sendMessage, shot, waitForChatReady,
+  CHAT_ALLOWED, aliceWritesToBob, assertChatClean, bubble, openFromList, sendMessage, shot, waitForChatReady,
 } from './chat-flows.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 import { signInTotp } from './flows.mjs';
@@ -87,13 +87,7 @@ function myId(page) {
 
 describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () => {
   test('a verified contact whose key changed: sending blocked, the warning survives a reload until accepted (finding 3, issue 14 item 2)', async () => {
-    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
-    const a = alice.handle.page;
-    const b = bob.handle.page;
-    await openChat(a, bob.account.username);
-    await sendMessage(a, 'hello, verified bob');
-    await openChat(b, alice.account.username);
-    await bubble(b, 'hello, verified bob', 'theirs').waitFor();
+    const { alice, bob, a, b } = await aliceWritesToBob(fx.browser, fx.server, 'hello, verified bob');
 
     // Alice compares the safety number and marks Bob verified.
     await a.getByRole('button', { name: 'Safety number' }).click();
@@ -152,16 +146,11 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
   });
 
   test('a restored older localStorage never makes the browser post a repeated IV (finding 1)', async () => {
-    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     /** @type {Array<{ payload: any, status?: number }>} */
     const posts = [];
-    recordPosts(alice.handle.page, posts);
-    const a = alice.handle.page;
-    const b = bob.handle.page;
-    await openChat(a, bob.account.username);
-    await sendMessage(a, 'one');
-    await openChat(b, alice.account.username);
-    await bubble(b, 'one', 'theirs').waitFor();
+    const { alice, bob, a, b } = await aliceWritesToBob(fx.browser, fx.server, 'one', {
+      beforeSending: (alice) => recordPosts(alice.handle.page, posts),
+    });
     // The backup: localStorage as it is now.
     const backup = await alice.handle.context.storageState();
     await sendMessage(a, 'two');
@@ -202,19 +191,16 @@ describe('security keys (issue 8, issue 14 item 2)', { timeout: 120_000 }, () =>
   });
 
   test('an old ecdh posted again does not undo a Refresh (finding 4)', async () => {
-    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
     /** @type {Array<{ payload: any, status?: number }>} */
     const alicePosts = [];
     /** @type {Array<{ payload: any, status?: number }>} */
     const bobPosts = [];
-    recordPosts(alice.handle.page, alicePosts);
-    recordPosts(bob.handle.page, bobPosts);
-    const a = alice.handle.page;
-    const b = bob.handle.page;
-    await openChat(a, bob.account.username);
-    await sendMessage(a, 'before the refresh');
-    await openChat(b, alice.account.username);
-    await bubble(b, 'before the refresh', 'theirs').waitFor();
+    const { alice, bob, a, b } = await aliceWritesToBob(fx.browser, fx.server, 'before the refresh', {
+      beforeSending: (alice, bob) => {
+        recordPosts(alice.handle.page, alicePosts);
+        recordPosts(bob.handle.page, bobPosts);
+      },
+    });
     await a.getByRole('button', { name: 'Refresh keys' }).click();
     await b.locator('.timeline-list .sys[data-kind="keys"]', { hasText: 'Keys changed' }).waitFor();
     const ecdh = alicePosts.find((p) => p.payload.type === 'ecdh')?.payload;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
 import {
-  aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, reopen, sendMessage, shot, systemTexts,
+  aliceWritesToBob, assertChatClean, bubble, bubbleTexts, openFromList, reopen, sendMessage, shot, systemTexts,
 } from './chat-flows.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 
@@ -32,11 +32,7 @@ const logged = (handle, re) => handle.console.some((m) => re.test(m.text));
 
 describe('reopen and refresh', { timeout: 90_000 }, () => {
   before(async () => {
-    [alice, bob] = await aliceAndBob(fx.browser, fx.server);
-    await openChat(alice.handle.page, bob.account.username);
-    await sendMessage(alice.handle.page, /** @type {string} */ (BEFORE[0]));
-    await openChat(bob.handle.page, alice.account.username);
-    await bubble(bob.handle.page, /** @type {string} */ (BEFORE[0]), 'theirs').waitFor();
+    ({ alice, bob } = await aliceWritesToBob(fx.browser, fx.server, /** @type {string} */ (BEFORE[0])));
     for (const [i, text] of BEFORE.entries()) {
       if (i === 0) continue;
       const [from, to] = i % 2 ? [bob, alice] : [alice, bob];

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import {
-  CHAT_ALLOWED, aliceAndBob, assertChatClean, bubble, bubbleTexts, openChat, openFromList, sendMessage, shot, waitForChatReady,
+  CHAT_ALLOWED, aliceWritesToBob, assertChatClean, bubble, bubbleTexts, openFromList, sendMessage, shot, waitForChatReady,
 } from './chat-flows.mjs';
 import { useBrowserFixture } from './fixture.mjs';
 import { assertClean } from './harness.mjs';
@@ -57,13 +57,7 @@ function repost(page, peerName, how) {
 
 describe('replayed and tampered ciphertexts', { timeout: 60_000 }, () => {
   test('a replay is rejected, a tampered message is not verified, live and after a reload', async () => {
-    const [alice, bob] = await aliceAndBob(fx.browser, fx.server);
-    const a = alice.handle.page;
-    const b = bob.handle.page;
-    await openChat(a, bob.account.username);
-    await openChat(b, alice.account.username);
-    await sendMessage(a, 'pay Bob 10 euros');
-    await bubble(b, 'pay Bob 10 euros', 'theirs').waitFor();
+    const { alice, bob, a, b } = await aliceWritesToBob(fx.browser, fx.server, 'pay Bob 10 euros', { bobWaiting: true });
 
     const refused = await repost(a, bob.account.username, 'same');
     assert.deepEqual([refused.status, refused.error], [409, 'iv_reused'], 'the server refuses a repeated (sender, key set, IV)');

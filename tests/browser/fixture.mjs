@@ -9,17 +9,30 @@
  *   const fx = useBrowserFixture({ env: { … } });        // with more settings
  *   const fx = useBrowserFixture({ plain: true });        // `parley serve` with no test settings
  *   const fx = useBrowserFixture({ browser: false });     // the file launches its own browsers
+ *
+ * `fx.withPage(options, body)` runs a test's body with a new page and closes the page whatever
+ * happens; `fx.withNewAccount(prefix, options, body)` does the same, on the server's page and
+ * signed up as a new user through the API.
  */
 
 import { after, before } from 'node:test';
 
-import { startAccountServer } from './flows.mjs';
-import { launchBrowser, startServer } from './harness.mjs';
+import { newUsername, registerViaApi, startAccountServer } from './flows.mjs';
+import { launchBrowser, openPage, startServer } from './harness.mjs';
+
+/** @typedef {import('./harness.mjs').PageHandle} PageHandle */
 
 /**
  * @typedef {object} Fixture
  * @property {import('./harness.mjs').Server} server
  * @property {import('playwright-core').Browser} browser
+ * @property {<T>(contextOptions: import('playwright-core').BrowserContextOptions, body: (handle: PageHandle) => Promise<T>) => Promise<T>} withPage
+ * @property {<T>(prefix: string, options: NewAccountOptions, body: (handle: PageHandle, account: import('./flows.mjs').Account) => Promise<T>) => Promise<T>} withNewAccount
+ */
+
+/**
+ * The new page's context options, and the TOTP clock offset of the new account.
+ * @typedef {import('playwright-core').BrowserContextOptions & { clockOffset?: number }} NewAccountOptions
  */
 
 /**
@@ -44,7 +57,8 @@ export function useBrowserFixture({ env = {}, plain = false, browser: withBrowse
     await server?.stop();
   });
 
-  return {
+  /** @type {Fixture} */
+  const fx = {
     get server() {
       if (!server) throw new Error('the fixture has not started the server yet (read fx.server inside a test or hook)');
       return server;
@@ -53,5 +67,21 @@ export function useBrowserFixture({ env = {}, plain = false, browser: withBrowse
       if (!browser) throw new Error('the fixture has no browser (read fx.browser inside a test or hook)');
       return browser;
     },
+    async withPage(contextOptions, body) {
+      const handle = await openPage(fx.browser, contextOptions);
+      try {
+        return await body(handle);
+      } finally {
+        await handle.close();
+      }
+    },
+    withNewAccount(prefix, { clockOffset = 0, ...contextOptions }, body) {
+      return fx.withPage(contextOptions, async (handle) => {
+        await handle.page.goto(fx.server.url);
+        const account = await registerViaApi(handle.page, { username: newUsername(prefix), clockOffset });
+        return body(handle, account);
+      });
+    },
   };
+  return fx;
 }

@@ -164,13 +164,22 @@ export async function signInPassword(page, account) {
   if (!/#\/login$/.test(page.url())) {
     await page.goto(new URL('/#/login', page.url()).href);
   }
+  await submitSignIn(page, account);
+  await page.getByRole('heading', { name: 'Second step' }).waitFor();
+}
+
+/**
+ * Fills the sign-in page's form (once its CAPTCHA is there) and submits it.
+ * @param {import('playwright-core').Page} page on the sign-in page
+ * @param {{ username: string, password: string }} account
+ */
+export async function submitSignIn(page, account) {
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   await page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/"]').waitFor();
   await page.getByLabel('Username').fill(account.username);
   await page.locator('input[name="password"]').fill(account.password);
   await page.getByLabel('Type the characters in the image').fill(CAPTCHA_ANSWER);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Second step' }).waitFor();
 }
 
 /**

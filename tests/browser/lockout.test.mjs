@@ -94,11 +94,7 @@ describe('throttling and the account page', { timeout: 60_000 }, () => {
   });
 
   test('a locked factor says what to do', async () => {
-    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
-    const { page } = handle;
-    try {
-      await page.goto(fx.server.url);
-      const account = await registerViaApi(page, { username: newUsername('ivy') });
+    await fx.withNewAccount('ivy', { viewport: { width: 1280, height: 900 } }, async ({ page }, account) => {
       await signOut(page);
       await signInPassword(page, account);
       // Reaching 100 failures takes hours of back-off; the API tests cover it. Here the UI's
@@ -118,8 +114,6 @@ describe('throttling and the account page', { timeout: 60_000 }, () => {
       assert.match(text, /recovery codes? instead/);
       assert.ok(text.includes(`parley admin unlock ${account.username}`), text);
       await screenshot(page, 'login-factor-locked');
-    } finally {
-      await handle.close();
-    }
+    });
   });
 });

@@ -8,25 +8,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useBrowserFixture } from './fixture.mjs';
-import { EXPECTED_ME_401, newUsername, registerViaApi, signInPassword, signOut } from './flows.mjs';
-import { assertClean, openPage, screenshot } from './harness.mjs';
+import { EXPECTED_ME_401, signInPassword, signOut, submitSignIn } from './flows.mjs';
+import { assertClean, screenshot } from './harness.mjs';
 
 const fx = useBrowserFixture();
 
 describe('sign-in', { timeout: 60_000 }, () => {
   test('with password + authenticator code, then with a recovery code (once only)', async () => {
-    const handle = await openPage(fx.browser, { viewport: { width: 1280, height: 900 } });
-    const { page } = handle;
-    try {
-      await page.goto(fx.server.url);
-      const account = await registerViaApi(page, { username: newUsername('carol') });
+    await fx.withNewAccount('carol', { viewport: { width: 1280, height: 900 } }, async (handle, account) => {
+      const { page } = handle;
       await signOut(page);
       assert.equal(new URL(page.url()).hash, '#/');
       await screenshot(page, 'login-0-signed-out');
 
       // Wrong password: said clearly, without telling which of the two was wrong.
       await page.getByRole('link', { name: 'Sign in' }).click();
-      await signInPasswordExpectingError(page, { ...account, password: 'not the password at all' });
+      await submitSignIn(page, { ...account, password: 'not the password at all' });
+      await page.locator('.message[data-kind="error"]').waitFor();
       assert.match(await page.locator('.message[data-kind="error"]').innerText(), /Wrong username or password/);
       await screenshot(page, 'login-1-wrong-password');
 
@@ -85,23 +83,6 @@ describe('sign-in', { timeout: 60_000 }, () => {
           /\/api\/ws' failed: HTTP Authentication failed/,
         ],
       });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 });
-
-/**
- * Submits the password step and waits for an error.
- * @param {import('playwright-core').Page} page
- * @param {import('./flows.mjs').Account} account
- */
-async function signInPasswordExpectingError(page, account) {
-  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await page.locator('.captcha[data-state="ready"] img.captcha-image[src^="data:image/"]').waitFor();
-  await page.getByLabel('Username').fill(account.username);
-  await page.locator('input[name="password"]').fill(account.password);
-  await page.getByLabel('Type the characters in the image').fill('testcaptcha');
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.message[data-kind="error"]').waitFor();
-}

@@ -28,10 +28,9 @@ const SESSION_GONE = [EXPECTED_ME_401, /HTTP 401|status of 401/];
 
 describe('session limits', { timeout: 60_000 }, () => {
   test('signing out in one tab ends the session in the other', async () => {
-    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
-    const { page: tabA, context } = handle;
-    const tabB = await context.newPage();
-    try {
+    await fx.withPage({ viewport: { width: 1100, height: 800 } }, async (handle) => {
+      const { page: tabA, context } = handle;
+      const tabB = await context.newPage();
       await tabA.goto(fx.server.url);
       await registerViaApi(tabA, { username: newUsername('dave'), clockOffset });
       await tabB.goto(`${fx.server.url}#/account`);
@@ -52,9 +51,7 @@ describe('session limits', { timeout: 60_000 }, () => {
       assert.equal(await tabB.locator('.topbar').count(), 0, 'no signed-in chrome left');
       await screenshot(tabB, 'session-other-tab-signed-out');
       await assertClean(handle, { allow: SESSION_GONE });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 
   test('another device signing this session out: the next action lands on sign-in', async () => {
@@ -89,11 +86,8 @@ describe('session limits', { timeout: 60_000 }, () => {
   });
 
   test('the idle warning lets the user stay signed in with the password', async () => {
-    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
-    const { page } = handle;
-    try {
-      await page.goto(fx.server.url);
-      const account = await registerViaApi(page, { username: newUsername('fay'), clockOffset });
+    await fx.withNewAccount('fay', { viewport: { width: 1100, height: 800 }, clockOffset }, async (handle, account) => {
+      const { page } = handle;
 
       await advance(29 * 60);
       // The user comes back to the tab: the page re-reads /api/me and sees 1 minute left.
@@ -117,17 +111,12 @@ describe('session limits', { timeout: 60_000 }, () => {
       await page.locator('table.sessions').waitFor();
       assert.equal(new URL(page.url()).hash, '#/account');
       await assertClean(handle, { allow: [EXPECTED_ME_401, /session\/reauth\b.*HTTP 401|status of 401/] });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 
   test('30 minutes idle, and the 12-hour limit, end the session with a notice', async () => {
-    const handle = await openPage(fx.browser, { viewport: { width: 1100, height: 800 } });
-    const { page } = handle;
-    try {
-      await page.goto(fx.server.url);
-      const account = await registerViaApi(page, { username: newUsername('gus'), clockOffset });
+    await fx.withNewAccount('gus', { viewport: { width: 1100, height: 800 }, clockOffset }, async (handle, account) => {
+      const { page } = handle;
       // The chat's socket must be open before the clock jumps, or its handshake may come after
       // the session ended and fail with a 401 (under load it did).
       await waitForChatReady(page);
@@ -161,8 +150,6 @@ describe('session limits', { timeout: 60_000 }, () => {
       assert.match(absoluteNotice, /12-hour/);
       await screenshot(page, 'session-12h-ended');
       await assertClean(handle, { allow: SESSION_GONE });
-    } finally {
-      await handle.close();
-    }
+    });
   });
 });

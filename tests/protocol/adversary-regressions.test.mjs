@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 
 import * as P from '../../web/protocol.js';
 import { storageKeys, walkChain } from '../../web/protocol.js';
-import { ALICE, BOB, Client, MemoryStorage, pair, texts } from './helpers.mjs';
+import { ALICE, BOB, Client, MemoryStorage, pair, pairAfter, texts } from './helpers.mjs';
 
 /**
  * A P-384 key pair the server made itself, and a key set "from Bob" to Alice under it, with a
@@ -84,9 +84,7 @@ describe('adversary findings (seeded runs, issue 8)', () => {
   });
 
   it('adversary finding A4 (seed 58): a stand-in exchange with a salt near the bound does not push the real pair\'s salts beyond what the contact accepts', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('a1');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('a1');
     // The server's own exchange "from Bob", salt just inside Alice's bound (salt_max + 2^20).
     const m = await standIn(alice.identity.publicKey, 1 + P.MAX_SALT_STEP);
     await alice.conv.receive({ id: server.nextId++, sender_id: BOB, recipient_id: ALICE, created_at: clock.now(), payload: m.exchange });
@@ -100,9 +98,7 @@ describe('adversary findings (seeded runs, issue 8)', () => {
     assert.deepEqual(texts(await bob.sync()), ['a3']);
   });
   it('model observation (SPIN trail new-own-ecdh-pin): an own ecdh echoed after a restored localStorage does not re-pin the key it named', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('a1');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('a1');
     await alice.sync();
     /** @type {Map<string, string>} */
     const snapshot = new Map(alice.storage.keys().map((k) => [k, /** @type {string} */ (alice.storage.getItem(k))]));
@@ -128,9 +124,7 @@ describe('adversary findings (seeded runs, issue 8)', () => {
     assert.deepEqual(texts(await bob.sync()).filter((t) => t === 'a3'), ['a3'], 'Bob reads it (before the fix: sent to the stand-in key)');
   });
   it('model observation: a change delivered before the change it follows is rejected without effect; the next exchange heals, a reload shows what was missed', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('a1');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('a1');
     await alice.refresh();
     await alice.refresh();
     await alice.send('a2');

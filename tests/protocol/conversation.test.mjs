@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import {
   Conversation, createIdentity, encrypt, fromB64, ivCounter, loadKeySet, makeChange, storageKeys, toB64,
 } from '../../web/protocol.js';
-import { ALICE, BOB, Client, kinds, pair, roundTrip, texts } from './helpers.mjs';
+import { ALICE, BOB, kinds, pair, pairAfter, roundTrip, texts } from './helpers.mjs';
 
 /** @typedef {import('../../web/protocol.js').ProtocolEvent} ProtocolEvent */
 /** @typedef {import('../../web/protocol.js').StoredMessage} StoredMessage */
@@ -127,9 +127,7 @@ describe('history (E3, E5)', () => {
   });
 
   it('a lower IV arriving later is a replay, a tampered message is a per-message notice', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('one');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('one');
     const ks = await loadKeySet(alice.storage, ALICE, /** @type {string} */ (alice.conv.currentKeySetId()));
     assert.ok(ks);
     const ahead = await encrypt(ks, 'iv 10', 10);
@@ -192,9 +190,7 @@ describe('Refresh (E6)', () => {
   });
 
   it('a change with a bad old MAC or a bad new MAC is rejected and the keys are unchanged', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('hi');
     const before = bob.conv.currentKeySetId();
     const storageBefore = new Set(bob.storage.keys());
     const old = await loadKeySet(alice.storage, ALICE, /** @type {string} */ (before));
@@ -217,9 +213,7 @@ describe('Refresh (E6)', () => {
   });
 
   it('both press Refresh at once: both converge on one key set (same salt)', async () => {
-    const { alice, bob } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob } = await pairAfter('hi');
     await alice.refresh();
     await bob.refresh();
     await alice.send('alice after');
@@ -233,9 +227,7 @@ describe('Refresh (E6)', () => {
   });
 
   it('both press Refresh at once with different salts: the lower server id wins, the other is superseded', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('hi');
     // Bob has seen higher salts for this pair (e.g. from an exchange alice never got).
     const convKey = storageKeys.conversation(BOB, ALICE);
     const state = JSON.parse(/** @type {string} */ (bob.storage.getItem(convKey)));
@@ -281,12 +273,9 @@ describe('Refresh (E6)', () => {
   });
 
   it('a change for a key set the peer no longer has asks for a fresh exchange', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob } = await pairAfter('hi');
     // Bob's browser loses its storage and comes back with a new identity; alice does not know yet.
-    bob.storage.clear();
-    const bob2 = await Client.create(server, clock, BOB, ALICE, { storage: bob.storage });
+    const bob2 = await bob.wiped();
     bob2.delivered = bob.delivered;
     await alice.conv.refresh(alice.post); // alice refreshes the old key set (without refetching keys)
     const events = await bob2.sync();
@@ -353,9 +342,7 @@ describe('the 60-second rule (E6)', () => {
   });
 
   it('a stale change decrypts what follows, but the recipient starts a fresh exchange to send', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     await alice.refresh();
     await alice.send('after refresh');
     clock.advance(3600);
@@ -375,8 +362,7 @@ describe('cleared localStorage (E5, E7)', () => {
     await roundTrip(alice, bob, 'old 1', 'old 2');
 
     clock.advance(600);
-    bob.storage.clear();
-    const bob2 = await Client.create(server, clock, BOB, ALICE, { storage: bob.storage });
+    const bob2 = await bob.wiped();
     assert.notEqual(bob2.identity.publicKey, bob.identity.publicKey);
     await bob2.fetchPeerKeys();
     assert.equal(bob2.conv.exchangeReason(), 'no_key_set');
@@ -402,11 +388,8 @@ describe('cleared localStorage (E5, E7)', () => {
   });
 
   it('a sender unaware of the new key: the recipient wants an exchange and gets it', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
-    bob.storage.clear();
-    const bob2 = await Client.create(server, clock, BOB, ALICE, { storage: bob.storage });
+    const { alice, bob, server } = await pairAfter('hi');
+    const bob2 = await bob.wiped();
     bob2.delivered = server.nextId - 1;
     await alice.conv.send('are you there?', alice.post); // alice has not refetched bob's keys
     const events = await bob2.sync();
@@ -420,14 +403,10 @@ describe('cleared localStorage (E5, E7)', () => {
   });
 
   it('both browsers lost their storage and use stale keys of each other: one exchange each converges', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('hi');
     const staleBobKey = bob.identity.publicKey;
-    alice.storage.clear();
-    bob.storage.clear();
-    const alice2 = await Client.create(server, clock, ALICE, BOB, { storage: alice.storage });
-    const bob2 = await Client.create(server, clock, BOB, ALICE, { storage: bob.storage });
+    const alice2 = await alice.wiped();
+    const bob2 = await bob.wiped();
     alice2.delivered = bob2.delivered = server.nextId - 1;
     // Alice only knows Bob's old key (e.g. a cached key list); Bob knows nothing yet.
     await alice2.conv.setPeerKeys({ current: { public_key: staleBobKey } });
@@ -449,9 +428,7 @@ describe('cleared localStorage (E5, E7)', () => {
   });
 
   it('a fresh exchange is adopted even when a shared secret existed before (E7)', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('hi');
     const first = bob.conv.currentKeySetId();
     await bob.conv.exchange(bob.post);
     await alice.sync();
@@ -463,9 +440,7 @@ describe('cleared localStorage (E5, E7)', () => {
 
 describe('X3 verification', () => {
   it('safety numbers match; verified until the contact\'s key changes', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     await bob.fetchPeerKeys();
     const sa = await alice.conv.safetyNumber();
     assert.ok(sa);
@@ -486,9 +461,7 @@ describe('X3 verification', () => {
 
 describe('storage layout (E4)', () => {
   it('uses only the documented keys, holds no plaintext, and survives a new Conversation object', async () => {
-    const { alice, bob } = await pair();
-    await alice.send('secret words');
-    await bob.sync();
+    const { alice, bob } = await pairAfter('secret words');
     await alice.refresh();
     for (const c of [alice, bob]) {
       for (const k of c.storage.keys()) {
@@ -505,9 +478,7 @@ describe('storage layout (E4)', () => {
 
 describe('network failures', () => {
   it('a failed post burns the IV; a failed Refresh leaves the old keys closed and the next send exchanges', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('one');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('one');
     const fail = async () => {
       throw new Error('offline');
     };

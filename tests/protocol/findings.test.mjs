@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 
 import * as P from '../../web/protocol.js';
-import { ALICE, BOB, Client, MemoryStorage, kinds, pair, texts } from './helpers.mjs';
+import { ALICE, BOB, Client, MemoryStorage, kinds, pair, pairAfter, texts } from './helpers.mjs';
 
 /** @typedef {import('../../web/protocol.js').ProtocolEvent} ProtocolEvent */
 
@@ -75,9 +75,7 @@ function repeatedIvs(received) {
 
 describe('issue 8 findings (malicious server, storage rollback)', () => {
   it('finding 1: a restored older localStorage never makes the sender reuse a (key, IV) — neither in the same key set nor after a Refresh', async () => {
-    const { alice, bob, server } = await pair();
-    await alice.send('one');
-    await bob.sync();
+    const { alice, bob, server } = await pairAfter('one');
     const backup = snapshot(alice.storage); // counter of key set 1 at IV 1
     await alice.send('two'); // IV 2
     await alice.refresh(); // key set 2 …
@@ -128,9 +126,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 2: an ecdh "from Bob" naming a stand-in key, with a server id below the pin, raises the key-change warning and ends "verified"', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     server.nextId += 10; // ids the server keeps free for later
     await bob.conv.exchange(bob.post); // Bob's own exchange: Alice pins Bob's key at its id
     await alice.sync();
@@ -153,9 +149,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 3: a verified contact whose key changed cannot be written to until the new key is accepted', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, server, clock } = await pairAfter('hi');
     alice.conv.markVerified();
     // Bob's key changes (a new browser — or a server substituting a key).
     const bob2 = await Client.create(server, clock, BOB, ALICE, { storage: new MemoryStorage() });
@@ -177,9 +171,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 4: a replayed old ecdh with a fresh created_at does not move the peer back from a Refresh', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     const oldEcdh = server.messages.find((m) => /** @type {any} */ (m.payload).type === 'ecdh');
     await alice.refresh();
     await bob.sync();
@@ -196,9 +188,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 4: an exchange stamped in the future is not fresh', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     /** @type {import('../../web/protocol.js').StoredMessage[]} */
     const stored = [];
     await bob.conv.exchange(async (p) => {
@@ -214,9 +204,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 5: a forged ecdh with salt 2^53−1 does not break Refresh or re-exchange', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     const max = Number.MAX_SAFE_INTEGER;
     const nonce = maybeNonce();
     const keys = { [ALICE]: alice.identity.publicKey, [BOB]: bob.identity.publicKey };
@@ -262,9 +250,7 @@ describe('issue 8 findings (malicious server, storage rollback)', () => {
   });
 
   it('finding 6: keys are compared as points — a re-encoded key raises no false alarm, an off-curve key is never pinned', async () => {
-    const { alice, bob, server, clock } = await pair();
-    await alice.send('hi');
-    await bob.sync();
+    const { alice, bob, server, clock } = await pairAfter('hi');
     // The same 97 bytes with non-zero unused bits in the last base64 character.
     const k = bob.identity.publicKey;
     const last = k.charAt(k.length - 3);

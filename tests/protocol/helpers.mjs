@@ -199,6 +199,16 @@ export class Client {
     return c;
   }
 
+  /**
+   * This browser loses its storage and comes back (as a new tab over the same, now empty,
+   * storage) with a new identity, published.
+   * @returns {Promise<Client>}
+   */
+  async wiped() {
+    this.storage.clear();
+    return Client.create(this.server, this.clock, this.me, this.peer, { storage: this.storage });
+  }
+
   /** Fetch the peer's keys as the UI does on opening the conversation. */
   async fetchPeerKeys() {
     return this.conv.setPeerKeys(this.server.keysOf(this.peer));
@@ -253,6 +263,18 @@ export async function pair(o = {}) {
   const alice = await Client.create(server, clock, ALICE, BOB, o);
   const bob = await Client.create(server, clock, BOB, ALICE, o);
   return { clock, server, alice, bob };
+}
+
+/**
+ * `pair`, once Alice's first message `text` has reached Bob (the first exchange is done).
+ * @param {string} text
+ * @param {{ lock?: LockFn }} [o]
+ */
+export async function pairAfter(text, o = {}) {
+  const p = await pair(o);
+  await p.alice.send(text);
+  await p.bob.sync();
+  return p;
 }
 
 /**

@@ -317,6 +317,24 @@ class Script {
     await this.keys('bob');
   }
 
+  /** `pair`, then Alice's first message `text`, delivered to Bob. @param {string} text */
+  async pairAfter(text) {
+    await this.pair();
+    await this.send('alice', text);
+    await this.sync('bob');
+  }
+
+  /**
+   * The party's storage is saved as `name`, it sends `texts`, then its storage goes back to the
+   * saved one: `restore` (a new instance over it) or `rollback` (under the running instance).
+   * @param {string} party @param {'restore' | 'rollback'} op @param {string} name @param {string[]} texts
+   */
+  async sendThenGoBack(party, op, name, texts) {
+    await this.do({ party, op: 'snapshot', name });
+    for (const text of texts) await this.send(party, text);
+    await this.do({ party, op, name });
+  }
+
   /** The party fetches its contact's published keys (as the UI does). @param {string} party */
   async keys(party) {
     const p = this.runner.party(party);
@@ -419,9 +437,7 @@ const SCENARIOS = [];
 const scenario = (name, about, fn) => SCENARIOS.push(Object.assign(async (/** @type {Script} */ s) => fn(s), { traceName: name, about }));
 
 scenario('honest', 'An exchange and messages both ways; a reload replays the history (seen again, no replay).', async (s) => {
-  await s.pair();
-  await s.send('alice', 'Hello, Bob!');
-  await s.sync('bob');
+  await s.pairAfter('Hello, Bob!');
   await s.send('bob', 'Hi Alice 👋');
   await s.sync('alice');
   await s.send('alice', 'How are you?');
@@ -436,9 +452,7 @@ scenario('honest', 'An exchange and messages both ways; a reload replays the his
 for (const side of ['alice', 'bob']) {
   const other = side === 'alice' ? 'bob' : 'alice';
   scenario(`refresh-${side}`, `A Refresh by ${side}: change, messages under the new key set both ways, a late message under the old one (retired_key), a second Refresh.`, async (s) => {
-    await s.pair();
-    await s.send('alice', 'first');
-    await s.sync('bob');
+    await s.pairAfter('first');
     await s.send('bob', 'second');
     await s.sync('alice');
     const before = s.steps[s.steps.length - 1].expect.probe.head;
@@ -516,9 +530,7 @@ scenario('stale', 'An ecdh older than 60 s, or from history, is read-only: the r
 });
 
 scenario('rejections-msg', 'Every rejection of a msg: malformed items and fields, wrong_conversation, unknown_key_set, bad_mac, bad_tag, invalid UTF-8 under a valid MAC, replay.', async (s) => {
-  await s.pair();
-  await s.send('alice', 'setup');
-  await s.sync('bob');
+  await s.pairAfter('setup');
   const good = s.msg(s.last());
   const ks = await s.keySet('alice', good.payload.key_set);
   const m = (/** @type {any} */ payload, /** @type {any} */ extra = {}) => ({ ...clone(good), id: s.forge(ALICE, BOB, payload), created_at: s.t, ...extra });
@@ -601,9 +613,7 @@ scenario('rejections-ecdh', 'Every rejection of an ecdh: malformed fields (salt 
 });
 
 scenario('rejections-change', 'Every rejection of a change: malformed fields, unknown_key_set, bad_mac_old, bad_salt (not above the old salt; too far ahead), bad_key_set, bad_mac_new, replay.', async (s) => {
-  await s.pair();
-  await s.send('alice', 'setup');
-  await s.sync('bob');
+  await s.pairAfter('setup');
   const head = s.steps[s.steps.length - 1].expect.probe.head;
   await s.refresh('alice');
   const good = s.msg(s.last());
@@ -657,9 +667,7 @@ scenario('replayed-ecdh', 'A replayed old ecdh under a new id with a fresh creat
 
 for (const verified of [false, true]) {
   scenario(`stand-in${verified ? '-verified' : ''}`, `A forged ecdh "from Bob" naming the server's own key (confirmed by the server), ${verified ? 'in a verified conversation' : 'unverified'}: a key warning, never shown silently as Bob's.`, async (s) => {
-    await s.pair();
-    await s.send('alice', 'hello');
-    await s.sync('bob');
+    await s.pairAfter('hello');
     await s.send('bob', 'hi');
     await s.sync('alice');
     if (verified) await s.do({ party: 'alice', op: 'verify' });
@@ -680,9 +688,7 @@ for (const verified of [false, true]) {
 }
 
 scenario('verified-key-change', 'A verified contact\'s key changes (a new browser of Bob\'s): sending is blocked (key_change_unconfirmed) until Alice accepts the new key.', async (s) => {
-  await s.pair();
-  await s.send('alice', 'hello');
-  await s.sync('bob');
+  await s.pairAfter('hello');
   await s.do({ party: 'alice', op: 'verify' });
   s.wait(100);
   await s.open('bob2', BOB, ALICE, 'bob2');
@@ -704,13 +710,8 @@ scenario('verified-key-change', 'A verified contact\'s key changes (a new browse
 });
 
 scenario('restore', 'A restored older storage resumes above the server\'s last IV (no repeated IV); a Refresh after the restore draws a new nonce; the server refuses a second change.', async (s) => {
-  await s.pair();
-  await s.send('alice', 'one');
-  await s.sync('bob');
-  await s.do({ party: 'alice', op: 'snapshot', name: 'early' });
-  await s.send('alice', 'two');
-  await s.send('alice', 'three');
-  await s.do({ party: 'alice', op: 'restore', name: 'early' });
+  await s.pairAfter('one');
+  await s.sendThenGoBack('alice', 'restore', 'early', ['two', 'three']);
   await s.send('alice', 'four');
   await s.sync('bob');
   await s.do({ party: 'alice', op: 'snapshot', name: 'before-refresh' });
@@ -723,10 +724,7 @@ scenario('restore', 'A restored older storage resumes above the server\'s last I
   await s.sync('alice');
   // A rollback under the running instance: its first post meets the server's 409 iv_reused, it
   // asks the last IV again and posts above it.
-  await s.do({ party: 'alice', op: 'snapshot', name: 'running' });
-  await s.send('alice', 'eight');
-  await s.send('alice', 'nine');
-  await s.do({ party: 'alice', op: 'rollback', name: 'running' });
+  await s.sendThenGoBack('alice', 'rollback', 'running', ['eight', 'nine']);
   await s.send('alice', 'ten');
   await s.sync('bob');
   // Bob restores too, before everything.
@@ -761,9 +759,7 @@ scenario('restore-echo', 'After a restore, the server\'s catch-up brings back th
 });
 
 scenario('own-ecdh-pin', 'SPIN trail new-own-ecdh-pin: the directory lied once and Alice sent to the stand-in key; her storage is restored from before, the directory is honest again, and the catch-up echoes her own ecdh naming the stand-in key: the pin stays on the key the directory names.', async (s) => {
-  await s.pair();
-  await s.send('alice', 'a1');
-  await s.sync('bob');
+  await s.pairAfter('a1');
   await s.do({ party: 'alice', op: 'snapshot', name: 'before' });
   await s.do({ party: 'alice', op: 'set_peer_keys', keys: { current: { public_key: KEYS.mallory.public_key } } });
   await s.send('alice', 'a2 to the stand-in');
@@ -814,9 +810,7 @@ scenario('directory', 'The key directory: an off-curve or missing key is ignored
 });
 
 scenario('own-key-changed', 'A browser whose identity key was replaced over the same storage: its old key sets still decrypt, a change or ecdh for the old key is not_my_key, the next send starts a new exchange (own_key_changed).', async (s) => {
-  await s.pair();
-  await s.send('alice', 'one');
-  await s.sync('bob');
+  await s.pairAfter('one');
   await s.send('bob', 'two');
   await s.do({ party: 'alice', op: 'reload', key: 'alice' });
   await s.sync('alice');

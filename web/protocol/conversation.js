@@ -61,6 +61,18 @@ import {
 /** @param {unknown} e @returns {boolean} the server refused a repeated (sender, key set, IV) (409 `iv_reused`) */
 const ivReused = (e) => isObject(e) && e.code === 'iv_reused';
 
+/**
+ * An exchange seen again (stored before) is engaged when it comes fresh and was not yet (§7.2,
+ * §8.2): marks it, and says whether it did (the caller saves the state).
+ * @param {ExchangeEntry} entry @param {boolean} fresh
+ * @returns {boolean}
+ */
+function engageFresh(entry, fresh) {
+  if (!fresh || entry.engaged) return false;
+  entry.engaged = true;
+  return true;
+}
+
 export class Conversation {
   #me;
   #peer;
@@ -416,16 +428,9 @@ export class Conversation {
         bumpSalt(pending, next.pair, salt);
         this.#save(pending);
         this.#log.change('send', old.id, next.id, salt, this.#me, this.#peer, counter.iv, 'mac_old=made mac_new=made');
-        let stored;
-        try {
-          stored = checkStored(await post(payload));
-        } catch (e) {
-          // The change may have reached the server anyway: the old counter stays closed (the peer
-          // may already treat its last IV as final), so the next send starts a fresh exchange.
-          this.#dropPending('change', next.id);
-          throw e;
-        }
-        const done = this.#confirmPending('change', next.id, stored);
+        // If it fails, the change may have reached the server anyway: the old counter stays closed
+        // (the peer may already treat its last IV as final), so the next send starts a fresh exchange.
+        const { stored, done } = await this.#postPending(post, payload, 'change', next.id);
         /** @type {KeysChangedEvent} */
         const event = {
           kind: 'keys_changed', id: stored.id, mine: true, created_at: stored.created_at, type: 'change',
@@ -473,17 +478,28 @@ export class Conversation {
     state.want_exchange = false;
     this.#save(state);
     this.#log.exchange('send', ks.id, salt, this.#me, this.#peer, `own=${ks.ownPublic.slice(0, 12)}… peer=${peerKey.slice(0, 12)}…`);
+    const { stored } = await this.#postPending(post, payload, 'ecdh', ks.id);
+    /** @type {ExchangeEvent} */
+    const event = { kind: 'exchange', id: stored.id, mine: true, created_at: stored.created_at, type: 'ecdh', keySetId: ks.id, fresh: true, engaged: true, ok: true };
+    return [event];
+  }
+
+  /**
+   * Posts the payload of the pending (not yet stored) exchange entry of `type` for `keySet`, then
+   * confirms the entry with the server's id and time; if the post fails, the entry is dropped and
+   * the error thrown on.
+   * @param {PostFn} post @param {Payload} payload @param {'ecdh' | 'change'} type @param {string} keySet
+   * @returns {Promise<{ stored: StoredMessage, done: ExchangeEntry | null }>}
+   */
+  async #postPending(post, payload, type, keySet) {
     let stored;
     try {
       stored = checkStored(await post(payload));
     } catch (e) {
-      this.#dropPending('ecdh', ks.id);
+      this.#dropPending(type, keySet);
       throw e;
     }
-    this.#confirmPending('ecdh', ks.id, stored);
-    /** @type {ExchangeEvent} */
-    const event = { kind: 'exchange', id: stored.id, mine: true, created_at: stored.created_at, type: 'ecdh', keySetId: ks.id, fresh: true, engaged: true, ok: true };
-    return [event];
+    return { stored, done: this.#confirmPending(type, keySet, stored) };
   }
 
   /** @param {'ecdh' | 'change'} type @param {string} keySet */
@@ -544,8 +560,7 @@ export class Conversation {
     const state = this.#load();
     const known = state.exchanges.find((e) => e.id === base.id && e.type === 'ecdh');
     if (known) {
-      if (fresh && !known.engaged) {
-        known.engaged = true;
+      if (engageFresh(known, fresh)) {
         if (!base.mine) state.want_exchange = false;
         this.#save(state);
         this.#log.exchange('recv', known.key_set, known.salt, from, to, 'engaged (fresh)');
@@ -652,10 +667,7 @@ export class Conversation {
     const state = this.#load();
     const known = state.exchanges.find((e) => e.id === base.id && e.type === 'change');
     if (known) {
-      if (fresh && !known.engaged) {
-        known.engaged = true;
-        this.#save(state);
-      }
+      if (engageFresh(known, fresh)) this.#save(state);
       return [this.#keysChanged(base, known, state, fresh)];
     }
     const c = parseChange(payload);

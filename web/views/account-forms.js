@@ -14,7 +14,7 @@ import { newPasswordHelp, passwordField } from '../password-field.js';
 import { forgetAll } from '../protocol.js';
 import { secondFactorField } from '../second-factor.js';
 import { formElement, handleSubmit, submitButton, totpCodeProblems } from '../form.js';
-import { TOTP_CODE_RE, cleanCode, describeError, field, section, totpInput, usernameHint } from '../ui.js';
+import { TOTP_CODE_RE, button, cleanCode, describeError, field, notice, section, totpInput, usernameHint } from '../ui.js';
 
 /** @typedef {import('../api-client/accounts.js').Credentials} Credentials */
 
@@ -177,6 +177,39 @@ export function changePasswordSection(app, scope, reload) {
 }
 
 /**
+ * A section that asks again for the password and a second factor (`reauthForm`) after `intro`,
+ * sends them with `request` and hands the answer to `then`, which shows what comes next in the
+ * section's `body`; `start` shows the form again (after `note`).
+ * @template T
+ * @param {object} options
+ * @param {import('../app.js').App} options.app
+ * @param {import('../ui.js').Scope} options.scope
+ * @param {string} options.id
+ * @param {string} options.heading
+ * @param {import('../dom.js').Child} options.intro
+ * @param {string} options.submitLabel
+ * @param {string} options.busyLabel
+ * @param {(credentials: Credentials) => Promise<T>} options.request
+ * @param {(answer: T, body: HTMLElement, start: (note?: import('../dom.js').Child) => void) => void} options.then
+ * @returns {HTMLElement}
+ */
+function reauthSection({ app, scope, id, heading, intro, submitLabel, busyLabel, request, then }) {
+  const body = h('div', {});
+  function start(/** @type {import('../dom.js').Child} */ note = null) {
+    const { form } = reauthForm({
+      app,
+      scope,
+      submitLabel,
+      busyLabel,
+      onSubmit: async (credentials) => then(await request(credentials), body, start),
+    });
+    replace(body, note, intro, form);
+  }
+  start();
+  return section(id, heading, body);
+}
+
+/**
  * "Replace authenticator app": re-authenticate, scan the new QR, confirm with a code.
  * @param {import('../app.js').App} app
  * @param {import('../ui.js').Scope} scope
@@ -184,57 +217,56 @@ export function changePasswordSection(app, scope, reload) {
  * @returns {HTMLElement}
  */
 export function replaceTotpSection(app, scope, reload) {
-  const body = h('div', {});
-  const intro = h(
-    'p',
-    { class: 'help' },
-    'Moving to a new phone or app? Confirm it’s you, then scan the new QR code. The old app stops working once the new one is confirmed.',
-  );
+  return reauthSection({
+    app,
+    scope,
+    id: 'account-totp',
+    heading: 'Replace authenticator app',
+    intro: h(
+      'p',
+      { class: 'help' },
+      'Moving to a new phone or app? Confirm it’s you, then scan the new QR code. The old app stops working once the new one is confirmed.',
+    ),
+    submitLabel: 'Set up a new app',
+    busyLabel: 'Checking…',
+    request: startTotp,
+    then: (answer, body, start) => confirmTotpStep(scope, reload, body, start, answer.totp),
+  });
+}
 
-  function start(/** @type {import('../dom.js').Child} */ note = null) {
-    const { form } = reauthForm({
-      app,
-      scope,
-      submitLabel: 'Set up a new app',
-      busyLabel: 'Checking…',
-      onSubmit: async (credentials) => {
-        const answer = await startTotp(credentials);
-        confirmStep(answer.totp);
+/**
+ * The second step of "Replace authenticator app": the new QR code and a code from the new app.
+ * @param {import('../ui.js').Scope} scope
+ * @param {() => void} reload
+ * @param {HTMLElement} body the section's
+ * @param {(note?: import('../dom.js').Child) => void} start back to the first step
+ * @param {import('../api-client/accounts.js').TotpEnrolment} totp
+ */
+function confirmTotpStep(scope, reload, body, start, totp) {
+  const code = field({ label: `Enter the ${TOTP_DIGITS}-digit code the new app shows`, input: totpInput() });
+  const submit = submitButton('Activate new app');
+  const cancel = button('Cancel', () => start());
+  const { form, message } = formElement({ submit, more: [cancel] }, code.element);
+  handleSubmit({ form, submit, message }, {
+    busyLabel: 'Verifying…',
+    scope,
+    fields: [code],
+    validate: () => totpCodeProblems(code, `Enter the ${TOTP_DIGITS} digits shown in your new authenticator app.`),
+    request: async () => {
+      await confirmTotp(cleanCode(code.input.value));
+      start(notice('ok', 'Your new authenticator app is active. Codes from the old one no longer work. Every other session of your account has been signed out.'));
+      reload();
+    },
+    errors: {
+      invalid_code: () => {
+        code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
+        code.input.focus();
       },
-    });
-    replace(body, note, intro, form);
-  }
-
-  /** @param {import('../api-client/accounts.js').TotpEnrolment} totp */
-  function confirmStep(totp) {
-    const code = field({ label: `Enter the ${TOTP_DIGITS}-digit code the new app shows`, input: totpInput() });
-    const submit = submitButton('Activate new app');
-    const cancel = h('button', { type: 'button', class: 'button secondary', onclick: () => start() }, 'Cancel');
-    const { form, message } = formElement({ submit, more: [cancel] }, code.element);
-    handleSubmit({ form, submit, message }, {
-      busyLabel: 'Verifying…',
-      scope,
-      fields: [code],
-      validate: () => totpCodeProblems(code, `Enter the ${TOTP_DIGITS} digits shown in your new authenticator app.`),
-      request: async () => {
-        await confirmTotp(cleanCode(code.input.value));
-        start(h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Your new authenticator app is active. Codes from the old one no longer work. Every other session of your account has been signed out.'));
-        reload();
-      },
-      errors: {
-        invalid_code: () => {
-          code.setError('That code didn’t match. Check that your phone’s clock is right and enter the current code.');
-          code.input.focus();
-        },
-      },
-      rateLimited: 'Too many attempts.',
-    });
-    replace(body, totpEnrolment(totp), form);
-    code.input.focus();
-  }
-
-  start();
-  return section('account-totp', 'Replace authenticator app', body);
+    },
+    rateLimited: 'Too many attempts.',
+  });
+  replace(body, totpEnrolment(totp), form);
+  code.input.focus();
 }
 
 /**
@@ -245,36 +277,27 @@ export function replaceTotpSection(app, scope, reload) {
  * @returns {HTMLElement}
  */
 export function recoveryCodesSection(app, scope, reload) {
-  const body = h('div', {});
-
-  function start() {
-    const { form } = reauthForm({
-      app,
-      scope,
-      submitLabel: 'Create new recovery codes',
-      busyLabel: 'Creating…',
-      onSubmit: async (credentials) => {
-        const answer = await newRecoveryCodes(credentials);
-        reload();
-        const done = h('button', { type: 'button', class: 'button primary', onclick: () => start() }, 'I have saved them');
-        replace(
-          body,
-          h('div', { class: 'message', dataset: { kind: 'ok' }, attrs: { role: 'status' } }, 'Here are your new recovery codes. Your old codes no longer work. These are shown only now. Every other session of your account has been signed out.'),
-          recoveryCodes(answer.recovery_codes, app.me()?.user.username ?? ''),
-          h('div', { class: 'actions' }, done),
-        );
-        done.focus();
-      },
-    });
-    replace(
-      body,
-      h('p', { class: 'help' }, 'Lost your codes or used some? Create a fresh set of ten. Your current codes stop working at once.'),
-      form,
-    );
-  }
-
-  start();
-  return section('account-recovery', 'New recovery codes', body);
+  return reauthSection({
+    app,
+    scope,
+    id: 'account-recovery',
+    heading: 'New recovery codes',
+    intro: h('p', { class: 'help' }, 'Lost your codes or used some? Create a fresh set of ten. Your current codes stop working at once.'),
+    submitLabel: 'Create new recovery codes',
+    busyLabel: 'Creating…',
+    request: newRecoveryCodes,
+    then: (answer, body, start) => {
+      reload();
+      const done = button('I have saved them', () => start(), 'button primary');
+      replace(
+        body,
+        notice('ok', 'Here are your new recovery codes. Your old codes no longer work. These are shown only now. Every other session of your account has been signed out.'),
+        recoveryCodes(answer.recovery_codes, app.me()?.user.username ?? ''),
+        h('div', { class: 'actions' }, done),
+      );
+      done.focus();
+    },
+  });
 }
 
 /**

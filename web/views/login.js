@@ -11,7 +11,7 @@ import { TOTP_DIGITS } from '../limits.js';
 import { passwordField } from '../password-field.js';
 import { secondFactorField } from '../second-factor.js';
 import { formElement, handleSubmit, submitButton } from '../form.js';
-import { TOTP_CODE_RE, usernameField, warningAlert } from '../ui.js';
+import { TOTP_CODE_RE, button, stepPanel, usernameField, warningAlert } from '../ui.js';
 
 export const title = 'Sign in';
 
@@ -94,10 +94,8 @@ function passwordStep(app, scope, show, username = '', note = null) {
     lockedUsername: () => sentUsername,
   });
 
-  return h(
-    'section',
-    { class: 'step-panel' },
-    h('h2', {}, 'Sign in'),
+  return stepPanel(
+    'Sign in',
     note,
     form,
     h('p', { class: 'alt' }, 'New to Parley? ', h('a', { href: '#/register' }, 'Create an account')),
@@ -115,11 +113,7 @@ function passwordStep(app, scope, show, username = '', note = null) {
 function secondFactorStep(app, scope, show, username) {
   const factor = secondFactorField();
   const submit = submitButton('Verify');
-  const cancel = h(
-    'button',
-    { type: 'button', class: 'button secondary', onclick: () => show(passwordStep(app, scope, show, username)) },
-    'Cancel',
-  );
+  const cancel = button('Cancel', () => show(passwordStep(app, scope, show, username)));
   const { form, message } = formElement({ label: 'Second step', submit, more: [cancel] }, factor.element);
   /** @type {import('../second-factor.js').FactorMode} the mode of the code sent */
   let mode = factor.mode();
@@ -159,10 +153,8 @@ function secondFactorStep(app, scope, show, username) {
     lockedUsername: () => username,
   });
 
-  return h(
-    'section',
-    { class: 'step-panel' },
-    h('h2', {}, 'Second step'),
+  return stepPanel(
+    'Second step',
     h('p', { class: 'lead' }, 'Your password was right. Now prove it’s you with your phone (or a recovery code).'),
     form,
   );
