@@ -8,15 +8,14 @@ use parley_api::{
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{base_args, spawn_app, spawn_with};
+use crate::common::{spawn_app, spawn_app_with, spawn_on};
 use crate::flows::*;
 
 // ---- §4.2 AAL2 ---------------------------------------------------------------------------
 
 #[tokio::test]
 async fn r4_identifier_stable() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let a = app.sign_in(&user).await;
     let b = app.sign_in(&user).await;
     let (ma, mb) = (a.me_json().await, b.me_json().await);
@@ -27,8 +26,7 @@ async fn r4_identifier_stable() {
 
 #[tokio::test]
 async fn r4_identifier_no_reuse_after_account_deletion() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = app.confirm(&user, "/api/account/delete").await;
     assert_eq!(r.0, 204, "{}", r.1);
     assert_eq!(
@@ -45,8 +43,7 @@ async fn r4_identifier_no_reuse_after_account_deletion() {
 
 #[tokio::test]
 async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     // A recovery code (or a TOTP code) without the password step: no session at all.
     let fresh = app.browser();
     assert_error(
@@ -83,23 +80,19 @@ async fn r4_2_1_combo_password_alone_or_a_code_alone_gives_no_session() {
 
 #[tokio::test]
 async fn r4_2_2_replay_a_captured_totp_code_is_rejected() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     next_step(&app);
     let c = code(&app, &user.secret, 0);
-    let a = app.browser();
-    a.login_password("alice", PW).await;
+    let a = app.past_password().await;
     assert_eq!(a.second_factor("totp", &c).await.0, 200);
-    let b = app.browser();
-    b.login_password("alice", PW).await;
+    let b = app.past_password().await;
     assert_error(&b.second_factor("totp", &c).await, 401, "invalid_code");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r5_1_4_1_once_per_nonce_parallel_race_has_one_winner() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     next_step(&app);
     let c = code(&app, &user.secret, 0);
     let mut clients = Vec::new();
@@ -117,8 +110,7 @@ async fn r5_1_4_1_once_per_nonce_parallel_race_has_one_winner() {
 
 #[tokio::test]
 async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     // Registration used the current step; move far on so earlier steps are not "used".
     for _ in 0..10 {
         next_step(&app);
@@ -134,8 +126,7 @@ async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
     }
     // -1, 0, +1 each accepted once, in increasing order.
     for d in [-1i64, 0, 1] {
-        let cl = app.browser();
-        cl.login_password("alice", PW).await;
+        let cl = app.past_password().await;
         let r = cl.second_factor("totp", &code(&app, &user.secret, d)).await;
         assert_eq!(r.0, 200, "step {d}: {}", r.1);
     }
@@ -146,8 +137,7 @@ async fn r5_1_4_2_totp_lifetime_window_is_plus_minus_one_step() {
 
 #[tokio::test]
 async fn r4_2_3_idle_30m_and_keepalives_do_not_count() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let clock = &app.state().clock;
     clock.advance(29 * 60);
     // Reading /api/me and background requests are not user activity.
@@ -171,8 +161,7 @@ async fn r4_2_3_idle_30m_and_keepalives_do_not_count() {
 
 #[tokio::test]
 async fn r4_2_3_user_actions_reset_the_idle_timer() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let clock = &app.state().clock;
     for _ in 0..3 {
         clock.advance(20 * 60);
@@ -184,8 +173,7 @@ async fn r4_2_3_user_actions_reset_the_idle_timer() {
 
 #[tokio::test]
 async fn r4_2_3_overall_12h_regardless_of_activity() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let clock = &app.state().clock;
     let mut t = 0;
     while t < 12 * 3600 - 600 {
@@ -203,8 +191,7 @@ async fn r4_2_3_overall_12h_regardless_of_activity() {
 
 #[tokio::test]
 async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_does_not() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let clock = &app.state().clock;
     let deadline = user.me_json().await.session.idle_expires_at;
     clock.advance(25 * 60);
@@ -236,8 +223,7 @@ async fn r7_2_extend_by_prompt_password_resets_the_idle_timer_wrong_password_doe
 
 #[tokio::test]
 async fn r7_2_no_extension_by_secret_me_polling_does_not_keep_a_session_alive() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     for _ in 0..3 {
         app.state().clock.advance(8 * 60);
         assert_eq!(user.me().await.0, 200);
@@ -302,8 +288,7 @@ fn set_cookie_value(res: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn r7_1_host_generated_new_value_at_the_second_factor() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let client = app.browser();
     let res = client.login_response("alice", PW).await;
     let pending = set_cookie_value(&res);
@@ -336,8 +321,7 @@ async fn r7_1_host_generated_new_value_at_the_second_factor() {
 
 #[tokio::test]
 async fn r7_1_secret_2_rbg_64_session_values_are_long_and_distinct() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..20 {
         let client = app.browser();
@@ -355,8 +339,7 @@ async fn r7_1_secret_2_rbg_64_session_values_are_long_and_distinct() {
 
 #[tokio::test]
 async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let client = app.browser();
     let res = client.login_response("alice", PW).await;
     let sc = res.headers()["set-cookie"].to_str().unwrap().to_string();
@@ -384,8 +367,7 @@ async fn r7_1_1_cookie_attributes_secure_httponly_host_only_no_expiry() {
 
 #[tokio::test]
 async fn r7_1_secret_3_logout_invalidates_the_session_server_side() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = user.post("/api/logout", json!({})).await;
     assert_eq!(r.0, 204);
     // Replay the old cookie by hand (the client's own jar was cleared by Max-Age=0).
@@ -428,24 +410,23 @@ async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
         "csrf_failed",
     );
     // a cross-site request, even with the right token
-    let r = alice
-        .client
-        .post(app.url("/api/logout"))
-        .header("x-csrf-token", &alice.csrf)
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_error(&body(r).await, 403, "cross_site");
-    let r = alice
-        .client
-        .post(app.url("/api/logout"))
-        .header("x-csrf-token", &alice.csrf)
-        .header("sec-fetch-site", "cross-site")
-        .send()
-        .await
-        .unwrap();
-    assert_error(&body(r).await, 403, "cross_site");
+    let logout = |header: &'static str, value: &'static str| {
+        let req = alice.client.post(app.url("/api/logout"));
+        let req = req
+            .header("x-csrf-token", &alice.csrf)
+            .header(header, value);
+        async move { body(req.send().await.unwrap()).await }
+    };
+    assert_error(
+        &logout("origin", "https://evil.example").await,
+        403,
+        "cross_site",
+    );
+    assert_error(
+        &logout("sec-fetch-site", "cross-site").await,
+        403,
+        "cross_site",
+    );
     // login CSRF: a cross-site sign-in attempt is refused before anything is checked
     let r = app
         .browser()
@@ -474,8 +455,7 @@ async fn r7_1_session_id_in_requests_csrf_and_cross_site_are_refused() {
 
 #[tokio::test]
 async fn sessions_list_and_revoke_one_or_all() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let other = app.sign_in(&user).await;
     let list: SessionList = user.get_json("/api/sessions").await;
     assert_eq!(list.sessions.len(), 2, "{list:?}");
@@ -508,10 +488,7 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
     let secret = secret_of(&b);
     let r = app
         .browser()
-        .post(
-            "/api/register/totp",
-            json!({"code": code(&app, &secret, 0)}),
-        )
+        .post_code("/api/register/totp", &code(&app, &secret, 0))
         .await;
     assert_error(&r, 401, "registration_expired");
     // Finishing before the TOTP step is refused.
@@ -533,10 +510,7 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
     // It expires after 15 minutes.
     app.state().clock.advance(15 * 60 + 1);
     let r = client
-        .post(
-            "/api/register/totp",
-            json!({"code": code(&app, &secret, 0)}),
-        )
+        .post_code("/api/register/totp", &code(&app, &secret, 0))
         .await;
     assert_error(&r, 401, "registration_expired");
     app.stop().await;
@@ -544,8 +518,7 @@ async fn a5_registration_binds_all_three_and_is_bound_to_one_browser() {
 
 #[tokio::test]
 async fn a8_r5_1_4_1_no_cloning_the_secret_is_never_shown_again() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let b32 = data_encoding::BASE32_NOPAD.encode(&user.secret);
     for path in [
         "/api/me",
@@ -705,38 +678,32 @@ async fn r5_1_1_2_normalize_nfkc() {
     app.stop().await;
 }
 
+/// Passwords the blocklist refuses, each with the kind of weakness it stands for.
+const BLOCKLISTED: [(&str, &str); 10] = [
+    ("password", "common"),
+    ("12345678", "sequential"),
+    ("qwertyuiop", "sequential"),
+    ("iloveyou1", "common"),
+    ("aaaaaaaa", "repetitive"),
+    ("abcd1234", "sequential"),
+    ("1234abcd", "sequential"),
+    ("password1", "common"),
+    ("parley123", "context_specific"),
+    ("carol2024", "context_specific"),
+];
+
 #[tokio::test]
 async fn r5_1_1_2_blocklist_check_rejects_common_dictionary_repetitive_sequential_context() {
     let app = spawn_app().await;
-    for (p, why) in [
-        ("password", "common"),
-        ("12345678", "sequential"),
-        ("qwertyuiop", "sequential"),
-        ("iloveyou1", "common"),
-        ("aaaaaaaa", "repetitive"),
-        ("abcd1234", "sequential"),
-        ("1234abcd", "sequential"),
-        ("password1", "common"),
-        ("parley123", "context_specific"),
-        ("carol2024", "context_specific"),
-    ] {
+    for (p, why) in BLOCKLISTED {
         let r = app.browser().register_start("carol", p).await;
-        assert_error(&r, 422, "password_rejected");
-        let codes: Vec<&str> = r.1["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["code"].as_str().unwrap())
-            .collect();
-        assert!(!codes.is_empty(), "{p}");
+        let error = assert_error(&r, 422, "password_rejected");
+        let reasons = error.reasons.unwrap_or_default();
+        assert!(!reasons.is_empty(), "{p} ({why})");
         // 5.1.1.2-blocklist-reason: every reason has a message that says why
-        for reason in r.1["reasons"].as_array().unwrap() {
-            assert!(
-                reason["message"].as_str().unwrap().len() > 20,
-                "{p}: {reason}"
-            );
+        for reason in reasons {
+            assert!(reason.message.len() > 20, "{p}: {reason:?}");
         }
-        let _ = why;
     }
     app.stop().await;
 }
@@ -751,8 +718,7 @@ async fn r5_1_1_2_no_composition_rules() {
 
 #[tokio::test]
 async fn r5_1_1_2_blocklist_require_new_on_change_keeps_the_old_password() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = user.change_password(PW, "password1").await;
     assert_error(&r, 422, "password_rejected");
     assert_error(
@@ -791,9 +757,7 @@ async fn r5_1_1_2_no_hint_extra_fields_are_ignored_and_never_echoed() {
 
 #[tokio::test]
 async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
-    let app = spawn_app().await;
-    let a = app.register("alice").await;
-    let b = app.register("bobby").await;
+    let (app, a, b) = alice_and_bob().await;
     let db = &app.state().db;
     let ha = db.user_by_id(&a.id).await.unwrap().unwrap().password_hash;
     let hb = db.user_by_id(&b.id).await.unwrap().unwrap().password_hash;
@@ -826,8 +790,7 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
     );
     // The database alone is not enough: with another pepper the same hash does not verify.
     std::fs::remove_file(dir.path().join("secrets/pepper.key")).unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |_| {}).await;
+    let app = spawn_on(dir, |_| {}).await;
     assert_error(
         &app.password_step("alice", PW).await,
         401,
@@ -838,11 +801,9 @@ async fn r5_1_1_2_salted_kdf_and_pepper_white_box() {
 
 #[tokio::test]
 async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let dir = app.stop().await;
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
+    let app = spawn_on(dir, |c| c.argon2_memory_kib = 32 * 1024).await;
     assert_eq!(app.password_step("alice", PW).await.0, 200);
     let h = app
         .state()
@@ -860,8 +821,7 @@ async fn r5_1_1_2_rehash_on_login_when_parameters_are_raised() {
 /// stored under older parameters is upgraded there too (it used to be only at sign-in).
 #[tokio::test]
 async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let stored = |app: &crate::common::TestApp| {
         let db = app.state().db.clone();
         let id = user.id.clone();
@@ -870,8 +830,7 @@ async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised(
     let old = stored(&app).await;
     assert!(!old.contains("m=32768"), "{old}");
     let dir = app.stop().await;
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.argon2_memory_kib = 32 * 1024).await;
+    let app = spawn_on(dir, |c| c.argon2_memory_kib = 32 * 1024).await;
     let client = app.sign_in(&user).await;
     // Sign-in rehashed it; put the old hash back, as if the parameters were raised after.
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -896,8 +855,7 @@ async fn r5_1_1_2_issue11_rehash_on_reauthentication_when_parameters_are_raised(
 
 #[tokio::test]
 async fn r5_1_1_2_force_change_on_compromise() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     must_change_password(&app, &user).await;
     let c = app.sign_in(&user).await;
     assert!(c.me_json().await.must_change_password);
@@ -915,8 +873,7 @@ async fn r5_1_1_2_force_change_on_compromise() {
 
 #[tokio::test]
 async fn r5_1_1_2_no_periodic_change_after_a_year() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     app.state().clock.advance(400 * 86_400);
     let c = app.sign_in(&user).await;
     assert!(!c.me_json().await.must_change_password);
@@ -927,22 +884,19 @@ async fn r5_1_1_2_no_periodic_change_after_a_year() {
 
 #[tokio::test]
 async fn r5_1_2_2_single_use_and_remaining_count() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     assert_eq!(user.codes.len(), 10);
     for c in &user.codes {
         assert!(parley::service::recovery::canonical(c).is_some(), "{c}");
     }
-    let cl = app.browser();
-    cl.login_password("alice", PW).await;
+    let cl = app.past_password().await;
     // typed in upper case with spaces: still accepted
     let typed = user.codes[0].to_uppercase().replace('-', " ");
     let r = cl.second_factor("recovery", &typed).await;
     assert_eq!(r.0, 200, "{}", r.1);
     assert_eq!(r.1["recovery_codes_remaining"], 9);
     assert!(r.1["warning"].as_str().unwrap().contains("9 remain"));
-    let cl = app.browser();
-    cl.login_password("alice", PW).await;
+    let cl = app.past_password().await;
     assert_error(
         &cl.second_factor("recovery", &user.codes[0]).await,
         401,
@@ -953,14 +907,12 @@ async fn r5_1_2_2_single_use_and_remaining_count() {
 
 #[tokio::test]
 async fn r5_1_2_2_single_use_parallel_race() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
-    let mut clients = Vec::new();
-    for _ in 0..3 {
-        let cl = app.browser();
-        cl.login_password("alice", PW).await;
-        clients.push(cl);
-    }
+    let (app, user) = spawn_app().await.with_alice().await;
+    let clients = [
+        app.past_password().await,
+        app.past_password().await,
+        app.past_password().await,
+    ];
     let results = futures_util::future::join_all(
         clients
             .iter()
@@ -1019,9 +971,7 @@ async fn r5_1_2_2_offline_resistant_and_r5_1_2_1_secure_delivery() {
 
 /// A server that believes X-Forwarded-For from 127.0.0.1, so a test can come from many addresses.
 async fn spawn_behind_proxy() -> crate::common::TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await
+    spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()]).await
 }
 
 fn ip(i: usize) -> String {
@@ -1031,28 +981,26 @@ fn ip(i: usize) -> String {
 /// Fail `n` times with a wrong password from `n` different addresses, waiting out each delay.
 async fn fail_passwords(app: &crate::common::TestApp, user: &str, n: usize, start: usize) {
     for i in 0..n {
-        let r = app
-            .password_step_from(user, "wrong password entirely", Some(&ip(start + i)))
-            .await;
-        assert_error(&r, 401, "invalid_credentials");
+        app.failed_password_from(user, &ip(start + i)).await;
         app.state().clock.advance(3601);
     }
 }
 
 #[tokio::test]
 async fn r5_2_2_limit_100_password_then_admin_unlock() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     fail_passwords(&app, "alice", 100, 0).await;
     let r = app
-        .password_step_from("alice", PW, Some("10.200.0.1"))
+        .browser_at("10.200.0.1")
+        .login_password("alice", PW)
         .await;
     assert_error(&r, 403, "factor_locked");
     assert_eq!(r.1["factor"], "password");
     // still locked much later: no timer unlocks it
     app.state().clock.advance(30 * 86_400);
     assert_error(
-        &app.password_step_from("alice", PW, Some("10.200.0.2"))
+        &app.browser_at("10.200.0.2")
+            .login_password("alice", PW)
             .await,
         403,
         "factor_locked",
@@ -1063,7 +1011,8 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
         .await
         .unwrap();
     assert_eq!(
-        app.password_step_from("alice", PW, Some("10.200.0.3"))
+        app.browser_at("10.200.0.3")
+            .login_password("alice", PW)
             .await
             .0,
         200
@@ -1074,15 +1023,12 @@ async fn r5_2_2_limit_100_password_then_admin_unlock() {
 
 #[tokio::test]
 async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_code() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     for i in 0..100 {
-        let cl = app.browser();
-        let r = cl.login_password_from("alice", PW, Some(&ip(i))).await;
+        let cl = app.browser_at(&ip(i));
+        let r = cl.login_password("alice", PW).await;
         assert_eq!(r.0, 200, "{i}: {}", r.1);
-        let r = cl
-            .post_from(&ip(i), "/api/login/totp", json!({"code": "000000"}))
-            .await;
+        let r = cl.post("/api/login/totp", json!({"code": "000000"})).await;
         assert!(
             r.1["error"] == "invalid_code" || r.1["error"] == "factor_locked",
             "{i}: {}",
@@ -1091,8 +1037,7 @@ async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_co
         app.state().clock.advance(3601);
     }
     let cl = app.browser();
-    cl.login_password_from("alice", PW, Some("10.201.0.1"))
-        .await;
+    cl.at("10.201.0.1").login_password("alice", PW).await;
     next_step(&app);
     let r = cl.second_factor("totp", &code(&app, &user.secret, 0)).await;
     assert_error(&r, 403, "factor_locked");
@@ -1101,8 +1046,7 @@ async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_co
     let r = cl.second_factor("recovery", &user.codes[0]).await;
     assert_eq!(r.0, 200, "{}", r.1);
     let cl = app.browser();
-    cl.login_password_from("alice", PW, Some("10.201.0.2"))
-        .await;
+    cl.at("10.201.0.2").login_password("alice", PW).await;
     next_step(&app);
     assert_eq!(
         cl.second_factor("totp", &code(&app, &user.secret, 0))
@@ -1115,14 +1059,12 @@ async fn r5_1_4_2_rate_limit_100_wrong_totp_codes_then_unlock_with_a_recovery_co
 
 #[tokio::test]
 async fn r5_1_2_2_rate_limit_100_wrong_recovery_codes() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     for i in 0..100 {
-        let cl = app.browser();
-        cl.login_password_from("alice", PW, Some(&ip(i))).await;
+        let cl = app.browser_at(&ip(i));
+        cl.login_password("alice", PW).await;
         let r = cl
-            .post_from(
-                &ip(i),
+            .post(
                 "/api/login/recovery",
                 json!({"code": "aaaa-bbbb-cccc-dddd"}),
             )
@@ -1131,8 +1073,7 @@ async fn r5_1_2_2_rate_limit_100_wrong_recovery_codes() {
         app.state().clock.advance(3601);
     }
     let cl = app.browser();
-    cl.login_password_from("alice", PW, Some("10.202.0.1"))
-        .await;
+    cl.at("10.202.0.1").login_password("alice", PW).await;
     assert_error(
         &cl.second_factor("recovery", &user.codes[0]).await,
         403,
@@ -1146,10 +1087,7 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
     let app = spawn_behind_proxy().await;
     app.register("alice").await;
     for i in 0..5 {
-        let r = app
-            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
-            .await;
-        assert_error(&r, 401, "invalid_credentials");
+        app.failed_password_from("alice", &ip(i)).await;
     }
     let cl = app.browser();
     let id = cl.captcha().await;
@@ -1168,11 +1106,8 @@ async fn r5_2_2_backoff_429_with_growing_retry_after() {
         .unwrap();
     assert!((25..=30).contains(&first), "{first}");
     app.state().clock.advance(31);
-    let r = app
-        .password_step_from("alice", "wrong password entirely", Some("10.9.9.8"))
-        .await;
-    assert_error(&r, 401, "invalid_credentials");
-    let r = app.password_step_from("alice", PW, Some("10.9.9.7")).await;
+    app.failed_password_from("alice", "10.9.9.8").await;
+    let r = app.browser_at("10.9.9.7").login_password("alice", PW).await;
     assert_error(&r, 429, "rate_limited");
     assert!(
         r.1["retry_after_secs"].as_u64().unwrap() > first,
@@ -1188,13 +1123,17 @@ async fn r5_2_2_reset_on_success() {
     app.register("alice").await;
     fail_passwords(&app, "alice", 50, 0).await;
     assert_eq!(
-        app.password_step_from("alice", PW, Some("10.77.0.1"))
+        app.browser_at("10.77.0.1")
+            .login_password("alice", PW)
             .await
             .0,
         200
     );
     fail_passwords(&app, "alice", 60, 1000).await;
-    let r = app.password_step_from("alice", PW, Some("10.77.0.2")).await;
+    let r = app
+        .browser_at("10.77.0.2")
+        .login_password("alice", PW)
+        .await;
     assert_eq!(
         r.0, 200,
         "60 failures after a success do not trip the limit: {}",
@@ -1208,20 +1147,13 @@ async fn r6_1_throttle_state_survives_a_restart() {
     let app = spawn_behind_proxy().await;
     app.register("alice").await;
     for i in 0..4 {
-        let r = app
-            .password_step_from("alice", "wrong password entirely", Some(&ip(i)))
-            .await;
-        assert_error(&r, 401, "invalid_credentials");
+        app.failed_password_from("alice", &ip(i)).await;
     }
     let dir = app.stop().await;
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let app = spawn_on(dir, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
     // The 5th failure, after a restart, is counted on top of the 4 before it: the first delay.
-    let r = app
-        .password_step_from("alice", "wrong password entirely", Some("10.1.1.1"))
-        .await;
-    assert_error(&r, 401, "invalid_credentials");
-    let r = app.password_step_from("alice", PW, Some("10.1.1.2")).await;
+    app.failed_password_from("alice", "10.1.1.1").await;
+    let r = app.browser_at("10.1.1.2").login_password("alice", PW).await;
     assert_error(&r, 429, "rate_limited");
     app.stop().await;
 }
@@ -1245,9 +1177,7 @@ async fn a4_per_ip_buckets_answer_429_with_retry_after() {
 
 #[tokio::test]
 async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.test_captcha_answer = Some("AbCdEf".into())).await;
+    let app = spawn_app_with(|c| c.test_captcha_answer = Some("AbCdEf".into())).await;
     let cl = app.browser();
     let res = cl.fetch("/api/captcha").await;
     assert!(
@@ -1305,9 +1235,7 @@ async fn a4_captcha_is_single_use_expires_case_insensitive_and_never_sent() {
 
 #[tokio::test]
 async fn a4_real_captcha_images_differ_and_hold_no_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.test_captcha_answer = None).await;
+    let app = spawn_app_with(|c| c.test_captcha_answer = None).await;
     let cl = app.browser();
     let a: Captcha = cl.get_json("/api/captcha").await;
     let b: Captcha = cl.get_json("/api/captcha").await;
@@ -1321,8 +1249,7 @@ async fn a4_real_captcha_images_differ_and_hold_no_answer() {
 
 #[tokio::test]
 async fn r6_1_2_1_auth_first_changes_need_password_and_second_factor() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = user
         .post(
             "/api/account/recovery-codes",
@@ -1346,13 +1273,11 @@ async fn r6_1_2_1_auth_first_changes_need_password_and_second_factor() {
 
 #[tokio::test]
 async fn r6_4_revoke_on_request_regenerated_codes_replace_the_old_set() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = app.confirm(&user, "/api/account/recovery-codes").await;
     let new = parse::<RecoveryCodes>(&r, 200).recovery_codes;
     assert_eq!(new.len(), 10);
-    let cl = app.browser();
-    cl.login_password("alice", PW).await;
+    let cl = app.past_password().await;
     assert_error(
         &cl.second_factor("recovery", &user.codes[3]).await,
         401,
@@ -1364,8 +1289,7 @@ async fn r6_4_revoke_on_request_regenerated_codes_replace_the_old_set() {
 
 #[tokio::test]
 async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     let r = user
         .post(
             "/api/account/totp/start",
@@ -1381,14 +1305,10 @@ async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
     let _c = app.sign_in(&user).await;
     next_step(&app);
     let r = user
-        .post(
-            "/api/account/totp/confirm",
-            json!({"code": code(&app, &new_secret, 0)}),
-        )
+        .post_code("/api/account/totp/confirm", &code(&app, &new_secret, 0))
         .await;
     assert_eq!(r.0, 204, "{}", r.1);
-    let cl = app.browser();
-    cl.login_password("alice", PW).await;
+    let cl = app.past_password().await;
     next_step(&app);
     assert_error(
         &cl.second_factor("totp", &code(&app, &user.secret, 0)).await,
@@ -1419,8 +1339,7 @@ async fn r6_4_reenrolled_totp_replaces_the_old_secret_after_confirmation() {
 
 #[tokio::test]
 async fn security_log_records_sign_ins_failures_and_changes() {
-    let app = spawn_app().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_app().await.with_alice().await;
     app.password_step("alice", "wrong password entirely").await;
     app.sign_in(&user).await;
     let log: SecurityLog = user.get_json("/api/account/security-log").await;

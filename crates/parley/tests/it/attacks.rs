@@ -12,14 +12,12 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{CAPTCHA, TestApp, base_args, spawn_with};
+use crate::common::{CAPTCHA, TestApp, spawn_app_with, spawn_on};
 use crate::flows::*;
 
 /// A server that believes `X-Forwarded-For` from 127.0.0.1, so requests come from many places.
 pub async fn spawn_behind_proxy_with(tweak: impl FnOnce(&mut parley::core::Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    spawn_with(dir, args, |c| {
+    spawn_app_with(|c| {
         c.trusted_proxies = vec!["127.0.0.1".into()];
         tweak(c);
     })
@@ -64,16 +62,35 @@ pub async fn burst_post<'a>(
 ) -> BTreeMap<String, usize> {
     let (client, payload) = (&client, &payload);
     burst(n, |i| async move {
-        client(i)
-            .post_from(&addr(first + i), path, payload(i))
-            .await
+        client(i).at(&addr(first + i)).post(path, payload(i)).await
     })
     .await
 }
 
-/// The answers of a burst were exactly these.
-pub fn assert_tally(got: &BTreeMap<String, usize>, want: &[(&str, usize)]) {
-    assert_eq!(*got, tally(want));
+/// `n` identical POSTs of `payload` to `path` by `cl` at once, counted as [`burst`] does.
+pub async fn burst_same(
+    n: usize,
+    path: &str,
+    cl: &Browser,
+    payload: Value,
+) -> BTreeMap<String, usize> {
+    burst_post(n, path, 0, |_| cl, |_| payload.clone()).await
+}
+
+/// Wrong passwords for alice, all at once: guess `i` sent by `clients[i]` from `addr(i)` with
+/// its own CAPTCHA, fetched from there and solved, so that only the account limit stands in the
+/// way; the answers counted as [`burst`] does.
+pub async fn password_burst(clients: &[Browser]) -> BTreeMap<String, usize> {
+    let captcha = |i: usize| async move { clients[i].at(&addr(i)).captcha().await };
+    let ids = join_all((0..clients.len()).map(captcha)).await;
+    let guess = |i: usize| json!({"username": "alice", "password": "wrong password entirely", "captcha_id": ids[i], "captcha_answer": CAPTCHA});
+    burst_post(clients.len(), "/api/login", 0, |i| &clients[i], guess).await
+}
+
+/// The answers of a burst (printed, named `what`) were exactly these.
+pub fn assert_tally(what: &str, got: &BTreeMap<String, usize>, want: &[(&str, usize)]) {
+    eprintln!("{what}: {got:?}");
+    assert_eq!(*got, tally(want), "{what}");
 }
 
 pub fn tally(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
@@ -92,9 +109,9 @@ pub fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
 
 /// A fresh browser that passed the password step as alice from `addr(100)`: a second factor
 /// is next.
-async fn past_password(app: &TestApp) -> Browser {
+async fn past_password_elsewhere(app: &TestApp) -> Browser {
     let cl = app.browser();
-    let r = cl.login_password_from("alice", PW, Some(&addr(100))).await;
+    let r = cl.at(&addr(100)).login_password("alice", PW).await;
     assert_eq!(r.0, 200, "{}", r.1);
     cl
 }
@@ -107,9 +124,19 @@ async fn assert_events(app: &TestApp, user: &User, event: &str, n: usize) {
 /// 15 wrong TOTP codes at once, each from its own address, on one session past the password
 /// step.
 async fn wrong_totp_burst(app: &TestApp, user: &User) -> BTreeMap<String, usize> {
-    let cl = past_password(app).await;
+    let cl = past_password_elsewhere(app).await;
     let wrong = json!({"code": wrong_code(app, &user.secret)});
-    burst_post(15, "/api/login/totp", 0, |_| &cl, |_| wrong.clone()).await
+    burst_same(15, "/api/login/totp", &cl, wrong).await
+}
+
+/// The number the database answers `sql` with (white-box).
+async fn number(app: &TestApp, sql: &'static str) -> i64 {
+    use sqlx::Row;
+    let row = sqlx::query(sql)
+        .fetch_one(&app.state().db.pool)
+        .await
+        .unwrap();
+    row.get(0)
 }
 
 async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
@@ -125,41 +152,94 @@ async fn count_events(app: &TestApp, user_id: &str, event: &str) -> usize {
 
 // ---- item 1: count before verifying ---------------------------------------------------------
 
+/// What a burst of wrong guesses against alice's account tries.
+enum Guess {
+    /// Her password at sign-in, each guess from its own address with its own solved CAPTCHA:
+    /// only the account limit stands in the way.
+    Password,
+    /// TOTP codes on one session past the password step.
+    Totp,
+    /// Recovery codes on one session past the password step.
+    Recovery,
+    /// Her password at re-authentication, by someone holding her session cookie who tries to
+    /// extend it.
+    Reauth,
+}
+
+/// Wrong `guess`es against alice's account, all at once: exactly the 5 the limit allows
+/// before the delay are evaluated (answered with their failure, logged as such), the others
+/// are answered `rate_limited`.
+async fn account_limit_holds_against(guess: Guess) {
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
+    let (what, n, got, failed, event) = match guess {
+        Guess::Password => {
+            let clients: Vec<Browser> = (0..15).map(|_| app.browser()).collect();
+            let got = password_burst(&clients).await;
+            (
+                "password",
+                15,
+                got,
+                "invalid_credentials",
+                "login_password_failed",
+            )
+        }
+        Guess::Totp => {
+            let got = wrong_totp_burst(&app, &user).await;
+            ("TOTP", 15, got, "invalid_code", "login_totp_failed")
+        }
+        Guess::Recovery => {
+            let cl = past_password_elsewhere(&app).await;
+            let wrong = json!({"code": "aaaa-bbbb-cccc-dddd"});
+            let got = burst_same(15, "/api/login/recovery", &cl, wrong).await;
+            (
+                "recovery-code",
+                15,
+                got,
+                "invalid_code",
+                "login_recovery_failed",
+            )
+        }
+        Guess::Reauth => {
+            let guess = |i: usize| json!({"password": format!("wrong guess number {i}")});
+            let got = burst_post(12, "/api/session/reauth", 0, |_| &user.browser, guess).await;
+            (
+                "re-auth",
+                12,
+                got,
+                "invalid_credentials",
+                "login_password_failed",
+            )
+        }
+    };
+    let want = [(failed, 5), ("rate_limited", n - 5)];
+    assert_tally(&format!("{what} burst of {n}"), &got, &want);
+    assert_events(&app, &user, event, 5).await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn issue9_item1_parallel_password_guesses_evaluated_at_most_limit() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
-    // Each guess from its own address with its own solved CAPTCHA: only the account limit
-    // stands in the way. 5 are allowed before the delay; 15 arrive at once.
-    let clients: Vec<Browser> = (0..15).map(|_| app.browser()).collect();
-    let ids = join_all((0..15).map(|i| {
-        let clients = &clients;
-        async move { clients[i].captcha_from(Some(&addr(i))).await }
-    }))
-    .await;
-    let got = burst_post(15, "/api/login", 0, |i| &clients[i], |i| json!({"username": "alice", "password": "wrong password entirely","captcha_id": ids[i], "captcha_answer": CAPTCHA}))
-    .await;
-    eprintln!("password burst of 15: {got:?}");
-    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 10)]);
-    assert_events(&app, &user, "login_password_failed", 5).await;
-    app.stop().await;
+    account_limit_holds_against(Guess::Password).await;
 }
 
 #[tokio::test]
 async fn issue9_item1_parallel_totp_guesses_evaluated_at_most_limit() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
-    let got = wrong_totp_burst(&app, &user).await;
-    eprintln!("TOTP burst of 15: {got:?}");
-    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 10)]);
-    assert_events(&app, &user, "login_totp_failed", 5).await;
-    app.stop().await;
+    account_limit_holds_against(Guess::Totp).await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_recovery_code_guesses_evaluated_at_most_limit() {
+    account_limit_holds_against(Guess::Recovery).await;
+}
+
+#[tokio::test]
+async fn issue9_item1_parallel_reauth_guesses_evaluated_at_most_limit() {
+    account_limit_holds_against(Guess::Reauth).await;
 }
 
 #[tokio::test]
 async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     // 99 failures already (white-box), the last delay over: a burst of 15 at the edge.
     sqlx::query(
         "INSERT INTO factor_failures (user_id, factor, consecutive, locked_until, disabled) \
@@ -170,8 +250,11 @@ async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
     .await
     .unwrap();
     let got = wrong_totp_burst(&app, &user).await;
-    eprintln!("TOTP burst of 15 at 99 failures: {got:?}");
-    assert_tally(&got, &[("factor_locked", 14), ("invalid_code", 1)]);
+    assert_tally(
+        "TOTP burst of 15 at 99 failures",
+        &got,
+        &[("factor_locked", 14), ("invalid_code", 1)],
+    );
     let (n, disabled): (i64, i64) = {
         use sqlx::Row;
         let r = sqlx::query(
@@ -189,60 +272,21 @@ async fn issue9_item1_totp_counter_never_passes_the_cap_of_100() {
 }
 
 #[tokio::test]
-async fn issue9_item1_parallel_recovery_code_guesses_evaluated_at_most_limit() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
-    let cl = past_password(&app).await;
-    let got = burst_post(
-        15,
-        "/api/login/recovery",
-        0,
-        |_| &cl,
-        |_| json!({"code": "aaaa-bbbb-cccc-dddd"}),
-    )
-    .await;
-    eprintln!("recovery-code burst of 15: {got:?}");
-    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 10)]);
-    assert_events(&app, &user, "login_recovery_failed", 5).await;
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn issue9_item1_parallel_reauth_guesses_evaluated_at_most_limit() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
-    // Someone holding Alice's session cookie tries to guess her password to extend it.
-    let got = burst_post(
-        12,
-        "/api/session/reauth",
-        0,
-        |_| &user.browser,
-        |i| json!({"password": format!("wrong guess number {i}")}),
-    )
-    .await;
-    eprintln!("re-auth burst of 12: {got:?}");
-    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 7)]);
-    assert_events(&app, &user, "login_password_failed", 5).await;
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn issue9_item1_parallel_totp_confirm_guesses_evaluated_at_most_limit() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
-    let r = app.confirm(&user, "/api/account/totp/start").await;
-    assert_eq!(r.0, 200, "{}", r.1);
-    let wrong = wrong_code(&app, &secret_of(&r.1));
-    let got = burst_post(
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
+    let wrong = wrong_code(&app, &app.totp_started(&user).await);
+    let got = burst_same(
         15,
         "/api/account/totp/confirm",
-        0,
-        |_| &user.browser,
-        |_| json!({"code": wrong}),
+        &user.browser,
+        json!({"code": wrong}),
     )
     .await;
-    eprintln!("TOTP-confirm burst of 15: {got:?}");
-    assert_tally(&got, &[("invalid_code", 5), ("validation_failed", 10)]);
+    assert_tally(
+        "TOTP-confirm burst of 15",
+        &got,
+        &[("invalid_code", 5), ("validation_failed", 10)],
+    );
     app.stop().await;
 }
 
@@ -250,28 +294,12 @@ async fn issue9_item1_parallel_totp_confirm_guesses_evaluated_at_most_limit() {
 async fn issue9_item1_parallel_registration_codes_evaluated_at_most_limit() {
     let app = spawn_behind_proxy().await;
     let cl = app.browser();
-    let (status, b) = cl.register_start("alice", PW).await;
-    assert_eq!(status, 201, "{b}");
-    let wrong = wrong_code(&app, &secret_of(&b));
-    let got = burst_post(
-        15,
-        "/api/register/totp",
-        0,
-        |_| &cl,
-        |_| json!({"code": wrong}),
-    )
-    .await;
-    eprintln!("registration-code burst of 15: {got:?}");
-    let failures: i64 = {
-        use sqlx::Row;
-        sqlx::query("SELECT failures FROM registrations")
-            .fetch_one(&app.state().db.pool)
-            .await
-            .unwrap()
-            .get(0)
-    };
+    let wrong = wrong_code(&app, &cl.sign_up_started("alice", PW).await);
+    let got = burst_same(15, "/api/register/totp", &cl, json!({"code": wrong})).await;
+    let failures = number(&app, "SELECT failures FROM registrations").await;
     assert_eq!(failures, 10, "exactly 10 codes were tried");
-    assert_tally(&got, &[("invalid_code", 10), ("registration_expired", 5)]);
+    let want = [("invalid_code", 10), ("registration_expired", 5)];
+    assert_tally("registration-code burst of 15", &got, &want);
     app.stop().await;
 }
 
@@ -279,38 +307,15 @@ async fn issue9_item1_parallel_registration_codes_evaluated_at_most_limit() {
 async fn single_use_registration_steps_under_parallel_requests() {
     let app = spawn_behind_proxy().await;
     let cl = app.browser();
-    let (status, b) = cl.register_start("alice", PW).await;
-    assert_eq!(status, 201, "{b}");
-    let secret = secret_of(&b);
+    let secret = cl.sign_up_started("alice", PW).await;
     // The right code five times at once: one registration step, one set of recovery codes.
     let right = code(&app, &secret, 0);
-    let got = burst_post(
-        5,
-        "/api/register/totp",
-        0,
-        |_| &cl,
-        |_| json!({"code": right}),
-    )
-    .await;
+    let got = burst_same(5, "/api/register/totp", &cl, json!({"code": right})).await;
     assert_eq!(got.get("ok"), Some(&1), "{got:?}");
     // Finishing five times at once: one account, one session.
-    let got = burst_post(
-        5,
-        "/api/register/finish",
-        0,
-        |_| &cl,
-        |_| json!({"saved": true}),
-    )
-    .await;
+    let got = burst_same(5, "/api/register/finish", &cl, json!({"saved": true})).await;
     assert_eq!(got.get("ok"), Some(&1), "{got:?}");
-    let users: i64 = {
-        use sqlx::Row;
-        sqlx::query("SELECT COUNT(*) FROM users")
-            .fetch_one(&app.state().db.pool)
-            .await
-            .unwrap()
-            .get(0)
-    };
+    let users = number(&app, "SELECT COUNT(*) FROM users").await;
     assert_eq!(users, 1);
     app.stop().await;
 }
@@ -319,42 +324,50 @@ async fn single_use_registration_steps_under_parallel_requests() {
 async fn single_use_captcha_under_parallel_sign_ins() {
     let app = spawn_behind_proxy().await;
     app.register("alice").await;
-    let id = app.browser().captcha_from(Some(&addr(200))).await;
+    let id = app.browser_at(&addr(200)).captcha().await;
     let browsers: Vec<Browser> = (0..10).map(|_| app.browser()).collect();
     let login =
         json!({"username": "alice", "password": PW, "captcha_id": id, "captcha_answer": CAPTCHA});
     let got = burst_post(10, "/api/login", 0, |i| &browsers[i], |_| login.clone()).await;
-    assert_tally(&got, &[("captcha_failed", 9), ("ok", 1)]);
+    assert_tally(
+        "10 sign-ins with one CAPTCHA",
+        &got,
+        &[("captcha_failed", 9), ("ok", 1)],
+    );
     app.stop().await;
 }
 
 // ---- item 3: a credential change ends every other session -----------------------------------
 
-pub async fn expect_closed(ws: &mut crate::messaging::Ws, within: std::time::Duration) {
-    let closed = tokio::time::timeout(within, async {
+/// The server closes `ws` (4001, the session ended) within 5 s.
+pub async fn expect_closed(ws: &mut Ws) {
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         loop {
-            let f = crate::messaging::next_json(ws).await;
-            if f["type"] == "closed" {
-                return f;
+            if let WsEvent::Closed(code) = next_event(ws).await {
+                return code;
             }
         }
     })
     .await
     .expect("the socket is closed promptly (not by the 20 s re-check)");
-    assert_eq!(closed["code"], 4001, "{closed}");
+    assert_eq!(closed, Some(4001));
+}
+
+/// `user` changes the password; `other`'s session ends at once: its socket `ws` is closed
+/// and its requests are refused.
+pub async fn password_change_ends(user: &User, other: &User, ws: &mut Ws) {
+    let r = user.change_password(PW, "amber falcon 77 drift").await;
+    assert_eq!(r.0, 204, "{}", r.1);
+    expect_closed(ws).await;
+    assert_error(&other.me().await, 401, "unauthorized");
 }
 
 #[tokio::test]
 async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     let thief = app.sign_in_from(&user, Some("10.66.0.1")).await;
     let mut ws = crate::messaging::ws_live(&app, &thief).await;
-    let new = "amber falcon 77 drift";
-    let r = user.change_password(PW, new).await;
-    assert_eq!(r.0, 204, "{}", r.1);
-    expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
-    assert_error(&thief.me().await, 401, "unauthorized");
+    password_change_ends(&user, &thief, &mut ws).await;
     assert_eq!(user.me().await.0, 200, "this session goes on");
     let log = app.state().db.security_events(&user.id, 10).await.unwrap();
     let changed = log.iter().find(|e| e.event == "password_changed").unwrap();
@@ -364,22 +377,16 @@ async fn issue9_item3_password_change_ends_every_other_session_and_its_sockets()
 
 #[tokio::test]
 async fn issue9_item3_totp_reenrolment_and_new_recovery_codes_end_other_sessions() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     // TOTP re-enrolment.
     let other = app.sign_in_from(&user, Some("10.66.0.1")).await;
     let mut ws = crate::messaging::ws_live(&app, &other).await;
-    let r = app.confirm(&user, "/api/account/totp/start").await;
-    assert_eq!(r.0, 200, "{}", r.1);
-    let secret = secret_of(&r.1);
+    let secret = app.totp_started(&user).await;
     let r = user
-        .post(
-            "/api/account/totp/confirm",
-            json!({"code": code(&app, &secret, 0)}),
-        )
+        .post_code("/api/account/totp/confirm", &code(&app, &secret, 0))
         .await;
     assert_eq!(r.0, 204, "{}", r.1);
-    expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
+    expect_closed(&mut ws).await;
     assert_error(&other.me().await, 401, "unauthorized");
     assert_eq!(user.me().await.0, 200);
     // New recovery codes.
@@ -394,8 +401,7 @@ async fn issue9_item3_totp_reenrolment_and_new_recovery_codes_end_other_sessions
 
 #[tokio::test]
 async fn issue9_item3_a_session_blocked_by_a_forced_change_stays_out_after_the_change() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     must_change_password(&app, &user).await;
     // The attacker who knows the compromised password (and has the phone) is stuck ...
     let attacker = app.sign_in_from(&user, Some("10.66.0.1")).await;
@@ -416,15 +422,11 @@ async fn issue9_item3_a_session_blocked_by_a_forced_change_stays_out_after_the_c
 
 #[tokio::test]
 async fn a_pending_session_ended_meanwhile_cannot_be_finished() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     // The thief has passed the password step; the owner changes the password.
     let thief = app.browser();
     assert_eq!(
-        thief
-            .login_password_from("alice", PW, Some("10.66.0.1"))
-            .await
-            .0,
+        thief.at("10.66.0.1").login_password("alice", PW).await.0,
         200
     );
     let new = "amber falcon 77 drift";
@@ -445,10 +447,7 @@ async fn try_register(app: &TestApp, name: &str) -> (StatusCode, Value) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(1000);
     let ip = addr(NEXT.fetch_add(1, Ordering::Relaxed));
-    let cl = app.browser();
-    let id = cl.captcha_from(Some(&ip)).await;
-    cl.post_from(&ip, "/api/register", json!({"username": name, "password": PW, "password_confirm": PW,"captcha_id": id, "captcha_answer": CAPTCHA,}))
-    .await
+    app.browser_at(&ip).register_start(name, PW).await
 }
 
 #[tokio::test]
@@ -500,14 +499,9 @@ async fn issue9_item4_confusable_names_registered_at_once_give_one_account() {
     let mut pending = Vec::new();
     for name in names {
         let cl = app.browser();
-        let (status, b) = cl.register_start(name, PW).await;
-        assert_eq!(status, 201, "{name}: {b}");
-        let secret = secret_of(&b);
+        let secret = cl.sign_up_started(name, PW).await;
         let r = cl
-            .post(
-                "/api/register/totp",
-                json!({"code": code(&app, &secret, 0)}),
-            )
+            .post_code("/api/register/totp", &code(&app, &secret, 0))
             .await;
         assert_eq!(r.0, 200, "{}", r.1);
         pending.push(cl);
@@ -535,7 +529,8 @@ async fn lockout_story(app: &TestApp, name: &str, base: usize) -> Vec<(u16, Stri
         .enumerate()
     {
         let (s, b) = app
-            .password_step_from(name, pw, Some(&addr(base + i)))
+            .browser_at(&addr(base + i))
+            .login_password(name, pw)
             .await;
         out.push((
             s.as_u16(),
@@ -579,8 +574,8 @@ async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
             let app = &app;
             async move {
                 app.browser()
-                    .post_from(
-                        &addr(i),
+                    .at(&addr(i))
+                    .post(
                         "/api/login",
                         json!({"username": name, "password": "wrong password entirely"}),
                     )
@@ -590,46 +585,37 @@ async fn issue9_item5_after_failure_captcha_is_asked_for_unknown_names_too() {
         assert_error(&no_captcha(1).await, 401, "invalid_credentials");
         // After one failure every attempt needs a solved CAPTCHA, real name or not.
         assert_error(&no_captcha(2).await, 422, "captcha_failed");
-        assert_error(
-            &app.password_step_from(name, "wrong password entirely", Some(&addr(3)))
-                .await,
-            401,
-            "invalid_credentials",
-        );
+        app.failed_password_from(name, &addr(3)).await;
     }
     app.stop().await;
 }
 
 #[tokio::test]
 async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     // Alice signs in from home once; later an attacker runs up the delay from elsewhere.
     app.sign_in_from(&user, Some("10.50.0.1")).await;
     for i in 0..6 {
-        app.password_step_from("alice", "wrong password entirely", Some(&addr(i)))
-            .await;
+        app.wrong_password_from("alice", &addr(i)).await;
     }
     assert_error(
-        &app.password_step_from("alice", PW, Some("10.70.0.1")).await,
+        &app.browser_at("10.70.0.1")
+            .login_password("alice", PW)
+            .await,
         429,
         "rate_limited",
     );
     // From home the right password still works (and the attempt was counted: a wrong one
     // from home would have been evaluated and counted too, never free).
     assert_eq!(
-        app.password_step_from("alice", PW, Some("10.50.0.1"))
+        app.browser_at("10.50.0.1")
+            .login_password("alice", PW)
             .await
             .0,
         200
     );
     // The success reset the counter: the attacker starts from zero again.
-    assert_error(
-        &app.password_step_from("alice", "wrong password entirely", Some("10.70.0.2"))
-            .await,
-        401,
-        "invalid_credentials",
-    );
+    app.failed_password_from("alice", "10.70.0.2").await;
     app.stop().await;
 }
 
@@ -637,12 +623,10 @@ async fn issue9_item5_the_right_password_from_a_known_place_is_not_locked_out() 
 
 #[tokio::test]
 async fn issue9_item6_rehash_at_sign_in_keeps_the_forced_password_change() {
-    let app = spawn_behind_proxy().await;
-    let user = app.register("alice").await;
+    let (app, user) = spawn_behind_proxy().await.with_alice().await;
     must_change_password(&app, &user).await;
     let dir = app.stop().await;
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| {
+    let app = spawn_on(dir, |c| {
         c.trusted_proxies = vec!["127.0.0.1".into()];
         c.argon2_memory_kib = 32 * 1024;
     })
@@ -669,10 +653,7 @@ fn p384_generator() -> String {
 }
 
 /// A WebSocket handshake with the user's session cookie; the error carries a refusal.
-async fn ws_try(
-    app: &TestApp,
-    user: &User,
-) -> Result<crate::messaging::Ws, tokio_tungstenite::tungstenite::Error> {
+async fn ws_try(app: &TestApp, user: &User) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let origin = format!("https://localhost:{}", app.addr.port());
     crate::messaging::ws_connect_with(app, &user.cookie, &origin).await
 }
@@ -705,7 +686,11 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
         }
     })
     .await;
-    assert_tally(&got, &[("ok", 10), ("quota_exceeded", 20)]);
+    assert_tally(
+        "30 sends at once",
+        &got,
+        &[("ok", 10), ("quota_exceeded", 20)],
+    );
     let res = alice
         .client
         .post(app.url(&format!("/api/conversations/{}/messages", bob.id)))
@@ -752,27 +737,19 @@ async fn issue9_item8_quotas_on_sends_keys_and_lookups_answer_429_with_retry_aft
 
 #[tokio::test]
 async fn issue9_item8_sockets_per_session_are_capped() {
-    let app = spawn_behind_proxy().await;
-    let alice = app.register("alice").await;
+    let (app, alice) = spawn_behind_proxy().await.with_alice().await;
     // The default: 10 per session; the probe opened 40.
     let mut open = Vec::new();
     for _ in 0..10 {
         open.push(crate::messaging::ws_live(&app, &alice).await);
     }
-    let refused = ws_try(&app, &alice).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            assert_eq!(res.status(), 429);
-            assert!(res.headers().contains_key("retry-after"));
-        }
-        other => panic!("the 11th socket must be refused: {:?}", other.map(|_| ())),
-    }
+    let (status, retry_after, _) = refusal(ws_try(&app, &alice).await, "the 11th socket");
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some());
     // Another session of the same user has its own allowance; closing one frees a slot.
     let other = app.sign_in_from(&alice, Some("10.66.0.1")).await;
     let _other_ws = crate::messaging::ws_live(&app, &other).await;
-    let mut first = open.remove(0);
-    first.close(None).await.unwrap();
-    while futures_util::StreamExt::next(&mut first).await.is_some() {}
+    close_ws(open.remove(0)).await;
     let limit = std::time::Duration::from_secs(5);
     poll("a closed socket frees its slot", limit, || async {
         ws_try(&app, &alice).await.ok()
@@ -785,9 +762,7 @@ async fn issue9_item8_sockets_per_session_are_capped() {
 async fn issue9_item8_database_files_are_0600_in_a_0700_directory() {
     use std::os::unix::fs::PermissionsExt;
     // SQLite whatever the suite's backend: this is about the embedded database's files.
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.database_url = None).await;
+    let app = spawn_app_with(|c| c.database_url = None).await;
     let alice = app.register("alice").await;
     let bob = app.register("bobby").await;
     alice.send_message(&bob, crate::messaging::msg(1)).await;
@@ -805,8 +780,7 @@ async fn issue9_item8_database_files_are_0600_in_a_0700_directory() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.database_url = None).await;
+    let app = spawn_on(dir, |c| c.database_url = None).await;
     assert_eq!(mode(&app.data_dir.join("parley.db")), 0o600);
     app.stop().await;
 }

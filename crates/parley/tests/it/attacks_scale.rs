@@ -4,25 +4,32 @@
 //!
 //! Always PostgreSQL: `PARLEY_TEST_DATABASE_URL`, or the local server at 127.0.0.1:5432.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
-use crate::attacks::{addr, assert_tally, burst, burst_post, expect_closed, wrong_code};
-use crate::common::{CAPTCHA, TestApp};
+use crate::attacks::{
+    addr, assert_tally, burst, burst_post, password_burst, password_change_ends, wrong_code,
+};
+use crate::common::TestApp;
 use crate::flows::*;
 
 async fn two_instances() -> (TestApp, TestApp) {
-    let url = crate::scale::fresh_database().await;
-    let key = |b: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b; 32]);
-    let (pepper, totp_key) = (key(5), key(6));
-    let instance = || {
-        let dir = tempfile::tempdir().unwrap();
-        crate::scale::instance_with(dir, &url, &pepper, &totp_key, |c| {
-            c.trusted_proxies = vec!["127.0.0.1".into()];
-        })
-    };
-    let one = instance().await;
-    let two = instance().await;
-    (one, two)
+    let cluster = crate::scale::Cluster::new(5).await;
+    cluster
+        .two_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()])
+        .await
+}
+
+/// The answers of a burst of 16 split between the two instances (`what` guesses) were exactly
+/// these.
+fn assert_split_burst(what: &str, got: &BTreeMap<String, usize>, want: &[(&str, usize)]) {
+    assert_tally(&format!("two instances, {what} burst of 16"), got, want);
+}
+
+/// Of a burst of 16, the first `limit` evaluated (answered `code`), the others `rate_limited`.
+fn limited(code: &str, limit: usize) -> [(&str, usize); 2] {
+    [(code, limit), ("rate_limited", 16 - limit)]
 }
 
 /// The client of `app` that trusts it, for a cookie jar shared across both instances (the
@@ -67,8 +74,7 @@ async fn issue9_item1_two_instances_count_every_attempt_once() {
         }
     })
     .await;
-    eprintln!("two instances, re-auth burst of 16: {got:?}");
-    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 11)]);
+    assert_split_burst("re-auth", &got, &limited("invalid_credentials", 5));
     // The delay over, the right password resets the per-name count.
     one.state().clock.advance(31);
     two.state().clock.advance(31);
@@ -87,45 +93,37 @@ async fn issue9_item1_two_instances_count_every_attempt_once() {
 
     // Password guesses, half on each instance.
     let clients: Vec<Browser> = (0..16).map(|i| apps[i % 2].browser()).collect();
-    let ids = futures_util::future::join_all((0..16).map(|i| {
-        let clients = &clients;
-        async move { clients[i].captcha_from(Some(&addr(i))).await }
-    }))
-    .await;
-    let got = burst_post(16, "/api/login", 0, |i| &clients[i], |i| json!({"username": "alice", "password": "wrong password entirely","captcha_id": ids[i], "captcha_answer": CAPTCHA}))
-    .await;
-    eprintln!("two instances, password burst of 16: {got:?}");
-    assert_tally(&got, &[("invalid_credentials", 5), ("rate_limited", 11)]);
+    let got = password_burst(&clients).await;
+    assert_split_burst("password", &got, &limited("invalid_credentials", 5));
 
     // TOTP guesses on one pending session, half on each instance.
     two.state().clock.advance(3601);
     one.state().clock.advance(3601);
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let (c1, c2) = (via(&one, &jar), via(&two, &jar));
-    let r = c1.login_password_from("alice", PW, Some("10.80.0.1")).await;
+    let r = c1.at("10.80.0.1").login_password("alice", PW).await;
     assert_eq!(r.0, 200, "{}", r.1);
     let wrong = wrong_code(&one, &user.secret);
     let c = |i: usize| [&c1, &c2][i % 2];
     let got = burst_post(16, "/api/login/totp", 100, c, |_| json!({"code": wrong})).await;
-    eprintln!("two instances, TOTP burst of 16: {got:?}");
-    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 11)]);
+    assert_split_burst("TOTP", &got, &limited("invalid_code", 5));
 
     // Recovery-code guesses on the same pending session, half on each instance.
     let recovery = json!({"code": "aaaa-bbbb-cccc-dddd"});
     let got = burst_post(16, "/api/login/recovery", 200, c, |_| recovery.clone()).await;
-    eprintln!("two instances, recovery-code burst of 16: {got:?}");
-    assert_tally(&got, &[("invalid_code", 5), ("rate_limited", 11)]);
+    assert_split_burst("recovery-code", &got, &limited("invalid_code", 5));
 
     // Registration codes on one sign-up, half on each instance: 10 are tried, no more.
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let (r1, r2) = (via(&one, &jar), via(&two, &jar));
-    let (status, b) = r1.register_start("bobby", PW).await;
-    assert_eq!(status, 201, "{b}");
-    let wrong = wrong_code(&one, &secret_of(&b));
+    let wrong = wrong_code(&one, &r1.sign_up_started("bobby", PW).await);
     let r = |i: usize| [&r1, &r2][i % 2];
     let got = burst_post(16, "/api/register/totp", 400, r, |_| json!({"code": wrong})).await;
-    eprintln!("two instances, registration-code burst of 16: {got:?}");
-    assert_tally(&got, &[("invalid_code", 10), ("registration_expired", 6)]);
+    assert_split_burst(
+        "registration-code",
+        &got,
+        &[("invalid_code", 10), ("registration_expired", 6)],
+    );
     one.stop().await;
     two.stop().await;
 }
@@ -137,11 +135,7 @@ async fn issue9_item3_password_change_closes_sockets_on_the_other_instance() {
     // Another session of Alice's, with its socket on instance 2.
     let other = two.sign_in_from(&user, Some("10.81.0.1")).await;
     let mut ws = crate::messaging::ws_live(&two, &other).await;
-    let new = "amber falcon 77 drift";
-    let r = user.change_password(PW, new).await;
-    assert_eq!(r.0, 204, "{}", r.1);
-    expect_closed(&mut ws, std::time::Duration::from_secs(5)).await;
-    assert_error(&other.me().await, 401, "unauthorized");
+    password_change_ends(&user, &other, &mut ws).await;
     one.stop().await;
     two.stop().await;
 }

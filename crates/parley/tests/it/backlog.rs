@@ -5,13 +5,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
 use parley::http::ws::BACKLOG_PAGE;
+use parley_api::{ClientFrame, ServerFrame};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::flows::*;
-use crate::messaging::{Ws, next_json, ws_connect};
+use crate::messaging::ws_connect;
 
 /// A well-formed `msg` payload with an IV never used before in this test process (the server
 /// may refuse a repeated (sender, key set, IV)).
@@ -41,17 +40,9 @@ pub async fn send_many(from: &User, to: &User, count: usize, parallel: usize) ->
 
 pub async fn ack_all(ws: &mut Ws, ids: &[i64]) {
     for chunk in ids.chunks(200) {
-        ws.send(Message::Text(
-            json!({"type": "ack", "ids": chunk}).to_string().into(),
-        ))
-        .await
-        .unwrap();
+        let ids = chunk.to_vec();
+        send_frame(ws, ClientFrame::Ack { id: None, ids }).await;
     }
-}
-
-/// A frame, or None when nothing arrives for `quiet`.
-async fn frame_within(ws: &mut Ws, quiet: Duration) -> Option<Value> {
-    tokio::time::timeout(quiet, next_json(ws)).await.ok()
 }
 
 #[tokio::test]
@@ -74,7 +65,7 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
     let page_two_first = sent[BACKLOG_PAGE as usize];
     loop {
         // A quiet moment means the server waits for acks.
-        let Some(f) = frame_within(&mut ws, Duration::from_millis(400)).await else {
+        let Some(f) = event_within(&mut ws, Duration::from_millis(400)).await else {
             assert!(
                 started.elapsed() < Duration::from_secs(180),
                 "the backlog stalled"
@@ -87,9 +78,9 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
             pages += 1;
             continue;
         };
-        match f["type"].as_str() {
-            Some("message") => {
-                let id = f["message"]["id"].as_i64().unwrap();
+        match f {
+            WsEvent::Frame(ServerFrame::Message { message }) => {
+                let id = message.id;
                 assert!(seen.insert(id), "message {id} sent twice");
                 assert!(
                     pages > 0 || id != page_two_first,
@@ -103,7 +94,7 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
                     pages += 1;
                 }
             }
-            Some("backlog_done") => break,
+            WsEvent::Frame(ServerFrame::BacklogDone) => break,
             _ => {}
         }
     }
@@ -117,12 +108,12 @@ async fn issue9_item7_ten_thousand_offline_messages_delivered_exactly_once() {
     let mut again = ws_connect(&app, &bob).await;
     let mut tries = 0;
     loop {
-        let f = next_json(&mut again).await;
-        if f["type"] == "backlog_done" {
+        let f = next_frame(&mut again).await;
+        if f == ServerFrame::BacklogDone {
             break;
         }
         // Acks of the last page may still be in flight when this socket reads its backlog.
-        assert_eq!(f["type"], "message");
+        assert!(matches!(f, ServerFrame::Message { .. }), "{f:?}");
         tries += 1;
         assert!(tries <= BACKLOG_PAGE, "the backlog was not drained");
     }
@@ -141,24 +132,22 @@ async fn issue9_item7_live_pushes_during_a_backlog_are_not_sent_twice() {
     // The first page arrives; while it is unacknowledged, new messages are pushed live.
     let mut got = Vec::new();
     for _ in 0..BACKLOG_PAGE {
-        let f = next_json(&mut ws).await;
-        got.push(f["message"]["id"].as_i64().unwrap());
+        got.push(message_of(next_frame(&mut ws).await).id);
     }
     let live = send_many(&alice, &bob, 5, 1).await;
     // Only backlog messages are acknowledged until the end: the live ones stay unacknowledged,
     // so the later backlog pages must skip them (this socket already sent them).
     let mut unacked: Vec<i64> = got.clone();
     loop {
-        let f = next_json(&mut ws).await;
-        match f["type"].as_str() {
-            Some("message") => {
-                let id = f["message"]["id"].as_i64().unwrap();
+        match next_frame(&mut ws).await {
+            ServerFrame::Message { message } => {
+                let id = message.id;
                 got.push(id);
                 if !live.contains(&id) {
                     unacked.push(id);
                 }
             }
-            Some("backlog_done") => break,
+            ServerFrame::BacklogDone => break,
             _ => {}
         }
         if unacked.len() as i64 >= BACKLOG_PAGE {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{base_args, spawn_with};
+use crate::common::spawn_app_with;
 use crate::fake_hibp::FakeHibp;
 use crate::flows::*;
 
@@ -11,9 +11,7 @@ const BREACHED: &str = "tangerine submarine 1987";
 const FINE: &str = "violet lantern 42 orbit";
 
 async fn spawn_with_api(url: String, timeout_ms: u64) -> crate::common::TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    spawn_with(dir, args, move |c| {
+    spawn_app_with(move |c| {
         c.breach_api_url = url;
         c.breach_api_timeout_ms = timeout_ms;
     })

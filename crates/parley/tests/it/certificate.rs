@@ -10,7 +10,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::*;
 
-use crate::common::{base_args, run, spawn_app, spawn_in};
+use crate::common::{base_args, run, spawn_app, spawn_in, spawn_on};
 
 fn der_of(path: &Path) -> Vec<u8> {
     parley::tls::certs::pem_to_der(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -26,6 +26,17 @@ fn ski(cert: &X509Certificate) -> Vec<u8> {
         .expect("SKI present")
 }
 
+/// The named curve of a certificate's EC key.
+fn curve_of<'a>(cert: &'a X509Certificate<'a>) -> x509_parser::der_parser::oid::Oid<'a> {
+    let params = cert
+        .tbs_certificate
+        .subject_pki
+        .algorithm
+        .parameters
+        .as_ref();
+    params.unwrap().as_oid().unwrap()
+}
+
 /// Assert every point of C1–C8 and T7 on a site certificate issued for `domain`.
 fn assert_site_profile(site_der: &[u8], ca_der: &[u8], domain: &str) {
     let (_, site) = X509Certificate::from_der(site_der).unwrap();
@@ -39,14 +50,7 @@ fn assert_site_profile(site_der: &[u8], ca_der: &[u8], domain: &str) {
         spki.algorithm.algorithm, OID_KEY_TYPE_EC_PUBLIC_KEY,
         "C2 key type"
     );
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .unwrap()
-        .as_oid()
-        .unwrap();
-    assert_eq!(curve, OID_NIST_EC_P384, "C2 curve");
+    assert_eq!(curve_of(&site), OID_NIST_EC_P384, "C2 curve");
     // C3 ecdsa-with-SHA384
     assert_eq!(
         site.signature_algorithm.algorithm, OID_SIG_ECDSA_WITH_SHA384,
@@ -135,16 +139,7 @@ fn assert_site_profile(site_der: &[u8], ca_der: &[u8], domain: &str) {
 fn assert_ca_profile(ca_der: &[u8], domain: &str) {
     let (_, ca) = X509Certificate::from_der(ca_der).unwrap();
     assert_eq!(ca.version(), X509Version::V3);
-    let curve = ca
-        .tbs_certificate
-        .subject_pki
-        .algorithm
-        .parameters
-        .as_ref()
-        .unwrap()
-        .as_oid()
-        .unwrap();
-    assert_eq!(curve, OID_NIST_EC_P384);
+    assert_eq!(curve_of(&ca), OID_NIST_EC_P384);
     assert_eq!(ca.signature_algorithm.algorithm, OID_SIG_ECDSA_WITH_SHA384);
     let mut constrained = false;
     for ext in ca.extensions() {
@@ -267,36 +262,42 @@ async fn t7_name_constraint_stops_the_ca_vouching_for_another_domain() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn t7_site_certificate_is_issued_from_a_given_ca() {
+/// An operator's PKI for chat.test: a temporary directory holding the operator's CA in `pki/`,
+/// and the flags of a server for chat.test on `data/` in it.
+fn operator_pki() -> (tempfile::TempDir, PathBuf, parley::cli::ServeArgs) {
     let dir = tempfile::tempdir().unwrap();
-    let ca_dir = dir.path().join("operator-ca");
-    parley::cli::cert_ca("chat.test", &ca_dir).unwrap();
+    let pki = dir.path().join("pki");
+    parley::cli::cert_ca("chat.test", &pki).unwrap();
     let mut args = base_args(&dir.path().join("data"));
     args.domain = Some("chat.test".into());
+    (dir, pki, args)
+}
+
+/// The client trusts only the operator's CA and reaches the server by name; the server made no
+/// `file` of its own in its TLS directory (`why`).
+async fn assert_served_by_name_without(app: crate::common::TestApp, file: &str, why: &str) {
+    let res = app.fetch("/api/health").await;
+    assert_eq!(res.status(), 200);
+    assert!(!app.tls_dir().join(file).exists(), "{why}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn t7_site_certificate_is_issued_from_a_given_ca() {
+    let (dir, ca_dir, mut args) = operator_pki();
     args.ca_cert = Some(ca_dir.join("ca.pem"));
     args.ca_key = Some(ca_dir.join("ca.key"));
     let app = spawn_in(dir, args).await;
     let site = der_of(&app.tls_dir().join("site.pem"));
     assert_site_profile(&site, &der_of(&ca_dir.join("ca.pem")), "chat.test");
-    // The client trusts only the operator's CA and reaches the server by name.
-    let res = app.fetch("/api/health").await;
-    assert_eq!(res.status(), 200);
-    assert!(
-        !app.tls_dir().join("ca.key").exists(),
-        "the operator's CA key is never copied"
-    );
-    app.stop().await;
+    let why = "the operator's CA key is never copied";
+    assert_served_by_name_without(app, "ca.key", why).await;
 }
 
 #[tokio::test]
 async fn t7_served_certificate_comes_from_given_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = dir.path().join("pki");
-    parley::cli::cert_ca("chat.test", &pki).unwrap();
+    let (dir, pki, mut args) = operator_pki();
     parley::cli::cert_issue(&pki.join("ca.pem"), &pki.join("ca.key"), "chat.test", &pki).unwrap();
-    let mut args = base_args(&dir.path().join("data"));
-    args.domain = Some("chat.test".into());
     args.tls_cert = Some(pki.join("site.pem"));
     args.tls_key = Some(pki.join("site.key"));
     // The harness trusts <data>/tls/ca.pem by default; point it at the operator's CA.
@@ -304,13 +305,8 @@ async fn t7_served_certificate_comes_from_given_files() {
     std::fs::create_dir_all(&data_tls).unwrap();
     std::fs::copy(pki.join("ca.pem"), data_tls.join("ca.pem")).unwrap();
     let app = spawn_in(dir, args).await;
-    let res = app.fetch("/api/health").await;
-    assert_eq!(res.status(), 200);
-    assert!(
-        !app.tls_dir().join("site.pem").exists(),
-        "given files are served as they are"
-    );
-    app.stop().await;
+    let why = "given files are served as they are";
+    assert_served_by_name_without(app, "site.pem", why).await;
 }
 
 #[tokio::test]
@@ -321,8 +317,7 @@ async fn t6_certificate_is_reused_and_renewed_when_under_30_days() {
     let dir = app.stop().await;
 
     // A restart reuses the certificate.
-    let args = base_args(dir.path());
-    let app = spawn_in(dir, args).await;
+    let app = spawn_on(dir, |_| {}).await;
     assert_eq!(
         std::fs::read(&site_path).unwrap(),
         first,
@@ -333,8 +328,7 @@ async fn t6_certificate_is_reused_and_renewed_when_under_30_days() {
     // Replace it with one that has 10 days left: the next start issues a fresh 90-day one.
     forge_with_ca_days(&dir.path().join("tls"), "localhost", &site_path, 10);
     let short = std::fs::read(&site_path).unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_in(dir, args).await;
+    let app = spawn_on(dir, |_| {}).await;
     let renewed = std::fs::read(&site_path).unwrap();
     assert_ne!(renewed, short, "renewed");
     assert_site_profile(

@@ -31,7 +31,16 @@ impl TestApp {
     }
     /// `GET path` with the app's own client: the response itself.
     pub async fn fetch(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.request("GET", path).await
+    }
+    /// `method path` with the app's own client and no body: the response itself.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        let method = method.parse().unwrap();
+        self.client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn tls_dir(&self) -> PathBuf {
@@ -45,6 +54,21 @@ impl TestApp {
     }
 }
 
+/// A request for every kind of response the server gives — a page, a script, a stylesheet, an
+/// API answer, an unknown API path, an unknown file, an unknown page, a wrong method — and the
+/// status it gets: (method, path, status).
+pub const EVERY_KIND_OF_RESPONSE: [(&str, &str, u16); 9] = [
+    ("GET", "/", 200),
+    ("GET", "/app.js", 200),
+    ("GET", "/style.css", 200),
+    ("GET", "/api/health", 200),
+    ("GET", "/api/no-such-endpoint", 404),
+    ("GET", "/no-such-file.html", 404),
+    ("GET", "/no/such/page", 404),
+    ("POST", "/api/health", 405),
+    ("DELETE", "/api/health", 405),
+];
+
 pub fn base_args(dir: &Path) -> ServeArgs {
     ServeArgs {
         data_dir: Some(dir.to_path_buf()),
@@ -54,9 +78,19 @@ pub fn base_args(dir: &Path) -> ServeArgs {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_with(|_| {}).await
+}
+
+/// A fresh server with the test defaults plus `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on(tempfile::tempdir().unwrap(), tweak).await
+}
+
+/// Start a server on `dir` (fresh, or left by a stopped server) with the usual flags
+/// ([`base_args`]), the test defaults plus `tweak`.
+pub async fn spawn_on(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let args = base_args(dir.path());
-    spawn_in(dir, args).await
+    spawn_with(dir, args, tweak).await
 }
 
 /// Start a server on `dir` with these flags (data_dir and listen are usually from `base_args`).
@@ -177,6 +211,11 @@ pub fn plain_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// `GET url` over plain HTTP, no redirect followed: the response itself.
+pub async fn plain_get(url: &str) -> reqwest::Response {
+    plain_client().get(url).send().await.unwrap()
 }
 
 pub fn client_trusting(ca: &Path, domain: &str, addr: SocketAddr) -> reqwest::Client {

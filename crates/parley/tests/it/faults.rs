@@ -11,14 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use parley_api::ServerFrame;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::backlog::unique_msg;
-use crate::common::{TestApp, base_args, spawn_with};
+use crate::common::{TestApp, spawn_app, spawn_app_with};
 use crate::flows::*;
-use crate::messaging::{Ws, next_json};
 
 /// A client of some server: where it is, whom it trusts, its session.
 #[derive(Clone)]
@@ -84,13 +82,11 @@ impl Inbox {
     /// Read the backlog to its end, acknowledging every message (as the browser does).
     async fn drain(&mut self, ws: &mut Ws, me: &User) {
         loop {
-            let f = next_json(ws).await;
-            match f["type"].as_str() {
-                Some("message") if f["message"]["recipient_id"] == me.id.as_str() => {
-                    let id = f["message"]["id"].as_i64().unwrap();
-                    self.take(ws, id).await;
+            match next_frame(ws).await {
+                ServerFrame::Message { message } if message.recipient_id == me.id => {
+                    self.take(ws, message.id).await;
                 }
-                Some("backlog_done") => return,
+                ServerFrame::BacklogDone => return,
                 _ => {}
             }
         }
@@ -103,11 +99,34 @@ impl Inbox {
         self.acked.insert(id);
         // A socket that is going away may refuse it: the message then comes again on the
         // next connection and is acknowledged there.
-        let _ = ws
-            .send(Message::Text(
-                json!({"type": "ack", "id": id}).to_string().into(),
-            ))
-            .await;
+        let _ = try_send_frame(ws, &ack_frame(id)).await;
+    }
+
+    /// After a fault under traffic: stop the senders, drop `me`'s old socket, read the backlog
+    /// of a fresh one through `ep`, and [`check`](Self::check) that every send acknowledged
+    /// with `201` arrived; print what happened (`what`).
+    async fn catch_up(
+        &mut self,
+        traffic: &Traffic,
+        senders: [tokio::task::JoinHandle<(Vec<i64>, usize)>; 2],
+        (old, ep, me): (Ws, &Endpoint, &User),
+        what: &str,
+    ) {
+        traffic.stop.store(true, Ordering::SeqCst);
+        let (mut all, mut failed) = (Vec::new(), 0);
+        for sender in senders {
+            let (sent, failures) = sender.await.unwrap();
+            all.extend(sent);
+            failed += failures;
+        }
+        drop(old);
+        let mut ws = ep.ws(me).await;
+        self.drain(&mut ws, me).await;
+        let (lost, resent) = self.check(&all, what);
+        println!(
+            "{what}: {} acknowledged, {failed} sends failed; lost {lost}, resent before an ack reached the server {resent}",
+            all.len()
+        );
     }
 
     /// Every acknowledged send arrived and was acknowledged once; returns (lost, resent): a
@@ -234,9 +253,7 @@ fn start_binary(data: &Path) -> Child {
 async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
     // Accounts are made by an in-process server on the same data directory (it has the test
     // CAPTCHA); the binary then serves them.
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |_| {}).await;
+    let app = spawn_app().await;
     let data = app.data_dir.clone();
     let mut users = Vec::new();
     for name in ["alice", "bobby", "carol", "david"] {
@@ -324,8 +341,7 @@ async fn issue9_faults_kill_9_while_clients_send_loses_nothing() {
 
 #[tokio::test]
 async fn issue9_faults_websocket_dropped_mid_backlog_loses_and_duplicates_nothing() {
-    let app = crate::common::spawn_app().await;
-    let alice = app.register("alice").await;
+    let (app, alice) = crate::common::spawn_app().await.with_alice().await;
     let bob = app.register("bobby").await;
     let sent = crate::backlog::send_many(&alice, &bob, 450, 8).await;
     let ep = Endpoint::of(&app);
@@ -340,17 +356,17 @@ async fn issue9_faults_websocket_dropped_mid_backlog_loses_and_duplicates_nothin
         let mut ws = ep.ws(&bob).await;
         let mut n = 0;
         while n < 150 {
-            let f = next_json(&mut ws).await;
-            if f["type"] == "message" {
-                let id = f["message"]["id"].as_i64().unwrap();
-                n += 1;
-                if n <= 120 {
-                    inbox.take(&mut ws, id).await;
-                } else {
-                    *inbox.seen.entry(id).or_default() += 1;
+            match next_frame(&mut ws).await {
+                ServerFrame::Message { message } => {
+                    n += 1;
+                    if n <= 120 {
+                        inbox.take(&mut ws, message.id).await;
+                    } else {
+                        *inbox.seen.entry(message.id).or_default() += 1;
+                    }
                 }
-            } else if f["type"] == "backlog_done" {
-                break;
+                ServerFrame::BacklogDone => break,
+                _ => {}
             }
         }
         drop(ws);
@@ -365,14 +381,13 @@ async fn issue9_faults_websocket_dropped_mid_backlog_loses_and_duplicates_nothin
     // Alice hears `delivered` exactly once per message.
     let mut receipts: HashMap<i64, usize> = HashMap::new();
     while receipts.len() < sent.len() {
-        let f = next_json(&mut alice_ws).await;
-        if f["type"] == "delivered" {
-            *receipts.entry(f["id"].as_i64().unwrap()).or_default() += 1;
+        if let ServerFrame::Delivered { id, .. } = next_frame(&mut alice_ws).await {
+            *receipts.entry(id).or_default() += 1;
         }
     }
-    let extra = tokio::time::timeout(Duration::from_millis(300), next_json(&mut alice_ws)).await;
+    let extra = event_within(&mut alice_ws, Duration::from_millis(300)).await;
     assert!(
-        extra.is_err() || extra.as_ref().unwrap()["type"] != "delivered",
+        !matches!(extra, Some(WsEvent::Frame(ServerFrame::Delivered { .. }))),
         "{extra:?}"
     );
     assert!(
@@ -481,9 +496,7 @@ impl Drop for PrivatePg {
 async fn issue9_faults_postgres_restart_under_traffic_loses_nothing() {
     let pg = Arc::new(PrivatePg::start());
     let url = pg.url();
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, move |c| {
+    let app = spawn_app_with(move |c| {
         c.database_url = Some(parley::core::secret::Secret::new(url));
     })
     .await;
@@ -511,16 +524,12 @@ async fn issue9_faults_postgres_restart_under_traffic_loses_nothing() {
     let live = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
         while tokio::time::Instant::now() < deadline {
-            let Ok(f) =
-                tokio::time::timeout(Duration::from_millis(200), next_json(&mut bob_ws)).await
-            else {
-                continue;
-            };
-            if f["type"] == "message" {
-                let id = f["message"]["id"].as_i64().unwrap();
-                inbox.take(&mut bob_ws, id).await;
-            } else if f["type"] == "closed" {
-                return;
+            match event_within(&mut bob_ws, Duration::from_millis(200)).await {
+                Some(WsEvent::Frame(ServerFrame::Message { message })) => {
+                    inbox.take(&mut bob_ws, message.id).await;
+                }
+                Some(WsEvent::Closed(_)) => return,
+                _ => {}
             }
         }
     };
@@ -538,20 +547,11 @@ async fn issue9_faults_postgres_restart_under_traffic_loses_nothing() {
     traffic
         .stored_more(50, "50 messages stored after the restart")
         .await;
-    traffic.stop.store(true, Ordering::SeqCst);
-    let (sent_a, failed_a) = a.await.unwrap();
-    let (sent_c, failed_c) = c.await.unwrap();
     // After recovery Bob reconnects and catches up on everything not acknowledged live.
-    drop(bob_ws);
-    let mut ws = ep.ws(&bob).await;
-    inbox.drain(&mut ws, &bob).await;
-    let all: Vec<i64> = sent_a.iter().chain(&sent_c).copied().collect();
-    let (lost, resent) = inbox.check(&all, "PostgreSQL restart");
-    println!(
-        "PostgreSQL restart: {} acknowledged, {} sends failed during the restart; lost {lost}, resent before an ack reached the server {resent}",
-        all.len(),
-        failed_a + failed_c
-    );
+    let bob_side = (bob_ws, &ep, &bob);
+    inbox
+        .catch_up(&traffic, [a, c], bob_side, "PostgreSQL restart")
+        .await;
     app.stop().await;
 }
 
@@ -582,11 +582,8 @@ async fn keep_sending_any(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue9_faults_one_of_two_instances_stops_under_traffic_loses_nothing() {
-    let url = crate::scale::fresh_database().await;
-    let key = |b: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b; 32]);
-    let (pepper, totp_key) = (key(5), key(6));
-    let one = crate::scale::instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
-    let two = crate::scale::instance(tempfile::tempdir().unwrap(), &url, &pepper, &totp_key).await;
+    let cluster = crate::scale::Cluster::new(5).await;
+    let (one, two) = cluster.two_with(|_| {}).await;
     let alice = Arc::new(one.register("alice").await);
     let carol = Arc::new(two.register("carol").await);
     let bob = two.register("bobby").await;
@@ -621,19 +618,16 @@ async fn issue9_faults_one_of_two_instances_stops_under_traffic_loses_nothing() 
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
-        let Ok(f) = tokio::time::timeout(Duration::from_millis(200), next_json(&mut bob_ws)).await
-        else {
-            continue;
-        };
-        match f["type"].as_str() {
-            Some("message") if f["message"]["recipient_id"] == bob.id.as_str() => {
-                let id = f["message"]["id"].as_i64().unwrap();
-                inbox.take(&mut bob_ws, id).await;
+        match event_within(&mut bob_ws, Duration::from_millis(200)).await {
+            Some(WsEvent::Frame(ServerFrame::Message { message }))
+                if message.recipient_id == bob.id =>
+            {
+                inbox.take(&mut bob_ws, message.id).await;
             }
-            Some("closed") => {
+            Some(WsEvent::Closed(code)) => {
                 // Instance 2 is going away (1012): Bob's tab reconnects to instance 1.
                 assert!(!moved, "closed twice");
-                assert_eq!(f["code"], 1012, "{f}");
+                assert_eq!(code, Some(1012));
                 moved = true;
                 bob_ws = ep1.ws(&bob).await;
                 inbox.drain(&mut bob_ws, &bob).await;
@@ -643,19 +637,10 @@ async fn issue9_faults_one_of_two_instances_stops_under_traffic_loses_nothing() 
     }
     stopper.await.unwrap();
     assert!(moved, "Bob's socket on the stopped instance was closed");
-    traffic.stop.store(true, Ordering::SeqCst);
-    let (sent_a, failed_a) = a.await.unwrap();
-    let (sent_c, failed_c) = c.await.unwrap();
     // Whatever was not pushed live is in the backlog of a fresh connection.
-    drop(bob_ws);
-    let mut ws = ep1.ws(&bob).await;
-    inbox.drain(&mut ws, &bob).await;
-    let all: Vec<i64> = sent_a.iter().chain(&sent_c).copied().collect();
-    let (lost, resent) = inbox.check(&all, "instance stopped");
-    println!(
-        "one of two instances stopped: {} acknowledged, {} sends failed over; lost {lost}, resent before an ack reached the server {resent}",
-        all.len(),
-        failed_a + failed_c
-    );
+    let bob_side = (bob_ws, &ep1, &bob);
+    inbox
+        .catch_up(&traffic, [a, c], bob_side, "one of two instances stopped")
+        .await;
     one.stop().await;
 }

@@ -9,11 +9,14 @@
 use std::ops::Deref;
 
 use data_encoding::BASE32_NOPAD;
+use futures_util::{SinkExt, StreamExt};
 use parley::service::totp;
+use parley_api::{ClientFrame, ServerFrame};
 use reqwest::{Client, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite;
 
 use crate::common::{CAPTCHA, TestApp};
 
@@ -30,6 +33,9 @@ pub struct Browser {
     pub client: Client,
     pub csrf: String,
     base: String,
+    /// The client address its requests come from (sent as `X-Forwarded-For`, believed only
+    /// when the test trusts 127.0.0.1 as a proxy); none: the test's own.
+    ip: Option<String>,
 }
 
 pub struct User {
@@ -87,6 +93,7 @@ impl Browser {
             client,
             csrf: String::new(),
             base: app.base.clone(),
+            ip: None,
         }
     }
 
@@ -102,9 +109,29 @@ impl Browser {
         }
     }
 
+    /// The same cookie jar and CSRF token, its requests coming from client address `ip`.
+    pub fn at(&self, ip: &str) -> Browser {
+        Browser {
+            ip: Some(ip.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// A request from this browser's address, without its CSRF token.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match &self.ip {
+            Some(ip) => req.header("x-forwarded-for", ip),
+            None => req,
+        }
+    }
+
     /// `GET path`: the response itself, for its headers.
     pub async fn fetch(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -118,11 +145,16 @@ impl Browser {
 
     /// A state-changing call, with the CSRF token once signed in.
     pub async fn post(&self, path: &str, payload: impl Serialize) -> Reply {
-        let mut req = self.client.post(self.url(path)).json(&payload);
+        body(self.post_response(path, payload).await).await
+    }
+
+    /// [`post`](Self::post): the response itself, for its cookie and headers.
+    pub async fn post_response(&self, path: &str, payload: impl Serialize) -> Response {
+        let mut req = self.request(reqwest::Method::POST, path).json(&payload);
         if !self.csrf.is_empty() {
             req = req.header("x-csrf-token", &self.csrf);
         }
-        body(req.send().await.unwrap()).await
+        req.send().await.unwrap()
     }
 
     /// A POST that must answer `status` with a `T`.
@@ -135,24 +167,9 @@ impl Browser {
         parse(&self.post(path, payload).await, status)
     }
 
-    /// A POST from client address `ip` (sent as `X-Forwarded-For`, believed only when the test
-    /// trusts 127.0.0.1 as a proxy).
-    pub async fn post_from(&self, ip: &str, path: &str, payload: impl Serialize) -> Reply {
-        let mut req = self
-            .client
-            .post(self.url(path))
-            .header("x-forwarded-for", ip)
-            .json(&payload);
-        if !self.csrf.is_empty() {
-            req = req.header("x-csrf-token", &self.csrf);
-        }
-        body(req.send().await.unwrap()).await
-    }
-
     pub async fn delete(&self, path: &str) -> Reply {
         body(
-            self.client
-                .delete(self.url(path))
+            self.request(reqwest::Method::DELETE, path)
                 .header("x-csrf-token", &self.csrf)
                 .send()
                 .await
@@ -170,18 +187,10 @@ impl Browser {
         self.get_json("/api/me").await
     }
 
-    /// A fresh CAPTCHA id, optionally fetched from client address `ip`.
-    pub async fn captcha_from(&self, ip: Option<&str>) -> String {
-        let mut req = self.client.get(self.url("/api/captcha"));
-        if let Some(ip) = ip {
-            req = req.header("x-forwarded-for", ip);
-        }
-        let c: parley_api::Captcha = parse(&body(req.send().await.unwrap()).await, 200);
-        c.id
-    }
-
+    /// A fresh CAPTCHA id.
     pub async fn captcha(&self) -> String {
-        self.captcha_from(None).await
+        let c: parley_api::Captcha = self.get_json("/api/captcha").await;
+        c.id
     }
 
     /// Step 1 of sign-up, with a fresh CAPTCHA.
@@ -200,45 +209,27 @@ impl Browser {
         .await
     }
 
+    /// Step 1 of sign-up, which must start the registration (201): its TOTP secret.
+    pub async fn sign_up_started(&self, username: &str, password: &str) -> Vec<u8> {
+        let started: parley_api::RegistrationStarted =
+            parse(&self.register_start(username, password).await, 201);
+        BASE32_NOPAD.decode(started.totp.secret.as_bytes()).unwrap()
+    }
+
     /// Step 1 of sign-in, with a fresh CAPTCHA.
     pub async fn login_password(&self, username: &str, password: &str) -> Reply {
-        self.login_password_from(username, password, None).await
-    }
-
-    /// Step 1 of sign-in, with a fresh CAPTCHA, optionally from client address `ip`.
-    pub async fn login_password_from(
-        &self,
-        username: &str,
-        password: &str,
-        ip: Option<&str>,
-    ) -> Reply {
-        let login = self.login_body(username, password, ip).await;
-        match ip {
-            Some(ip) => self.post_from(ip, "/api/login", login).await,
-            None => self.post("/api/login", login).await,
-        }
-    }
-
-    /// The body of step 1 of sign-in, with a CAPTCHA fetched (from `ip`) and solved.
-    async fn login_body(
-        &self,
-        username: &str,
-        password: &str,
-        ip: Option<&str>,
-    ) -> parley_api::Login {
-        parley_api::Login {
-            username: username.into(),
-            password: password.into(),
-            captcha_id: Some(self.captcha_from(ip).await),
-            captcha_answer: Some(CAPTCHA.into()),
-        }
+        body(self.login_response(username, password).await).await
     }
 
     /// Step 1 of sign-in with a fresh CAPTCHA: the response itself, for its cookie and headers.
     pub async fn login_response(&self, username: &str, password: &str) -> Response {
-        let login = self.login_body(username, password, None).await;
-        let req = self.client.post(self.url("/api/login")).json(&login);
-        req.send().await.unwrap()
+        let login = parley_api::Login {
+            username: username.into(),
+            password: password.into(),
+            captcha_id: Some(self.captcha().await),
+            captcha_answer: Some(CAPTCHA.into()),
+        };
+        self.post_response("/api/login", login).await
     }
 
     /// `POST /api/account/password` from `password` to `new`.
@@ -262,11 +253,13 @@ impl Browser {
 
     /// Step 2 of sign-in: `kind` is `totp` or `recovery`.
     pub async fn second_factor(&self, kind: &str, code: &str) -> Reply {
-        self.post(
-            &format!("/api/login/{kind}"),
-            parley_api::CodeBody { code: code.into() },
-        )
-        .await
+        self.post_code(&format!("/api/login/{kind}"), code).await
+    }
+
+    /// A TOTP or recovery `code` posted to `path`.
+    pub async fn post_code(&self, path: &str, code: &str) -> Reply {
+        self.post(path, parley_api::CodeBody { code: code.into() })
+            .await
     }
 }
 
@@ -289,6 +282,12 @@ impl TestApp {
         Browser::new(self)
     }
 
+    /// This server with alice signed up (the default password).
+    pub async fn with_alice(self) -> (TestApp, User) {
+        let alice = self.register("alice").await;
+        (self, alice)
+    }
+
     /// The whole sign-up with the default password [`PW`].
     pub async fn register(&self, username: &str) -> User {
         self.register_with(username, PW).await
@@ -297,9 +296,7 @@ impl TestApp {
     /// The whole sign-up; panics with the server's answer if any step fails.
     pub async fn register_with(&self, username: &str, password: &str) -> User {
         let mut browser = self.browser();
-        let started: parley_api::RegistrationStarted =
-            parse(&browser.register_start(username, password).await, 201);
-        let secret = BASE32_NOPAD.decode(started.totp.secret.as_bytes()).unwrap();
+        let secret = browser.sign_up_started(username, password).await;
         let codes: parley_api::RegistrationCodes = browser
             .post_json(
                 "/api/register/totp",
@@ -330,22 +327,37 @@ impl TestApp {
         }
     }
 
-    /// Step 1 of sign-in in a new browser, with a fresh CAPTCHA.
-    pub async fn password_step(&self, username: &str, password: &str) -> Reply {
-        self.password_step_from(username, password, None).await
+    /// A fresh browser that passed the password step as alice (200): a second factor is next.
+    pub async fn past_password(&self) -> Browser {
+        let cl = self.browser();
+        let r = cl.login_password("alice", PW).await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        cl
     }
 
-    /// Step 1 of sign-in in a new browser, with a fresh CAPTCHA, optionally from client address
-    /// `ip`.
-    pub async fn password_step_from(
-        &self,
-        username: &str,
-        password: &str,
-        ip: Option<&str>,
-    ) -> Reply {
-        self.browser()
-            .login_password_from(username, password, ip)
+    /// A fresh browser whose requests come from client address `ip`.
+    pub fn browser_at(&self, ip: &str) -> Browser {
+        self.browser().at(ip)
+    }
+
+    /// Step 1 of sign-in as `username` with a wrong password, in a new browser at client address
+    /// `ip`, with a fresh CAPTCHA.
+    pub async fn wrong_password_from(&self, username: &str, ip: &str) -> Reply {
+        self.browser_at(ip)
+            .login_password(username, "wrong password entirely")
             .await
+    }
+
+    /// [`wrong_password_from`](Self::wrong_password_from), which must be evaluated and refused
+    /// (401 `invalid_credentials`): a counted failure.
+    pub async fn failed_password_from(&self, username: &str, ip: &str) {
+        let r = self.wrong_password_from(username, ip).await;
+        assert_error(&r, 401, "invalid_credentials");
+    }
+
+    /// Step 1 of sign-in in a new browser, with a fresh CAPTCHA.
+    pub async fn password_step(&self, username: &str, password: &str) -> Reply {
+        self.browser().login_password(username, password).await
     }
 
     /// A sensitive change (`/api/account/delete`, `/api/account/recovery-codes`,
@@ -364,6 +376,14 @@ impl TestApp {
         user.post(path, sensitive).await
     }
 
+    /// A new TOTP enrolment for `user`, confirmed the usual way ([`confirm`](Self::confirm)),
+    /// which must start: its secret.
+    pub async fn totp_started(&self, user: &User) -> Vec<u8> {
+        let r = self.confirm(user, "/api/account/totp/start").await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        secret_of(&r.1)
+    }
+
     /// A complete sign-in in a new browser with a fresh TOTP step.
     pub async fn sign_in(&self, user: &User) -> Browser {
         self.sign_in_from(user, None).await.browser
@@ -372,23 +392,16 @@ impl TestApp {
     /// A complete sign-in in a new browser with a fresh TOTP step, optionally from client
     /// address `ip`: the user as seen from that browser (its own session cookie and token).
     pub async fn sign_in_from(&self, user: &User, ip: Option<&str>) -> User {
+        // Signed in from `ip`; later requests come from the test's own address.
         let mut browser = self.browser();
-        let r = browser
-            .login_password_from(&user.username, &user.password, ip)
-            .await;
+        let from = ip.map_or_else(|| browser.clone(), |ip| browser.at(ip));
+        let r = from.login_password(&user.username, &user.password).await;
         assert_eq!(r.0, 200, "login: {}", r.1);
         next_step(self);
-        let mut req =
-            browser
-                .client
-                .post(self.url("/api/login/totp"))
-                .json(&parley_api::CodeBody {
-                    code: code(self, &user.secret, 0),
-                });
-        if let Some(ip) = ip {
-            req = req.header("x-forwarded-for", ip);
-        }
-        let res = req.send().await.unwrap();
+        let totp = parley_api::CodeBody {
+            code: code(self, &user.secret, 0),
+        };
+        let res = from.post_response("/api/login/totp", totp).await;
         let cookie = session_cookie(&res);
         let signed_in: parley_api::SignedIn = parse(&body(res).await, 200);
         browser.csrf = signed_in.csrf_token;
@@ -415,8 +428,7 @@ pub fn secret_of(provisioning: &Value) -> Vec<u8> {
 
 /// A fresh server with two people signed up: alice and bobby.
 pub async fn alice_and_bob() -> (TestApp, User, User) {
-    let app = crate::common::spawn_app().await;
-    let alice = app.register("alice").await;
+    let (app, alice) = crate::common::spawn_app().await.with_alice().await;
     let bob = app.register("bobby").await;
     (app, alice, bob)
 }
@@ -440,13 +452,10 @@ pub fn next_step(app: &TestApp) {
 
 /// The value of the session cookie a response sets.
 pub fn session_cookie(res: &Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("__Host-parley_session="))
-        .and_then(|v| v.split(';').next())
+    res.cookies()
+        .find(|c| c.name() == "__Host-parley_session")
         .expect("a session cookie")
+        .value()
         .to_string()
 }
 
@@ -500,4 +509,171 @@ where
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+// ---- WebSocket frames (`GET /api/ws`): the contract's types, as for HTTP bodies -------------
+
+/// A test WebSocket to `/api/ws` (opened by `crate::messaging::ws_connect` and friends).
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// What a test socket reads: a frame of the contract (`parley_api::ServerFrame`, the type
+/// the server writes), or the server's close frame with its code.
+/// (A frame is read, matched and dropped at once: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsEvent {
+    Frame(ServerFrame),
+    Closed(Option<u16>),
+}
+
+/// A server frame's text as the contract type. Like [`parse`], it must be exactly that type:
+/// serialized again it gives the same JSON. Panics naming the text otherwise.
+pub fn server_frame(text: &str) -> ServerFrame {
+    let frame: ServerFrame =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: not a ServerFrame: {text}"));
+    let raw: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        serde_json::to_value(&frame).unwrap(),
+        raw,
+        "the frame is exactly a ServerFrame"
+    );
+    frame
+}
+
+/// The next frame or close (skipping pings), with no time limit; `None` once the stream ends
+/// without a close frame. Panics on a transport error.
+pub async fn read_event(ws: &mut Ws) -> Option<WsEvent> {
+    loop {
+        match ws.next().await? {
+            Ok(tungstenite::Message::Text(t)) => return Some(WsEvent::Frame(server_frame(&t))),
+            Ok(tungstenite::Message::Close(c)) => {
+                return Some(WsEvent::Closed(c.map(|c| u16::from(c.code))));
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("the WebSocket failed: {e}"),
+        }
+    }
+}
+
+/// The next frame or close within `limit`, or `None` when nothing arrives in that time.
+pub async fn event_within(ws: &mut Ws, limit: std::time::Duration) -> Option<WsEvent> {
+    let event = tokio::time::timeout(limit, read_event(ws)).await.ok()?;
+    Some(event.expect("open"))
+}
+
+/// The next frame or close, or panic after 5 s.
+pub async fn next_event(ws: &mut Ws) -> WsEvent {
+    event_within(ws, std::time::Duration::from_secs(5))
+        .await
+        .expect("a frame within 5 s")
+}
+
+/// The next frame, or panic after 5 s or if the socket closes.
+pub async fn next_frame(ws: &mut Ws) -> ServerFrame {
+    match next_event(ws).await {
+        WsEvent::Frame(f) => f,
+        WsEvent::Closed(code) => panic!("the socket closed ({code:?}) where a frame was due"),
+    }
+}
+
+/// The next frame that `pick` takes, skipping the others (e.g. the echo of one's own
+/// message); panics if the socket closes while waiting for `what`.
+pub async fn next_where<T>(
+    ws: &mut Ws,
+    what: &str,
+    mut pick: impl FnMut(ServerFrame) -> Option<T>,
+) -> T {
+    loop {
+        match next_event(ws).await {
+            WsEvent::Frame(f) => {
+                if let Some(got) = pick(f) {
+                    return got;
+                }
+            }
+            WsEvent::Closed(code) => panic!("closed ({code:?}) while waiting for {what}"),
+        }
+    }
+}
+
+/// The message of a `message` frame, if it is one.
+pub fn pushed(frame: ServerFrame) -> Option<parley_api::Message> {
+    match frame {
+        ServerFrame::Message { message } => Some(message),
+        _ => None,
+    }
+}
+
+/// The message of a frame that must be a `message` frame.
+pub fn message_of(frame: ServerFrame) -> parley_api::Message {
+    let text = frame.to_text();
+    pushed(frame).unwrap_or_else(|| panic!("not a message frame: {text}"))
+}
+
+/// The next `message` frame's message, skipping other frames (receipts).
+pub async fn next_message(ws: &mut Ws) -> parley_api::Message {
+    next_where(ws, "a message", pushed).await
+}
+
+/// Send a client frame (`parley_api::ClientFrame`, the type the server reads); the error
+/// of a socket that is going away.
+pub async fn try_send_frame(ws: &mut Ws, frame: &ClientFrame) -> Result<(), tungstenite::Error> {
+    let text = serde_json::to_string(frame).unwrap();
+    ws.send(tungstenite::Message::Text(text.into())).await
+}
+
+/// Send a client frame, which must go out.
+pub async fn send_frame(ws: &mut Ws, frame: ClientFrame) {
+    try_send_frame(ws, &frame).await.unwrap();
+}
+
+/// The `ack` frame of message `id`.
+pub fn ack_frame(id: i64) -> ClientFrame {
+    ClientFrame::Ack {
+        id: Some(id),
+        ids: vec![],
+    }
+}
+
+/// Acknowledge message `id`.
+pub async fn ack(ws: &mut Ws, id: i64) {
+    send_frame(ws, ack_frame(id)).await;
+}
+
+/// Close `ws` from the client side and read it to its end, so that its place is free.
+pub async fn close_ws(mut ws: Ws) {
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+}
+
+/// A WebSocket handshake that must have been refused (`what` names it): the status, the
+/// `Retry-After` header and the body of the refusal.
+pub fn refusal(
+    handshake: Result<Ws, tungstenite::Error>,
+    what: &str,
+) -> (u16, Option<String>, Vec<u8>) {
+    match handshake {
+        Err(tungstenite::Error::Http(res)) => {
+            let retry_after = res.headers().get("retry-after");
+            let retry_after = retry_after.and_then(|v| v.to_str().ok()).map(String::from);
+            let body = res.body().as_deref().unwrap_or_default().to_vec();
+            (res.status().as_u16(), retry_after, body)
+        }
+        other => panic!("{what} was not refused: {:?}", other.map(|_| ())),
+    }
+}
+
+/// A WebSocket handshake refused `503 busy` (the cap on open sockets) with the contract's
+/// error body and a message; the `Retry-After` header.
+pub fn refused_busy(handshake: Result<Ws, tungstenite::Error>, what: &str) -> Option<String> {
+    let (status, retry_after, body) = refusal(handshake, what);
+    assert_eq!(status, 503, "{what}");
+    let reply = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::from_slice(&body).unwrap(),
+    );
+    let error: parley_api::ErrorBody = parse(&reply, 503);
+    assert_eq!(error.error, "busy", "{error:?}");
+    assert!(!error.message.is_empty());
+    retry_after
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
-use crate::common::{TestApp, base_args, spawn_app};
+use crate::common::{EVERY_KIND_OF_RESPONSE, TestApp, base_args, spawn_app};
 
 const HEADERS: &[(&str, &str)] = &[
     ("strict-transport-security", "max-age=604800"),
@@ -55,21 +55,8 @@ fn assert_hardened(res: &reqwest::Response, what: &str) {
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
-    for (method, path, status) in [
-        ("GET", "/", 200),
-        ("GET", "/app.js", 200),
-        ("GET", "/style.css", 200),
-        ("GET", "/api/health", 200),
-        ("GET", "/api/no-such-endpoint", 404),
-        ("GET", "/no-such-file.html", 404),
-        ("POST", "/api/health", 405),
-    ] {
-        let res = app
-            .client
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+    for (method, path, status) in EVERY_KIND_OF_RESPONSE {
+        let res = app.request(method, path).await;
         assert_eq!(res.status(), status, "{method} {path}");
         assert_hardened(&res, &format!("{method} {path}"));
     }
@@ -304,13 +291,9 @@ async fn http_redirect_listener_only_redirects() {
     args.http_redirect = Some("127.0.0.1:0".parse().unwrap());
     let app = crate::common::spawn_in(dir, args).await;
     let plain = app.server.as_ref().unwrap().redirect_addr.unwrap();
-    let client = crate::common::plain_client();
     for path in ["/", "/api/health?x=1", "/login"] {
-        let res = client
-            .get(format!("http://127.0.0.1:{}{path}", plain.port()))
-            .send()
-            .await
-            .unwrap();
+        let res =
+            crate::common::plain_get(&format!("http://127.0.0.1:{}{path}", plain.port())).await;
         assert_eq!(res.status(), 308, "{path}");
         assert_eq!(
             res.headers()["location"],
@@ -323,7 +306,7 @@ async fn http_redirect_listener_only_redirects() {
         );
     }
     // POSTs with credentials are not processed either.
-    let res = client
+    let res = crate::common::plain_client()
         .post(format!("http://127.0.0.1:{}/api/login", plain.port()))
         .body("{\"password\":\"x\"}")
         .send()

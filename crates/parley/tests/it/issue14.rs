@@ -2,12 +2,13 @@
 //! reusable once checked (A4), its spoken version (WCAG 1.1.1), and the tombstone a deleted
 //! account leaves so that the people it talked to keep their history.
 
+use parley_api::ServerFrame;
 use parley_api::{Conversations, FoundUser, Login, MessagePage, RegisterStart};
 use serde_json::json;
 
-use crate::common::{CAPTCHA, base_args, spawn_app, spawn_with};
+use crate::common::{CAPTCHA, spawn_app, spawn_app_with};
 use crate::flows::*;
-use crate::messaging::{msg, next_json, ws_live};
+use crate::messaging::{msg, ws_live};
 
 /// A sign-up with a given CAPTCHA id and answer.
 async fn register_attempt(
@@ -38,6 +39,19 @@ async fn login_attempt(cl: &Browser, username: &str, password: &str, captcha_id:
     cl.post("/api/login", login).await
 }
 
+/// The reply is error `code` with `status`, the contract's error body, and says whether the
+/// CAPTCHA was kept (`"captcha": "kept"`, or no `captcha` at all).
+fn refused(reply: &Reply, status: u16, code: &str, kept: bool) {
+    let error: parley_api::ErrorBody = parse(reply, status);
+    assert_eq!(error.error, code, "{}", reply.1);
+    assert_eq!(
+        error.captcha.as_deref(),
+        kept.then_some("kept"),
+        "{}",
+        reply.1
+    );
+}
+
 /// Item 1: a request refused for a field judged before the CAPTCHA (weak password, malformed
 /// username) leaves the challenge alive and says so (`"captcha": "kept"`); the first request
 /// that checks it consumes it, right or wrong, so a solved challenge buys one attempt only.
@@ -49,42 +63,31 @@ async fn issue14_1_captcha_kept_after_another_fields_refusal_single_use_once_che
 
     // Refused before the CAPTCHA is looked at: kept, and the same answer works afterwards.
     let weak = register_attempt(&cl, "alice", "password", &id, CAPTCHA).await;
-    assert_error(&weak, 422, "password_rejected");
-    assert_eq!(weak.1["captcha"], "kept", "{}", weak.1);
+    refused(&weak, 422, "password_rejected", true);
     let bad_name = register_attempt(&cl, "a", PW, &id, CAPTCHA).await;
-    assert_error(&bad_name, 422, "validation_failed");
-    assert_eq!(bad_name.1["captcha"], "kept", "{}", bad_name.1);
+    refused(&bad_name, 422, "validation_failed", true);
     let ok = register_attempt(&cl, "alice", PW, &id, CAPTCHA).await;
     assert_eq!(ok.0, 201, "{}", ok.1);
 
     // Checked once: never again, not even by another client.
     let again = register_attempt(&app.browser(), "bob", PW, &id, CAPTCHA).await;
-    assert_error(&again, 422, "captcha_failed");
-    assert!(again.1.get("captcha").is_none(), "{}", again.1);
+    refused(&again, 422, "captcha_failed", false);
 
     // Refused after the check (the name is taken): used up, no "kept".
     app.register("dora").await;
     let id = cl.captcha().await;
     let taken = register_attempt(&cl, "dora", PW, &id, CAPTCHA).await;
-    assert_error(&taken, 409, "username_taken");
-    assert!(taken.1.get("captcha").is_none(), "{}", taken.1);
-    assert_error(
-        &register_attempt(&cl, "carol", PW, &id, CAPTCHA).await,
-        422,
-        "captcha_failed",
-    );
+    refused(&taken, 409, "username_taken", false);
+    let reuse = register_attempt(&cl, "carol", PW, &id, CAPTCHA).await;
+    assert_error(&reuse, 422, "captcha_failed");
 
     // Sign-in: a wrong password was checked behind the CAPTCHA, so it is used up (one guess
     // per solved challenge); a wrong answer uses it up too.
     let id = cl.captcha().await;
     let wrong = login_attempt(&cl, "dora", "not the password at all", &id).await;
-    assert_error(&wrong, 401, "invalid_credentials");
-    assert!(wrong.1.get("captcha").is_none(), "{}", wrong.1);
-    assert_error(
-        &login_attempt(&cl, "dora", PW, &id).await,
-        422,
-        "captcha_failed",
-    );
+    refused(&wrong, 401, "invalid_credentials", false);
+    let reuse = login_attempt(&cl, "dora", PW, &id).await;
+    assert_error(&reuse, 422, "captcha_failed");
     app.stop().await;
 }
 
@@ -94,8 +97,7 @@ async fn issue14_1_captcha_kept_after_another_fields_refusal_single_use_once_che
 async fn issue14_1_one_solved_captcha_in_parallel_passes_once() {
     let app = spawn_app().await;
     app.register("alice").await;
-    let cl = app.browser();
-    let id = cl.captcha().await;
+    let id = app.browser().captcha().await;
     let attempts = (0..8).map(|i| {
         let cl = app.browser();
         let id = id.clone();
@@ -114,9 +116,7 @@ async fn issue14_1_one_solved_captcha_in_parallel_passes_once() {
 /// consume it; the answer it speaks is the one the server accepts; gone once used.
 #[tokio::test]
 async fn issue14_1_audio_captcha_is_the_same_challenge() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.test_captcha_answer = None).await;
+    let app = spawn_app_with(|c| c.test_captcha_answer = None).await;
     let cl = app.browser();
     let id = cl.captcha().await;
     let res = cl.fetch(&format!("/api/captcha/{id}/audio")).await;
@@ -184,9 +184,7 @@ async fn issue14_1_audio_captcha_is_the_same_challenge() {
 /// nothing that could sign in remains.
 #[tokio::test]
 async fn issue14_3_deleted_account_leaves_a_tombstone_for_its_peers() {
-    let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
+    let (app, alice, bob) = alice_and_bob().await;
     for n in 1..=3 {
         assert_eq!(alice.send_message(&bob, msg(n)).await.0, 201);
     }
@@ -198,13 +196,15 @@ async fn issue14_3_deleted_account_leaves_a_tombstone_for_its_peers() {
 
     // Live: Bob's open socket hears it. On PostgreSQL the echo of Bob's own earlier message to
     // his tabs (LISTEN/NOTIFY) can still arrive after the backlog: skip it, nothing else.
-    let mut frame = next_json(&mut ws).await;
-    while frame["type"] == "message" && frame["message"]["sender_id"] == json!(bob.id) {
-        frame = next_json(&mut ws).await;
+    let mut frame = next_frame(&mut ws).await;
+    while matches!(&frame, ServerFrame::Message { message } if message.sender_id == bob.id) {
+        frame = next_frame(&mut ws).await;
     }
     assert_eq!(
         frame,
-        json!({"type": "account_deleted", "user_id": alice.id})
+        ServerFrame::AccountDeleted {
+            user_id: alice.id.clone()
+        }
     );
 
     // After a reload: still listed, marked deleted, history intact.

@@ -33,15 +33,7 @@ fn secured(doc: &Value) -> Vec<(String, String, Vec<String>)> {
 async fn issue11_declared_security_schemes_are_enforced() {
     let app = spawn_app().await;
     let user = app.register("layers_sec").await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.fetch("/api/openapi.json").await.json().await.unwrap();
     let schemes = &doc["components"]["securitySchemes"];
     for (name, place, key) in [
         ("session", "cookie", "__Host-parley_session"),

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use futures_util::{SinkExt, StreamExt};
+use parley_api::ServerFrame;
 use parley_api::{Conversations, FoundUser, Keys, MessagePage};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::{TestApp, spawn_app};
 use crate::flows::*;
@@ -40,9 +40,6 @@ async fn history(me: &User, peer: &str, query: &str) -> MessagePage {
     me.get_json(&format!("/api/conversations/{peer}/messages{query}"))
         .await
 }
-
-pub type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect_with(
     app: &TestApp,
@@ -89,23 +86,6 @@ pub async fn ws_connect(app: &TestApp, user: &User) -> Ws {
     .unwrap()
 }
 
-/// The next JSON frame (skipping pings), or panic after 5 s.
-pub async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a frame within 5 s")
-            .expect("open")
-            .unwrap();
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).unwrap();
-        }
-        if let Message::Close(c) = m {
-            return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))});
-        }
-    }
-}
-
 /// A WebSocket for `user` with its backlog read to the end: live from here on.
 pub async fn ws_live(app: &TestApp, user: &User) -> Ws {
     let mut ws = ws_connect(app, user).await;
@@ -116,21 +96,17 @@ pub async fn ws_live(app: &TestApp, user: &User) -> Ws {
 /// The ids of the backlog's messages, in order.
 pub async fn backlog_ids(ws: &mut Ws) -> Vec<i64> {
     let frames = backlog(ws).await;
-    frames
-        .iter()
-        .map(|f| f["message"]["id"].as_i64().unwrap())
-        .collect()
+    frames.into_iter().map(|f| message_of(f).id).collect()
 }
 
-/// Frames up to and including `backlog_done`.
-pub async fn backlog(ws: &mut Ws) -> Vec<Value> {
+/// Frames up to `backlog_done` (not included).
+pub async fn backlog(ws: &mut Ws) -> Vec<ServerFrame> {
     let mut out = Vec::new();
     loop {
-        let f = next_json(ws).await;
-        if f["type"] == "backlog_done" {
-            return out;
+        match next_frame(ws).await {
+            ServerFrame::BacklogDone => return out,
+            f => out.push(f),
         }
-        out.push(f);
     }
 }
 
@@ -270,22 +246,18 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
 
     let payload = msg(7);
     let id = alice.sent(&bob, payload.clone()).await.id;
-    let pushed = next_json(&mut bob_ws).await;
-    assert_eq!(pushed["type"], "message");
-    assert_eq!(pushed["message"]["id"], id);
-    assert_eq!(pushed["message"]["payload"], payload);
+    let pushed = message_of(next_frame(&mut bob_ws).await);
+    assert_eq!(pushed.id, id);
+    assert_eq!(pushed.payload, payload);
     // Alice's own tab sees her message too (other tabs stay in sync).
-    assert_eq!(next_json(&mut alice_ws).await["message"]["id"], id);
+    assert_eq!(message_of(next_frame(&mut alice_ws).await).id, id);
     // Bob acknowledges; Alice hears it was delivered.
-    bob_ws
-        .send(Message::Text(
-            json!({"type": "ack", "id": id}).to_string().into(),
-        ))
-        .await
-        .unwrap();
-    let d = next_json(&mut alice_ws).await;
-    assert_eq!(d["type"], "delivered", "{d}");
-    assert_eq!(d["id"], id);
+    ack(&mut bob_ws, id).await;
+    let d = next_frame(&mut alice_ws).await;
+    assert!(
+        matches!(d, ServerFrame::Delivered { id: got, .. } if got == id),
+        "{d:?}"
+    );
     let h = history(&alice, &bob.id, "").await;
     assert!(h.messages[0].delivered_at.is_some());
     // A read receipt reaches Alice too, and the unread count drops.
@@ -297,14 +269,11 @@ async fn x1_websocket_pushes_in_real_time_and_acks_mark_delivery() {
         json!({"up_to": id}),
     )
     .await;
-    let read = next_json(&mut alice_ws).await;
-    assert_eq!(read["type"], "read");
-    assert_eq!(
-        read["peer"],
-        alice.id.as_str(),
-        "names the conversation: {read}"
-    );
-    assert_eq!(read["reader"], bob.id.as_str());
+    let ServerFrame::Read { reader, peer, .. } = next_frame(&mut alice_ws).await else {
+        panic!("a read receipt");
+    };
+    assert_eq!(peer, alice.id, "names the conversation");
+    assert_eq!(reader, bob.id);
     let conv: Conversations = bob.get_json("/api/conversations").await;
     assert_eq!(conv.conversations[0].unread, 0);
     app.stop().await;
@@ -323,11 +292,7 @@ async fn x1_reconnect_catches_up_with_nothing_lost() {
     assert_eq!(got, ids, "the backlog, in order");
     // He acknowledges three, then the socket drops.
     for id in &ids[..3] {
-        ws.send(Message::Text(
-            json!({"type": "ack", "id": id}).to_string().into(),
-        ))
-        .await
-        .unwrap();
+        ack(&mut ws, *id).await;
     }
     // The server has stored the three acks (Alice sees them delivered) before the drop.
     wait_for("three acks stored", Duration::from_secs(5), || async {
@@ -375,50 +340,40 @@ async fn x1_websocket_needs_a_full_session_and_this_origin() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
+/// A fresh server with bobby signed up and his WebSocket live.
+async fn bob_online() -> (TestApp, User, Ws) {
     let app = spawn_app().await;
     let bob = app.register("bobby").await;
-    let mut ws = ws_live(&app, &bob).await;
+    let ws = ws_live(&app, &bob).await;
+    (app, bob, ws)
+}
+
+#[tokio::test]
+async fn r7_1_secret_3_logout_closes_the_sessions_websockets() {
+    let (app, bob, mut ws) = bob_online().await;
     assert_eq!(bob.post("/api/logout", json!({})).await.0, 204);
-    let f = next_json(&mut ws).await;
-    assert_eq!(f["type"], "closed");
-    assert_eq!(f["code"], 4001);
+    assert_eq!(next_event(&mut ws).await, WsEvent::Closed(Some(4001)));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn r4_2_3_terminate_an_idle_timeout_closes_open_websockets() {
-    let app = spawn_app().await;
-    let bob = app.register("bobby").await;
-    let mut ws = ws_live(&app, &bob).await;
+    let (app, _bob, mut ws) = bob_online().await;
     app.state().clock.advance(31 * 60);
     // The socket re-checks its session every 20 s.
-    let f = tokio::time::timeout(Duration::from_secs(30), async {
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let f = next_json_patient(&mut ws).await;
-            if f["type"] == "closed" {
-                return f;
+            match read_event(&mut ws).await {
+                Some(WsEvent::Closed(code)) => return code,
+                Some(WsEvent::Frame(_)) => continue,
+                None => return None,
             }
         }
     })
     .await
     .expect("closed within 30 s");
-    assert_eq!(f["code"], 4001);
+    assert_eq!(code, Some(4001));
     app.stop().await;
-}
-
-async fn next_json_patient(ws: &mut Ws) -> Value {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Close(c))) => {
-                return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))});
-            }
-            Some(Ok(_)) => continue,
-            _ => return json!({"type": "closed", "code": null}),
-        }
-    }
 }
 
 #[tokio::test]

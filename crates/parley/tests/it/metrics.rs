@@ -4,15 +4,11 @@
 
 use std::time::Duration;
 
-use crate::common::{base_args, spawn_app, spawn_with};
+use crate::common::{base_args, spawn_app, spawn_app_with};
 use crate::messaging::{msg, ws_connect};
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
-    let res = crate::common::plain_client()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::common::plain_get(&format!("http://{addr}/metrics")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["content-type"],
@@ -53,9 +49,7 @@ async fn metrics_are_off_by_default_and_never_on_the_public_listener() {
 
 #[tokio::test]
 async fn metrics_count_requests_sockets_and_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| {
+    let app = spawn_app_with(|c| {
         c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
@@ -121,7 +115,7 @@ async fn metrics_count_requests_sockets_and_messages() {
     assert_eq!(value(&text, "parley_websockets_open"), 0.0);
 
     // An open WebSocket is counted while it is open.
-    let mut ws = ws_connect(&app, &bob).await;
+    let ws = ws_connect(&app, &bob).await;
     wait_for(addr, "parley_websockets_open", 1.0).await;
 
     let before = value(&scrape(addr).await, "parley_messages_relayed_total");
@@ -134,16 +128,11 @@ async fn metrics_count_requests_sockets_and_messages() {
     let route = r#"parley_http_requests_total{method="POST",route="/api/conversations/{peer_id}/messages",status="201"}"#;
     assert_eq!(value(&text, route), 2.0, "{text}");
 
-    ws.close(None).await.unwrap();
-    drop(ws);
+    crate::flows::close_ws(ws).await;
     wait_for(addr, "parley_websockets_open", 0.0).await;
 
     // Only /metrics is served there.
-    let res = crate::common::plain_client()
-        .get(format!("http://{addr}/api/health"))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::common::plain_get(&format!("http://{addr}/api/health")).await;
     assert_eq!(res.status(), 404);
     app.stop().await;
 }

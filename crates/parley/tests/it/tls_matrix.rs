@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::common::{TestApp, run, spawn_app};
+use crate::common::{EVERY_KIND_OF_RESPONSE, TestApp, run, spawn_app};
 
 /// One `openssl s_client` handshake; returns (handshake completed, transcript).
 async fn s_client(app: &TestApp, extra: &[&str]) -> (bool, String) {
@@ -25,26 +25,37 @@ async fn s_client(app: &TestApp, extra: &[&str]) -> (bool, String) {
     (ok && out.contains("Verify return code: 0 (ok)"), out)
 }
 
-#[tokio::test]
-async fn t1_t2_t3_chacha20_over_x25519_on_tls13_is_accepted() {
-    let app = spawn_app().await;
-    let (ok, out) = s_client(
-        &app,
-        &[
-            "-tls1_3",
-            "-ciphersuites",
-            "TLS_CHACHA20_POLY1305_SHA256",
-            "-groups",
-            "X25519",
-        ],
-    )
-    .await;
-    assert!(ok, "handshake failed:\n{out}");
+/// An `s_client` handshake offering `extra` that completes on exactly the policy (TLS 1.3,
+/// ChaCha20-Poly1305, X25519): the transcript.
+async fn accepted(app: &TestApp, extra: &[&str]) -> String {
+    let (ok, out) = s_client(app, extra).await;
+    assert!(ok, "{extra:?}: handshake failed:\n{out}");
     assert!(
         out.contains("New, TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256"),
         "{out}"
     );
     assert!(out.contains("Server Temp Key: X25519"), "{out}");
+    out
+}
+
+/// An `s_client` handshake offering `extra` that the server refuses: the transcript.
+async fn refused(app: &TestApp, extra: &[&str]) -> String {
+    let (ok, out) = s_client(app, extra).await;
+    assert!(!ok, "{extra:?} was accepted:\n{out}");
+    out
+}
+
+#[tokio::test]
+async fn t1_t2_t3_chacha20_over_x25519_on_tls13_is_accepted() {
+    let app = spawn_app().await;
+    let offer = [
+        "-tls1_3",
+        "-ciphersuites",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "-groups",
+        "X25519",
+    ];
+    accepted(&app, &offer).await;
     app.stop().await;
 }
 
@@ -52,13 +63,7 @@ async fn t1_t2_t3_chacha20_over_x25519_on_tls13_is_accepted() {
 async fn t1_t2_t3_an_unrestricted_client_still_gets_exactly_the_policy() {
     // A client offering everything OpenSSL has must still end up on the one allowed combination.
     let app = spawn_app().await;
-    let (ok, out) = s_client(&app, &[]).await;
-    assert!(ok, "{out}");
-    assert!(
-        out.contains("TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256"),
-        "{out}"
-    );
-    assert!(out.contains("Server Temp Key: X25519"), "{out}");
+    accepted(&app, &[]).await;
     app.stop().await;
 }
 
@@ -66,8 +71,7 @@ async fn t1_t2_t3_an_unrestricted_client_still_gets_exactly_the_policy() {
 async fn t1_tls12_and_older_are_refused() {
     let app = spawn_app().await;
     for version in ["-tls1_2", "-tls1_1", "-tls1"] {
-        let (ok, out) = s_client(&app, &[version]).await;
-        assert!(!ok, "{version} was accepted:\n{out}");
+        let out = refused(&app, &[version]).await;
         assert!(!out.contains("Cipher is TLS"), "{version}: {out}");
     }
     app.stop().await;
@@ -81,8 +85,7 @@ async fn t3_aes_suites_are_refused() {
         "TLS_AES_256_GCM_SHA384",
         "TLS_AES_128_CCM_SHA256",
     ] {
-        let (ok, out) = s_client(&app, &["-tls1_3", "-ciphersuites", suite]).await;
-        assert!(!ok, "{suite} was accepted:\n{out}");
+        let out = refused(&app, &["-tls1_3", "-ciphersuites", suite]).await;
         assert!(
             out.contains("alert handshake failure") || out.contains("no cipher"),
             "{suite}: {out}"
@@ -95,8 +98,7 @@ async fn t3_aes_suites_are_refused() {
 async fn t2_other_key_exchange_groups_are_refused() {
     let app = spawn_app().await;
     for group in ["P-256", "P-384", "P-521", "X448", "ffdhe2048"] {
-        let (ok, out) = s_client(&app, &["-tls1_3", "-groups", group]).await;
-        assert!(!ok, "group {group} was accepted:\n{out}");
+        let out = refused(&app, &["-tls1_3", "-groups", group]).await;
         assert!(!out.contains("Cipher is TLS"), "{group}: {out}");
     }
     app.stop().await;
@@ -105,8 +107,7 @@ async fn t2_other_key_exchange_groups_are_refused() {
 #[tokio::test]
 async fn t4_no_ocsp_staple_is_sent() {
     let app = spawn_app().await;
-    let (ok, out) = s_client(&app, &["-status"]).await;
-    assert!(ok, "{out}");
+    let out = accepted(&app, &["-status"]).await;
     assert!(out.contains("OCSP response: no response sent"), "{out}");
     app.stop().await;
 }
@@ -142,19 +143,8 @@ async fn t1_t2_t3_rustls_client_negotiates_exactly_the_policy() {
 #[tokio::test]
 async fn t5_hsts_is_one_week_on_every_kind_of_response() {
     let app = spawn_app().await;
-    for (method, path) in [
-        ("GET", "/"),
-        ("GET", "/app.js"),
-        ("GET", "/api/health"),
-        ("GET", "/no/such/page"),
-        ("DELETE", "/api/health"),
-    ] {
-        let res = app
-            .client
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+    for (method, path, _) in EVERY_KIND_OF_RESPONSE {
+        let res = app.request(method, path).await;
         assert_eq!(
             res.headers()["strict-transport-security"],
             "max-age=604800",

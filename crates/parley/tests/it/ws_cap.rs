@@ -4,187 +4,146 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use parley_api::{ClientFrame, ServerFrame};
+use parley_api::{ErrorBody, Message};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::backlog::unique_msg;
-use crate::common::{TestApp, base_args, spawn_with};
+use crate::common::{TestApp, spawn_app_with};
 use crate::flows::*;
-use crate::messaging::{Ws, backlog, next_json, ws_connect, ws_connect_with};
+use crate::messaging::{backlog, ws_connect_with, ws_live};
 
-async fn spawn_cap(max_websockets: usize) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    spawn_with(dir, args, move |c| c.max_websockets = max_websockets).await
+/// A server with the settings `tweak` makes, alice and bobby signed up, and a live WebSocket
+/// for each.
+async fn both_online(
+    tweak: impl FnOnce(&mut parley::core::Config),
+) -> (TestApp, User, User, Ws, Ws) {
+    let app = spawn_app_with(tweak).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bobby").await;
+    let a = ws_live(&app, &alice).await;
+    let b = ws_live(&app, &bob).await;
+    (app, alice, bob, a, b)
 }
 
 #[tokio::test]
 async fn issue10_websocket_cap_refuses_with_503_and_a_closed_socket_frees_a_slot() {
-    let app = spawn_cap(2).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
-    let mut first = ws_connect(&app, &alice).await;
-    backlog(&mut first).await;
-    let mut second = ws_connect(&app, &bob).await;
-    backlog(&mut second).await;
+    let (app, alice, bob, first, mut second) = both_online(|c| c.max_websockets = 2).await;
 
     let origin = format!("https://localhost:{}", app.addr.port());
-    match ws_connect_with(&app, &alice.cookie, &origin).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            assert_eq!(res.status(), 503);
-            assert_eq!(
-                res.headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()),
-                Some("1")
-            );
-            let body: Value =
-                serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
-            assert_eq!(body["error"], "busy", "{body}");
-            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
-        }
-        other => panic!("a 3rd WebSocket was not refused: {:?}", other.map(|_| ())),
-    }
+    let third = ws_connect_with(&app, &alice.cookie, &origin).await;
+    let retry_after = refused_busy(third, "a 3rd WebSocket");
+    assert_eq!(retry_after.as_deref(), Some("1"));
     // The two open sockets still work.
     let (s, b) = alice.send_message(&bob, unique_msg()).await;
     assert_eq!(s, 201, "{b}");
-    assert_eq!(next_json(&mut second).await["type"], "message");
+    let f = next_frame(&mut second).await;
+    assert!(matches!(f, ServerFrame::Message { .. }), "{f:?}");
 
     // Closing one frees its place.
-    first.close(None).await.unwrap();
-    while first.next().await.is_some() {}
-    drop(first);
-    let mut again = None;
-    for _ in 0..50 {
-        if let Ok(ws) = ws_connect_with(&app, &alice.cookie, &origin).await {
-            again = Some(ws);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut again = again.expect("a slot freed by a closed socket is reused");
+    close_ws(first).await;
+    let limit = Duration::from_secs(5);
+    let mut again = poll(
+        "a slot freed by a closed socket is reused",
+        limit,
+        || async { ws_connect_with(&app, &alice.cookie, &origin).await.ok() },
+    )
+    .await;
     backlog(&mut again).await;
     drop((again, second));
     app.stop().await;
 }
 
-async fn send_frame(ws: &mut Ws, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
+/// Send `payload` to `peer` on the WebSocket, tagged `tag`.
+async fn send_on(ws: &mut Ws, tag: Option<String>, peer: &str, payload: Value) {
+    let peer_id = peer.to_string();
+    send_frame(
+        ws,
+        ClientFrame::Send {
+            tag,
+            peer_id,
+            payload,
+        },
+    )
+    .await;
 }
 
-/// The next frame of `type` (skipping others, e.g. the echo of one's own message).
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let f = next_json(ws).await;
-        if f["type"] == kind {
-            return f;
-        }
-        assert_ne!(f["type"], "closed", "closed while waiting for {kind}");
-    }
+/// The next `sent` answer: its tag and the stored message (skipping other frames, e.g. the
+/// echo of one's own message).
+async fn next_sent(ws: &mut Ws) -> (Option<String>, Message) {
+    next_where(ws, "sent", |f| match f {
+        ServerFrame::Sent { tag, message } => Some((tag, message)),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `error` answer: its tag and the error body (skipping other frames).
+async fn next_error(ws: &mut Ws) -> (Option<String>, ErrorBody) {
+    next_where(ws, "error", |f| match f {
+        ServerFrame::Error { tag, error } => Some((tag, error)),
+        _ => None,
+    })
+    .await
 }
 
 #[tokio::test]
 async fn issue10_send_on_the_websocket_stores_pushes_and_answers_like_the_post() {
-    let app = spawn_cap(100).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
-    let mut a = ws_connect(&app, &alice).await;
-    backlog(&mut a).await;
-    let mut b = ws_connect(&app, &bob).await;
-    backlog(&mut b).await;
+    let (app, alice, bob, mut a, mut b) = both_online(|c| c.max_websockets = 100).await;
 
     // A send is answered `sent` with the stored message, pushed to the peer, and in history.
     let payload = unique_msg();
-    send_frame(
-        &mut a,
-        json!({"type": "send", "tag": "t1", "peer_id": bob.id, "payload": payload}),
-    )
-    .await;
-    let sent = next_of(&mut a, "sent").await;
-    assert_eq!(sent["tag"], "t1");
-    let id = sent["message"]["id"].as_i64().unwrap();
-    assert_eq!(sent["message"]["sender_id"], alice.id);
-    assert_eq!(sent["message"]["recipient_id"], bob.id);
-    assert_eq!(sent["message"]["payload"], payload);
-    let pushed = next_of(&mut b, "message").await;
-    assert_eq!(pushed["message"]["id"], id);
-    let (s, page) = body(
-        bob.client
-            .get(app.url(&format!("/api/conversations/{}/messages", alice.id)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200, "{page}");
-    assert_eq!(page["messages"][0]["id"], id);
+    send_on(&mut a, Some("t1".into()), &bob.id, payload.clone()).await;
+    let (tag, sent) = next_sent(&mut a).await;
+    assert_eq!(tag.as_deref(), Some("t1"));
+    let id = sent.id;
+    assert_eq!(sent.sender_id, alice.id);
+    assert_eq!(sent.recipient_id, bob.id);
+    assert_eq!(sent.payload, payload);
+    assert_eq!(next_message(&mut b).await.id, id);
+    let page: parley_api::MessagePage = bob
+        .get_json(&format!("/api/conversations/{}/messages", alice.id))
+        .await;
+    assert_eq!(page.messages[0].id, id);
 
     // The same IV again: refused with the POST's code, nothing stored.
-    send_frame(
-        &mut a,
-        json!({"type": "send", "tag": "t2", "peer_id": bob.id, "payload": payload}),
-    )
-    .await;
-    let refused = next_of(&mut a, "error").await;
-    assert_eq!(refused["tag"], "t2");
-    assert_eq!(refused["error"], "iv_reused", "{refused}");
+    send_on(&mut a, Some("t2".into()), &bob.id, payload.clone()).await;
+    let (tag, refused) = next_error(&mut a).await;
+    assert_eq!(tag.as_deref(), Some("t2"));
+    assert_eq!(refused.error, "iv_reused", "{refused:?}");
     let post = alice.send_message(&bob, payload.clone()).await;
     assert_error(&post, 409, "iv_reused");
 
     // A bad payload, an unknown peer and oneself: the POST's codes and fields.
-    send_frame(
-        &mut a,
-        json!({"type": "send", "tag": "t3", "peer_id": bob.id, "payload": {"v": 2}}),
-    )
-    .await;
-    let bad = next_of(&mut a, "error").await;
+    send_on(&mut a, Some("t3".into()), &bob.id, json!({"v": 2})).await;
+    let (tag, bad) = next_error(&mut a).await;
     assert_eq!(
-        (
-            bad["tag"].as_str(),
-            bad["error"].as_str(),
-            bad["field"].as_str()
-        ),
-        (Some("t3"), Some("validation_failed"), Some("v"))
+        (tag.as_deref(), bad.error.as_str(), bad.field.as_deref()),
+        (Some("t3"), "validation_failed", Some("v"))
     );
-    send_frame(
-        &mut a,
-        json!({"type": "send", "peer_id": "0".repeat(32), "payload": unique_msg()}),
-    )
-    .await;
-    let unknown = next_of(&mut a, "error").await;
-    assert_eq!(unknown["error"], "not_found");
-    assert!(unknown.get("tag").is_none(), "{unknown}");
-    send_frame(
-        &mut a,
-        json!({"type": "send", "tag": "x".repeat(65), "peer_id": bob.id, "payload": unique_msg()}),
-    )
-    .await;
-    assert_eq!(next_of(&mut a, "error").await["field"], "tag");
+    send_on(&mut a, None, &"0".repeat(32), unique_msg()).await;
+    let (tag, unknown) = next_error(&mut a).await;
+    assert_eq!(unknown.error, "not_found");
+    assert!(tag.is_none(), "{unknown:?}");
+    send_on(&mut a, Some("x".repeat(65)), &bob.id, unique_msg()).await;
+    assert_eq!(next_error(&mut a).await.1.field.as_deref(), Some("tag"));
 
     // Many in flight on one socket: every one answered, in the order sent, ids ascending, and
     // each pushed to the peer exactly once.
     let n = 60;
     for i in 0..n {
-        send_frame(
-            &mut a,
-            json!({"type": "send", "tag": format!("m{i}"), "peer_id": bob.id, "payload": unique_msg()}),
-        )
-        .await;
+        send_on(&mut a, Some(format!("m{i}")), &bob.id, unique_msg()).await;
     }
     let mut ids = Vec::new();
     for i in 0..n {
-        let f = next_of(&mut a, "sent").await;
-        assert_eq!(f["tag"], format!("m{i}"));
-        ids.push(f["message"]["id"].as_i64().unwrap());
+        let (tag, sent) = next_sent(&mut a).await;
+        assert_eq!(tag, Some(format!("m{i}")));
+        ids.push(sent.id);
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     let mut got = Vec::new();
     while got.len() < n {
-        let f = next_of(&mut b, "message").await;
-        got.push(f["message"]["id"].as_i64().unwrap());
+        got.push(next_message(&mut b).await.id);
     }
     // SQLite's writer pushes in id order; PostgreSQL's NOTIFYs of concurrent sends may
     // interleave (as with POSTs): there, once each.
@@ -203,26 +162,16 @@ async fn issue10_send_on_the_websocket_stores_pushes_and_answers_like_the_post()
 /// The send quota and a deleted peer apply on the WebSocket as on the POST.
 #[tokio::test]
 async fn issue10_send_on_the_websocket_meets_the_send_quota() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = base_args(dir.path());
-    let app = spawn_with(dir, args, |c| c.quota_sends_per_minute = 2).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bobby").await;
-    let mut a = ws_connect(&app, &alice).await;
-    backlog(&mut a).await;
+    let (app, _alice, bob, mut a, b) = both_online(|c| c.quota_sends_per_minute = 2).await;
     for i in 0..3 {
-        send_frame(
-            &mut a,
-            json!({"type": "send", "tag": i.to_string(), "peer_id": bob.id, "payload": unique_msg()}),
-        )
-        .await;
+        send_on(&mut a, Some(i.to_string()), &bob.id, unique_msg()).await;
     }
-    assert_eq!(next_of(&mut a, "sent").await["tag"], "0");
-    assert_eq!(next_of(&mut a, "sent").await["tag"], "1");
-    let over = next_of(&mut a, "error").await;
-    assert_eq!(over["tag"], "2");
-    assert_eq!(over["error"], "quota_exceeded", "{over}");
-    assert!(over["retry_after_secs"].as_u64().is_some());
-    drop(a);
+    assert_eq!(next_sent(&mut a).await.0.as_deref(), Some("0"));
+    assert_eq!(next_sent(&mut a).await.0.as_deref(), Some("1"));
+    let (tag, over) = next_error(&mut a).await;
+    assert_eq!(tag.as_deref(), Some("2"));
+    assert_eq!(over.error, "quota_exceeded", "{over:?}");
+    assert!(over.retry_after_secs.is_some());
+    drop((a, b));
     app.stop().await;
 }
