@@ -83,26 +83,24 @@ fn username_password_and_captcha_lengths_are_the_limits() {
 #[test]
 fn stored_names_are_the_wire_names() {
     for kind in parley_api::SecurityEventKind::ALL {
-        assert_eq!(
-            serde_json::to_value(kind).unwrap(),
-            Value::from(kind.as_str())
-        );
-        assert_eq!(
-            parley_api::SecurityEventKind::parse(kind.as_str()),
-            Some(kind)
-        );
+        assert_same_names(kind, kind.as_str(), parley_api::SecurityEventKind::parse);
     }
     for stage in [
         parley_api::RegistrationStage::Totp,
         parley_api::RegistrationStage::Recovery,
     ] {
-        assert_eq!(
-            serde_json::to_value(stage).unwrap(),
-            Value::from(stage.as_str())
-        );
-        assert_eq!(
-            parley_api::RegistrationStage::parse(stage.as_str()),
-            Some(stage)
-        );
+        assert_same_names(stage, stage.as_str(), parley_api::RegistrationStage::parse);
     }
+}
+
+/// `value` is sent on the wire as its stored `name`, and `name` parses back to it.
+fn assert_same_names<T>(value: T, name: &str, parse: fn(&str) -> Option<T>)
+where
+    T: serde::Serialize + PartialEq + std::fmt::Debug + Copy,
+{
+    assert_eq!(
+        serde_json::to_value(value).expect("serializes"),
+        Value::from(name)
+    );
+    assert_eq!(parse(name), Some(value));
 }

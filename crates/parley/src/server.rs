@@ -127,10 +127,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         .hub
         .limit(websocket_cap(config.max_websockets, max_connections));
     let slots = Arc::new(Semaphore::new(max_connections));
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
+    let (listener, local_addr) = listen(config.listen, "").await?;
     let mut tasks = vec![tokio::spawn(serve_tls(
         Listener {
             tcp: listener,
@@ -146,10 +143,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
 
     let mut redirect_addr = None;
     if let Some(addr) = config.http_redirect {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (http_redirect)"))?;
-        redirect_addr = Some(listener.local_addr()?);
+        let (listener, bound) = listen(addr, " (http_redirect)").await?;
+        redirect_addr = Some(bound);
         tasks.push(tokio::spawn(serve_redirect(
             listener,
             config.domain.clone(),
@@ -159,10 +154,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     }
     let mut metrics_addr = None;
     if let Some(addr) = config.metrics_listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?;
-        let bound = listener.local_addr()?;
+        let (listener, bound) = listen(addr, " (metrics_listen)").await?;
         if !bound.ip().is_loopback() {
             tracing::warn!(
                 %bound,
@@ -195,6 +187,16 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         shutdown,
         tasks,
     })
+}
+
+/// Listen on `addr`: the listener and the address it is bound to (the port chosen for port 0).
+/// `setting` names the option in the error, after the address.
+async fn listen(addr: SocketAddr, setting: &str) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}{setting}"))?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
 }
 
 /// "Too many open files" is avoided by construction: the soft open-file limit is raised to the

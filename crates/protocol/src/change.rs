@@ -1,15 +1,14 @@
 //! `change` payloads — Refresh (docs/protocol.md §5.3, §8): the last IV the sender used under the
 //! old key set and the string "change", MACed under the old and the new MAC key.
 
-use hmac::Mac as _;
-
+use crate::conversation::keys::change_macs;
+use crate::conversation::{ParsedChange, change_mac_input_with, verify_change_json};
 use crate::encoding::{
-    MAX_COUNTER, from_b64, is_counter, is_key_set_shape, iv_counter, to_b64, u64be, u96be,
+    MAX_COUNTER, from_b64, is_counter, is_key_set_shape, iv_counter, to_b64, u96be,
 };
 use crate::error::{ProtocolError, Reason};
 use crate::identity::PrivateKey;
-use crate::keyset::{KeySet, derive_key_set};
-use crate::msg::hmac;
+use crate::keyset::KeySet;
 
 /// A `change` payload, field for field as posted (JSON `{v, type, key_set, new_key_set, salt,
 /// last_iv, mac_old, mac_new}`). As for [`crate::MsgPayload`], missing or mistyped JSON fields
@@ -50,28 +49,7 @@ pub fn change_mac_input(
     salt: u64,
     last_iv: &[u8],
 ) -> Vec<u8> {
-    let mut out = change_label(from, to).into_bytes();
-    for part in [old_id.as_bytes(), new_id.as_bytes()] {
-        out.push(0);
-        out.extend_from_slice(part);
-    }
-    out.push(0);
-    out.extend_from_slice(&u64be(salt));
-    out.extend_from_slice(last_iv);
-    out.extend_from_slice(b"change");
-    out
-}
-
-fn sign(key: &[u8; 32], input: &[u8]) -> [u8; 32] {
-    let mut mac = hmac(key);
-    mac.update(input);
-    mac.finalize().into_bytes().into()
-}
-
-fn verifies(key: &[u8; 32], input: &[u8], tag: &[u8; 32]) -> bool {
-    let mut mac = hmac(key);
-    mac.update(input);
-    mac.verify_slice(tag).is_ok()
+    change_mac_input_with(from, to, old_id, new_id, salt, last_iv, None)
 }
 
 /// The `change` of a Refresh from `old` to `new`, sent by own side after using IV counters up to
@@ -90,14 +68,7 @@ pub fn make_change(
         return Err(ProtocolError::BadIv);
     }
     let last_iv_bytes = u96be(last_iv);
-    let input = change_mac_input(
-        &old.own_id,
-        &old.peer_id,
-        &old.id,
-        &new.id,
-        new.salt,
-        &last_iv_bytes,
-    );
+    let (mac_old, mac_new) = change_macs(old, new, &last_iv_bytes, None);
     Ok(ChangePayload {
         v: 1,
         r#type: "change".to_owned(),
@@ -105,8 +76,8 @@ pub fn make_change(
         new_key_set: new.id.clone(),
         salt: new.salt,
         last_iv: to_b64(&last_iv_bytes),
-        mac_old: to_b64(&sign(&old.send.mac, &input)),
-        mac_new: to_b64(&sign(&new.send.mac, &input)),
+        mac_old,
+        mac_new,
     })
 }
 
@@ -119,13 +90,7 @@ pub struct AcceptedChange {
     pub last_iv: u64,
 }
 
-struct ParsedChange {
-    last_iv: [u8; 12],
-    last_iv_counter: u64,
-    mac_old: [u8; 32],
-    mac_new: [u8; 32],
-}
-
+/// The legacy payload's fields as the conversation layer parses them (no nonce).
 fn parse_change(p: &ChangePayload) -> Option<ParsedChange> {
     let ids_ok = is_key_set_shape(&p.key_set) && is_key_set_shape(&p.new_key_set);
     if p.v != 1 || p.r#type != "change" || !ids_ok || !is_counter(p.salt) {
@@ -136,6 +101,10 @@ fn parse_change(p: &ChangePayload) -> Option<ParsedChange> {
     let mac_new = from_b64(&p.mac_new)?.try_into().ok()?;
     let last_iv_counter = iv_counter(&last_iv)?; // 0 allowed: nothing sent under the old set
     Some(ParsedChange {
+        old_id: p.key_set.clone(),
+        new_id: p.new_key_set.clone(),
+        salt: p.salt,
+        nonce: None,
         last_iv,
         last_iv_counter,
         mac_old,
@@ -156,7 +125,7 @@ pub fn verify_change(
     own: &PrivateKey,
     from: &str,
 ) -> Result<AcceptedChange, Reason> {
-    let (keys, to) = old.direction(from).ok_or(Reason::WrongConversation)?;
+    old.direction(from).ok_or(Reason::WrongConversation)?;
     let c = parse_change(payload).ok_or(Reason::Malformed)?;
     if payload.key_set != old.id {
         return Err(Reason::UnknownKeySet);
@@ -164,35 +133,8 @@ pub fn verify_change(
     if *own.public_key() != old.own_public {
         return Err(Reason::NotMyKey);
     }
-    let input = change_mac_input(
-        from,
-        to,
-        &old.id,
-        &payload.new_key_set,
-        payload.salt,
-        &c.last_iv,
-    );
-    if !verifies(&keys.mac, &input, &c.mac_old) {
-        return Err(Reason::BadMacOld);
-    }
-    if payload.salt <= old.salt {
-        return Err(Reason::BadSalt);
-    }
-    let new_set = derive_key_set(
-        own,
-        &old.own_id,
-        &old.peer_id,
-        &old.peer_public,
-        payload.salt,
-    )
-    .map_err(|_| Reason::Malformed)?;
-    if new_set.id != payload.new_key_set {
-        return Err(Reason::BadKeySet);
-    }
-    let (new_keys, _) = new_set.direction(from).ok_or(Reason::WrongConversation)?;
-    if !verifies(&new_keys.mac, &input, &c.mac_new) {
-        return Err(Reason::BadMacNew);
-    }
+    // The rest is the conversation layer's check of a change without a nonce.
+    let new_set = verify_change_json(old, &c, own, from)?;
     Ok(AcceptedChange {
         new_set,
         last_iv: c.last_iv_counter,

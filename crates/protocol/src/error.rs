@@ -72,13 +72,20 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// `Display` as the stable string `self.$name()`, and `std::error::Error`, for a failure enum.
+macro_rules! displayed_as {
+    ($ty:ty, $name:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.$name())
+            }
+        }
+
+        impl std::error::Error for $ty {}
+    };
 }
 
-impl std::error::Error for Reason {}
+displayed_as!(Reason, as_str);
 
 /// A string that names no [`Reason`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,10 +178,4 @@ impl ProtocolError {
     }
 }
 
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl std::error::Error for ProtocolError {}
+displayed_as!(ProtocolError, code);

@@ -58,8 +58,22 @@ pub fn msg_mac_input(from: &str, to: &str, key_set: &str, iv: &[u8], ciphertext:
 }
 
 /// HMAC-SHA256 keyed with a 32-byte key.
-pub(crate) fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
+fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
     <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+/// HMAC-SHA256 of `input` under `key`.
+pub(crate) fn hmac_sign(key: &[u8; 32], input: &[u8]) -> [u8; 32] {
+    let mut mac = hmac(key);
+    mac.update(input);
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the HMAC-SHA256 of `input` under `key` (compared in constant time).
+pub(crate) fn hmac_verifies(key: &[u8; 32], input: &[u8], tag: &[u8]) -> bool {
+    let mut mac = hmac(key);
+    mac.update(input);
+    mac.verify_slice(tag).is_ok()
 }
 
 /// An encrypted message with the bytes behind its base64 fields (the vectors state them).
@@ -94,15 +108,10 @@ pub fn encrypt_detailed(ks: &KeySet, text: &str, iv: u64) -> Result<Encrypted, P
             },
         )
         .map_err(|_| ProtocolError::TooLong)?;
-    let mut mac = hmac(&ks.send.mac);
-    mac.update(&msg_mac_input(
-        &ks.own_id,
-        &ks.peer_id,
-        &ks.id,
-        &iv_bytes,
-        &ciphertext,
-    ));
-    let mac: [u8; 32] = mac.finalize().into_bytes().into();
+    let mac = hmac_sign(
+        &ks.send.mac,
+        &msg_mac_input(&ks.own_id, &ks.peer_id, &ks.id, &iv_bytes, &ciphertext),
+    );
     let payload = MsgPayload {
         v: 1,
         r#type: "msg".to_owned(),
@@ -200,10 +209,10 @@ pub fn decrypt_gated(
     if payload.key_set != ks.id {
         return Err(reject(Reason::UnknownKeySet, None));
     }
-    let mut mac = hmac(&keys.mac);
-    mac.update(&msg_mac_input(from, to, &ks.id, &m.iv, &m.ciphertext));
-    mac.verify_slice(&m.mac)
-        .map_err(|_| reject(Reason::BadMac, iv))?;
+    let input = msg_mac_input(from, to, &ks.id, &m.iv, &m.ciphertext);
+    if !hmac_verifies(&keys.mac, &input, &m.mac) {
+        return Err(reject(Reason::BadMac, iv));
+    }
     if let Some(reason) = gate(m.counter) {
         return Err(reject(reason, iv));
     }

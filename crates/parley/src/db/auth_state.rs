@@ -87,21 +87,11 @@ macro_rules! registration_columns {
 }
 
 fn registration(r: sqlx::any::AnyRow) -> Result<RegistrationRow, sqlx::Error> {
-    Ok(RegistrationRow {
-        id_hash: r.try_get("id_hash")?,
-        username: r.try_get("username")?,
-        username_key: r.try_get("username_key")?,
-        password_hash: r.try_get("password_hash")?,
-        totp_secret_enc: r.try_get("totp_secret_enc")?,
-        totp_last_step: r.try_get("totp_last_step")?,
-        stage: stored_kind(
-            r.try_get("stage")?,
-            "registration stage",
-            RegistrationStage::parse,
-        )?,
-        recovery_hashes: r.try_get("recovery_hashes")?,
-        failures: r.try_get("failures")?,
-        expires_at: r.try_get("expires_at")?,
+    read_row!(r, RegistrationRow {
+        id_hash, username, username_key, password_hash, totp_secret_enc, totp_last_step,
+        recovery_hashes, failures, expires_at,
+    } {
+        stage: stored_kind(&r, "stage", "registration stage", RegistrationStage::parse)?,
     })
 }
 
@@ -462,25 +452,19 @@ impl Db {
 }
 
 fn security_event(r: sqlx::any::AnyRow) -> Result<SecurityEvent, sqlx::Error> {
-    Ok(SecurityEvent {
-        at: r.try_get("at")?,
-        event: stored_kind(
-            r.try_get("event")?,
-            "security event",
-            SecurityEventKind::parse,
-        )?,
-        ip: r.try_get("ip")?,
-        user_agent: r.try_get("user_agent")?,
-        detail: r.try_get("detail")?,
+    read_row!(r, SecurityEvent { at, ip, user_agent, detail } {
+        event: stored_kind(&r, "event", "security event", SecurityEventKind::parse)?,
     })
 }
 
-/// A value stored by its name (`as_str`), read back: a name this server never writes is a
-/// decoding error, not a silent default.
+/// A value stored by its name (`as_str`) in `column`, read back: a name this server never
+/// writes is a decoding error, not a silent default.
 pub(crate) fn stored_kind<T>(
-    name: String,
+    r: &sqlx::any::AnyRow,
+    column: &str,
     what: &str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<T, sqlx::Error> {
+    let name: String = r.try_get(column)?;
     parse(&name).ok_or_else(|| sqlx::Error::Decode(format!("unknown {what} {name:?}").into()))
 }

@@ -34,22 +34,62 @@ pub(super) const MESSAGE_INSERT: &str = concat!(
     message_columns!()
 );
 
+/// Mark one message delivered unless it was: `RETURNING sender_id` only the first time.
+const MARK_DELIVERED: &str = "UPDATE messages SET delivered_at = $1 WHERE id = $2 \
+     AND recipient_id = $3 AND delivered_at IS NULL RETURNING sender_id";
+
+/// [`MARK_DELIVERED`] for each of `ids` on one connection (the caller's transaction): the
+/// `(id, sender)` of each message acknowledged for the first time.
+pub(super) async fn deliver_each(
+    conn: &mut sqlx::AnyConnection,
+    recipient: &str,
+    ids: &[i64],
+    now: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let mut first = Vec::new();
+    for &id in ids {
+        let row = sqlx::query(MARK_DELIVERED)
+            .bind(now)
+            .bind(id)
+            .bind(recipient)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(r) = row {
+            first.push((id, r.try_get("sender_id")?));
+        }
+    }
+    Ok(first)
+}
+
 pub(super) fn message_from_row(r: sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
     message(r)
 }
 
 fn message(r: sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
-    Ok(Message {
-        id: r.try_get("id")?,
-        sender_id: r.try_get("sender_id")?,
-        recipient_id: r.try_get("recipient_id")?,
-        kind: r.try_get("kind")?,
+    read_row!(r, Message {
+        id, sender_id, recipient_id, kind, created_at, delivered_at, read_at,
+    } {
         // The client's JSON, verbatim (it was checked when stored; anything unreadable is null).
         payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)
             .unwrap_or(serde_json::Value::Null),
-        created_at: r.try_get("created_at")?,
-        delivered_at: r.try_get("delivered_at")?,
-        read_at: r.try_get("read_at")?,
+    })
+}
+
+fn public_key(r: sqlx::any::AnyRow) -> Result<PublicKeyRecord, sqlx::Error> {
+    read_row!(
+        r,
+        PublicKeyRecord {
+            public_key,
+            created_at
+        }
+    )
+}
+
+/// A row of `conversations` joined with the peer's `users` row.
+fn conversation(r: sqlx::any::AnyRow) -> Result<Conversation, sqlx::Error> {
+    read_row!(r, Conversation { peer_id, last_activity, last_id, unread } {
+        peer_username: r.try_get("username")?,
+        peer_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
     })
 }
 
@@ -94,36 +134,23 @@ impl Db {
 
     /// Every key the user published, oldest first.
     pub async fn keys_of(&self, user_id: &str) -> Result<Vec<PublicKeyRecord>, sqlx::Error> {
-        sqlx::query("SELECT public_key, created_at FROM public_keys WHERE user_id = $1 ORDER BY id")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(PublicKeyRecord {
-                    public_key: r.try_get("public_key")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        fetch_all!(
+            &self.pool,
+            public_key,
+            "SELECT public_key, created_at FROM public_keys WHERE user_id = $1 ORDER BY id",
+            user_id
+        )
     }
 
     /// The key most recently published (or published again).
     pub async fn current_key(&self, user_id: &str) -> Result<Option<PublicKeyRecord>, sqlx::Error> {
-        sqlx::query(
+        fetch_optional!(
+            &self.pool,
+            public_key,
             "SELECT public_key, created_at FROM public_keys WHERE user_id = $1 \
              ORDER BY last_published_at DESC, id DESC LIMIT 1",
+            user_id
         )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| {
-            Ok(PublicKeyRecord {
-                public_key: r.try_get("public_key")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
     }
 
     /// Store a payload. `slot` is (key set, IV or `change`, IV counter) of a `msg` or `change`:
@@ -286,17 +313,14 @@ impl Db {
         id: i64,
         now: i64,
     ) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query(
-            "UPDATE messages SET delivered_at = $1 WHERE id = $2 AND recipient_id = $3 \
-             AND delivered_at IS NULL RETURNING sender_id",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(recipient)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.try_get("sender_id"))
-        .transpose()
+        sqlx::query(MARK_DELIVERED)
+            .bind(now)
+            .bind(id)
+            .bind(recipient)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("sender_id"))
+            .transpose()
     }
 
     /// `mark_delivered` for several ids in one transaction (one commit, one fsync; on SQLite
@@ -312,21 +336,7 @@ impl Db {
             return writer.deliver(recipient, ids, now).await;
         }
         let mut tx = self.pool.begin().await?;
-        let mut first = Vec::new();
-        for &id in ids {
-            let row = sqlx::query(
-                "UPDATE messages SET delivered_at = $1 WHERE id = $2 AND recipient_id = $3 \
-                 AND delivered_at IS NULL RETURNING sender_id",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(recipient)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = row {
-                first.push((id, r.try_get("sender_id")?));
-            }
-        }
+        let first = deliver_each(&mut tx, recipient, ids, now).await?;
         tx.commit().await?;
         Ok(first)
     }
@@ -355,26 +365,14 @@ impl Db {
     /// migration 0009, kept up to date by triggers on `messages`) per peer, so the cost does not
     /// grow with the number of messages.
     pub async fn conversations(&self, me: &str) -> Result<Vec<Conversation>, sqlx::Error> {
-        sqlx::query(
+        fetch_all!(
+            &self.pool,
+            conversation,
             "SELECT c.peer_id, u.username, u.deleted_at, c.last_activity, c.last_id, c.unread \
              FROM conversations c JOIN users u ON u.id = c.peer_id \
              WHERE c.owner_id = $1 ORDER BY c.last_id DESC",
+            me
         )
-        .bind(me)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(Conversation {
-                peer_id: r.try_get("peer_id")?,
-                peer_username: r.try_get("username")?,
-                peer_deleted: r.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
-                last_activity: r.try_get("last_activity")?,
-                last_id: r.try_get("last_id")?,
-                unread: r.try_get("unread")?,
-            })
-        })
-        .collect()
     }
 
     /// Users who share a conversation with `user` (to tell them about a new key).

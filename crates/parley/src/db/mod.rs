@@ -2,26 +2,27 @@
 //! with a migration set per backend. Queries use `$1` placeholders, which both backends accept,
 //! and portable types only (integers for times, TEXT, BLOB/BYTEA), so each query is written once.
 
-/// One statement, its parameters bound in order; the rows it changed. sqlx 0.9 takes only
-/// static SQL, so the text stays a literal (or `concat!` of literals): no injection by
-/// construction. `execute!(&self.pool, "DELETE FROM t WHERE id = $1", id)?`.
+/// `sqlx::query($sql)` with its parameters bound in order, run by `$run` (`execute`,
+/// `fetch_optional`, `fetch_all`…) on `$exec` and awaited. sqlx 0.9 takes only static SQL, so
+/// the text stays a literal (or `concat!` of literals): no injection by construction.
+macro_rules! run_query {
+    ($run:ident, $exec:expr, $sql:expr $(, $arg:expr)*) => {
+        sqlx::query($sql)$(.bind($arg))*.$run($exec).await
+    };
+}
+
+/// One statement, its parameters bound in order; the rows it changed.
+/// `execute!(&self.pool, "DELETE FROM t WHERE id = $1", id)?`.
 macro_rules! execute {
     ($exec:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
-        sqlx::query($sql)
-            $(.bind($arg))*
-            .execute($exec)
-            .await
-            .map(|done| done.rows_affected())
+        run_query!(execute, $exec, $sql $(, $arg)*).map(|done| done.rows_affected())
     };
 }
 
 /// The row a query finds, if any, read by `$read` (`fn(AnyRow) -> Result<T, sqlx::Error>`).
 macro_rules! fetch_optional {
     ($exec:expr, $read:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
-        sqlx::query($sql)
-            $(.bind($arg))*
-            .fetch_optional($exec)
-            .await
+        run_query!(fetch_optional, $exec, $sql $(, $arg)*)
             .and_then(|row| row.map($read).transpose())
     };
 }
@@ -29,11 +30,20 @@ macro_rules! fetch_optional {
 /// Every row a query finds, each read by `$read`.
 macro_rules! fetch_all {
     ($exec:expr, $read:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
-        sqlx::query($sql)
-            $(.bind($arg))*
-            .fetch_all($exec)
-            .await
+        run_query!(fetch_all, $exec, $sql $(, $arg)*)
             .and_then(|rows| rows.into_iter().map($read).collect::<Result<Vec<_>, _>>())
+    };
+}
+
+/// `Ok($ty { … })` read from the row `$r`: each field of the first list from the column of the
+/// same name, then each `field: value` of the optional second list (computed from `$r`).
+/// `read_row!(r, User { id, name } { admin: r.try_get::<i64, _>("admin")? != 0 })`.
+macro_rules! read_row {
+    ($r:ident, $ty:ident { $($col:ident),* $(,)? } $({ $($field:ident: $value:expr),* $(,)? })?) => {
+        Ok($ty {
+            $($col: $r.try_get(stringify!($col))?,)*
+            $($($field: $value,)*)?
+        })
     };
 }
 

@@ -43,16 +43,10 @@ pub struct SessionRow {
 }
 
 fn session(r: sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        id_hash: r.try_get("id_hash")?,
-        public_id: r.try_get("public_id")?,
-        user_id: r.try_get("user_id")?,
-        stage: stored_kind(r.try_get("stage")?, "session stage", SessionStage::parse)?,
-        csrf_token: r.try_get("csrf_token")?,
-        created_at: r.try_get("created_at")?,
-        last_active_at: r.try_get("last_active_at")?,
-        user_agent: r.try_get("user_agent")?,
-        ip: r.try_get("ip")?,
+    read_row!(r, SessionRow {
+        id_hash, public_id, user_id, csrf_token, created_at, last_active_at, user_agent, ip,
+    } {
+        stage: stored_kind(&r, "stage", "session stage", SessionStage::parse)?,
     })
 }
 

@@ -15,6 +15,16 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
+/// A user's authenticator replaced from a session: that session is kept and every other one
+/// ends; the replacement is recorded as made at `now` from `ip` with `user_agent`.
+pub struct Replacement<'a> {
+    pub user_id: &'a str,
+    pub keep_session: &'a str,
+    pub now: i64,
+    pub ip: String,
+    pub user_agent: &'a str,
+}
+
 /// sqlx 0.9 accepts only static SQL strings (no injection by construction), hence a macro.
 macro_rules! user_columns {
     () => {
@@ -23,14 +33,10 @@ macro_rules! user_columns {
 }
 
 fn user(row: sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
-    Ok(UserRow {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        totp_secret_enc: row.try_get("totp_secret_enc")?,
-        totp_last_step: row.try_get("totp_last_step")?,
+    read_row!(row, UserRow {
+        id, username, password_hash, totp_secret_enc, totp_last_step, created_at,
+    } {
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
-        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -132,32 +138,18 @@ impl Db {
     /// Record a new password as a new authenticator (the old one revoked). Every other
     /// session of the user ends in the same transaction (issue 9 item 3); their hashes are
     /// returned so their WebSockets can be closed.
-    #[allow(clippy::too_many_arguments)]
     pub async fn replace_password(
         &self,
-        user_id: &str,
+        r: &Replacement<'_>,
         hash: &str,
-        keep_session: &str,
-        now: i64,
-        ip: &str,
-        user_agent: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0 WHERE id = $2")
             .bind(hash)
-            .bind(user_id)
+            .bind(r.user_id)
             .execute(&mut *tx)
             .await?;
-        let ended = replace_authenticator(
-            &mut tx,
-            user_id,
-            "password",
-            (now, ip, user_agent),
-            keep_session,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(ended)
+        replace_authenticator(tx, r, "password").await
     }
 
     /// Accept a TOTP step only if it is later than the last accepted one. Atomic, so two
@@ -175,22 +167,17 @@ impl Db {
     /// Confirm a TOTP re-enrolment: the pending enrolment `enrolment_enc` is consumed (single
     /// use: `None` if another request consumed it first), the new secret replaces the old one,
     /// and every other session ends (issue 9 item 3; their hashes are returned).
-    #[allow(clippy::too_many_arguments)]
     pub async fn replace_totp(
         &self,
-        user_id: &str,
+        r: &Replacement<'_>,
         enrolment_enc: &[u8],
         secret_enc: &[u8],
         last_step: i64,
-        keep_session: &str,
-        now: i64,
-        ip: &str,
-        user_agent: &str,
     ) -> Result<Option<Vec<String>>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let taken =
             sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1 AND secret_enc = $2")
-                .bind(user_id)
+                .bind(r.user_id)
                 .bind(enrolment_enc)
                 .execute(&mut *tx)
                 .await?
@@ -201,19 +188,10 @@ impl Db {
         sqlx::query("UPDATE users SET totp_secret_enc = $1, totp_last_step = $2 WHERE id = $3")
             .bind(secret_enc)
             .bind(last_step)
-            .bind(user_id)
+            .bind(r.user_id)
             .execute(&mut *tx)
             .await?;
-        let ended = replace_authenticator(
-            &mut tx,
-            user_id,
-            "totp",
-            (now, ip, user_agent),
-            keep_session,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(ended))
+        replace_authenticator(tx, r, "totp").await.map(Some)
     }
 
     pub async fn unused_recovery_codes(
@@ -244,32 +222,18 @@ impl Db {
 
     /// A new set of recovery codes replaces the old; every other session ends (issue 9 item 3;
     /// their hashes are returned).
-    #[allow(clippy::too_many_arguments)]
     pub async fn replace_recovery_codes(
         &self,
-        user_id: &str,
+        r: &Replacement<'_>,
         hashes: &[String],
-        keep_session: &str,
-        now: i64,
-        ip: &str,
-        user_agent: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(r.user_id)
             .execute(&mut *tx)
             .await?;
-        insert_recovery_codes(&mut tx, user_id, hashes, now).await?;
-        let ended = replace_authenticator(
-            &mut tx,
-            user_id,
-            "recovery_codes",
-            (now, ip, user_agent),
-            keep_session,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(ended)
+        insert_recovery_codes(&mut tx, r.user_id, hashes, r.now).await?;
+        replace_authenticator(tx, r, "recovery_codes").await
     }
 
     pub async fn delete_user(&self, user_id: &str) -> Result<(), sqlx::Error> {
@@ -381,35 +345,32 @@ impl Db {
     }
 }
 
-/// Revoke the user's current authenticator of `kind`, record its replacement (made at `now`
-/// from `ip` with `user_agent`), and end every session of the user but `keep` (issue 9 item
-/// 3); returns the ended sessions' hashes.
+/// Revoke the user's current authenticator of `kind`, record its replacement, end every
+/// session of the user but the kept one (issue 9 item 3) and commit; returns the ended
+/// sessions' hashes.
 async fn replace_authenticator(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    r: &Replacement<'_>,
     kind: &str,
-    (now, ip, user_agent): (i64, &str, &str),
-    keep: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    revoke_authenticator(tx, user_id, kind, now).await?;
-    insert_authenticator(tx, user_id, kind, now, ip, user_agent).await?;
-    end_other_sessions(tx, user_id, keep).await
-}
-
-/// Delete every session of the user but `keep` (issue 9 item 3); returns their hashes.
-async fn end_other_sessions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-    keep: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash")
-        .bind(user_id)
-        .bind(keep)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|r| r.try_get("id_hash"))
-        .collect()
+    execute!(
+        &mut *tx,
+        "UPDATE authenticators SET revoked_at = $1 WHERE user_id = $2 AND kind = $3 \
+         AND revoked_at IS NULL",
+        r.now,
+        r.user_id,
+        kind
+    )?;
+    insert_authenticator(&mut tx, r.user_id, kind, r.now, &r.ip, r.user_agent).await?;
+    let ended = fetch_all!(
+        &mut *tx,
+        |row: sqlx::any::AnyRow| row.try_get("id_hash"),
+        "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash",
+        r.user_id,
+        r.keep_session
+    )?;
+    tx.commit().await?;
+    Ok(ended)
 }
 
 async fn insert_recovery_codes(
@@ -419,18 +380,18 @@ async fn insert_recovery_codes(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     for h in hashes {
-        sqlx::query(
+        execute!(
+            &mut **tx,
             "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(user_id)
-        .bind(h)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+            user_id,
+            h,
+            now
+        )?;
     }
     Ok(())
 }
 
+/// Record an authenticator of `kind` bound at `now` from `ip` with `user_agent`.
 async fn insert_authenticator(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user_id: &str,
@@ -439,34 +400,15 @@ async fn insert_authenticator(
     ip: &str,
     user_agent: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    execute!(
+        &mut **tx,
         "INSERT INTO authenticators (user_id, kind, created_at, source_ip, source_user_agent) \
          VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(user_id)
-    .bind(kind)
-    .bind(now)
-    .bind(ip)
-    .bind(user_agent)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn revoke_authenticator(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    user_id: &str,
-    kind: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE authenticators SET revoked_at = $1 WHERE user_id = $2 AND kind = $3 \
-         AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(kind)
-    .execute(&mut **tx)
-    .await?;
+        user_id,
+        kind,
+        now,
+        ip,
+        user_agent
+    )?;
     Ok(())
 }

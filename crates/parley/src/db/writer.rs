@@ -19,11 +19,11 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use sqlx::AnyPool;
 use sqlx::error::ErrorKind;
-use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::messages::{MESSAGE_INSERT, Message, message_from_row, pair_key};
+use super::messages::{MESSAGE_INSERT, Message, deliver_each, message_from_row, pair_key};
 
 /// Jobs in one transaction at most.
 pub const MAX_BATCH: usize = 512;
@@ -107,22 +107,35 @@ impl Writer {
         self.hook.set(hook).is_ok()
     }
 
+    /// Queue a job; the receiver has its answer once its batch is committed.
+    async fn queue<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
+    ) -> Result<oneshot::Receiver<Result<T, sqlx::Error>>, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(job(reply)).await.map_err(|_| gone())?;
+        Ok(answer)
+    }
+
+    /// Queue a job and wait for its answer.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
+    ) -> Result<T, sqlx::Error> {
+        self.queue(job).await?.await.map_err(|_| gone())?
+    }
+
     /// Queue an insert: its place in the queue is its place in id order. The answer comes once
     /// its batch is committed.
     pub async fn queue_insert(
         &self,
         m: NewMessage,
     ) -> Result<oneshot::Receiver<Result<Message, sqlx::Error>>, sqlx::Error> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job::Insert(m, reply))
-            .await
-            .map_err(|_| gone())?;
-        Ok(answer)
+        self.queue(|reply| Job::Insert(m, reply)).await
     }
 
     pub async fn insert(&self, m: NewMessage) -> Result<Message, sqlx::Error> {
-        self.queue_insert(m).await?.await.map_err(|_| gone())?
+        self.ask(|reply| Job::Insert(m, reply)).await
     }
 
     pub async fn deliver(
@@ -131,30 +144,22 @@ impl Writer {
         ids: &[i64],
         now: i64,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job::Deliver {
-                recipient: recipient.to_owned(),
-                ids: ids.to_vec(),
-                now,
-                reply,
-            })
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.ask(|reply| Job::Deliver {
+            recipient: recipient.to_owned(),
+            ids: ids.to_vec(),
+            now,
+            reply,
+        })
+        .await
     }
 
     pub async fn touch(&self, id_hash: &str, now: i64) -> Result<(), sqlx::Error> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job::Touch {
-                id_hash: id_hash.to_owned(),
-                now,
-                reply,
-            })
-            .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.ask(|reply| Job::Touch {
+            id_hash: id_hash.to_owned(),
+            now,
+            reply,
+        })
+        .await
     }
 }
 
@@ -220,22 +225,9 @@ async fn execute(conn: &mut sqlx::AnyConnection, job: &Job) -> Result<Done, (sql
             now,
             ..
         } => {
-            let mut first = Vec::new();
-            for &id in ids {
-                let row = sqlx::query(
-                    "UPDATE messages SET delivered_at = $1 WHERE id = $2 AND recipient_id = $3 \
-                     AND delivered_at IS NULL RETURNING sender_id",
-                )
-                .bind(now)
-                .bind(id)
-                .bind(recipient)
-                .fetch_optional(&mut *conn)
+            let first = deliver_each(&mut *conn, recipient, ids, *now)
                 .await
                 .map_err(|e| (e, true))?;
-                if let Some(r) = row {
-                    first.push((id, r.try_get("sender_id").map_err(|e| (e, true))?));
-                }
-            }
             Ok(Done::Delivered(Ok(first)))
         }
         Job::Touch { id_hash, now, .. } => {

@@ -63,3 +63,76 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         }
     }
 }
+
+/// The fuzz target `json_extractor` (fuzz/), kept here so that its replay in the test suite can
+/// build the very same requests.
+#[doc(hidden)]
+pub mod fuzz {
+    use axum::body::Body;
+    use serde::Deserialize;
+
+    use super::extract;
+
+    /// The body the target decodes: a string, a number, an optional array, any JSON.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    pub struct Probe {
+        name: String,
+        count: u32,
+        tags: Option<Vec<String>>,
+        payload: Option<serde_json::Value>,
+    }
+
+    /// The content types an input's first byte picks from (`""`: no `content-type` at all).
+    pub const CONTENT_TYPES: [&str; 5] = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/vnd.api+json",
+        "",
+    ];
+
+    /// The codes the extractor may refuse a body with; any other is a bug.
+    pub const ERROR_CODES: [&str; 4] = [
+        "malformed_json",
+        "invalid_body",
+        "unsupported_media_type",
+        "payload_too_large",
+    ];
+
+    /// One input: `body` posted with the content type `selector` picks, read as a [`Probe`]
+    /// under a 256 KiB limit. `Err` holds the code of a refusal.
+    pub async fn run(selector: u8, body: Vec<u8>) -> Result<(), &'static str> {
+        let ty = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
+        let mut req = axum::http::Request::post("/probe");
+        if !ty.is_empty() {
+            req = req.header("content-type", ty);
+        }
+        let req = req.body(Body::from(body)).expect("a request");
+        extract::<Probe>(req, 256 * 1024)
+            .await
+            .map(drop)
+            .map_err(|e| e.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fuzz;
+
+    #[tokio::test]
+    async fn the_fuzz_input_gets_the_body_or_one_of_the_extractors_codes() {
+        let body = br#"{"name": "a", "count": 1}"#;
+        assert_eq!(fuzz::run(0, body.to_vec()).await, Ok(()));
+        assert_eq!(fuzz::run(1, b"{".to_vec()).await, Err("malformed_json"));
+        assert_eq!(fuzz::run(0, b"{}".to_vec()).await, Err("invalid_body"));
+        assert_eq!(
+            fuzz::run(2, body.to_vec()).await,
+            Err("unsupported_media_type")
+        );
+        assert_eq!(
+            fuzz::run(4, body.to_vec()).await,
+            Err("unsupported_media_type")
+        );
+    }
+}

@@ -3,10 +3,10 @@
 //! itself with the `PARLEY_KEY_SET_V2` label, and is announced by an `ecdh` carrying a key
 //! confirmation MAC. Legacy key sets (no nonce) are the crate's [`crate::derive_key_set`].
 
-use hmac::Mac as _;
 use sha2::{Digest as _, Sha256};
 
 use super::json::Json;
+use crate::change::change_label;
 use crate::encoding::{
     from_b64, is_counter, is_key_set_shape, iv_counter, to_b64, to_hex, u64be, u96be,
 };
@@ -14,7 +14,7 @@ use crate::error::{ProtocolError, Reason};
 use crate::identity::{PrivateKey, PublicKey};
 use crate::ids::pair_input;
 use crate::keyset::{KeySet, assemble_key_set, derive_key_set};
-use crate::msg::hmac;
+use crate::msg::{hmac_sign, hmac_verifies};
 
 /// Random bytes in the HKDF salt of every new key set (§4.2).
 pub const NONCE_BYTES: usize = 16;
@@ -95,18 +95,6 @@ pub fn derive_with(
     )
 }
 
-fn sign(key: &[u8; 32], input: &[u8]) -> [u8; 32] {
-    let mut mac = hmac(key);
-    mac.update(input);
-    mac.finalize().into_bytes().into()
-}
-
-fn verifies(key: &[u8; 32], input: &[u8], tag: &[u8]) -> bool {
-    let mut mac = hmac(key);
-    mac.update(input);
-    mac.verify_slice(tag).is_ok()
-}
-
 /// What the key confirmation of an `ecdh` covers (§5.1).
 pub fn ecdh_confirm_input(
     from: &str,
@@ -155,7 +143,10 @@ pub fn make_exchange_json(ks: &KeySet, nonce: &Nonce) -> Json {
                 (ks.peer_id.clone(), Json::str(ks.peer_public.to_b64())),
             ]),
         ),
-        ("confirm", Json::str(to_b64(&sign(&ks.send.mac, &input)))),
+        (
+            "confirm",
+            Json::str(to_b64(&hmac_sign(&ks.send.mac, &input))),
+        ),
     ])
 }
 
@@ -244,7 +235,7 @@ pub fn verify_exchange(ks: &KeySet, x: &ParsedExchange, from: &str, to: &str) ->
         return false;
     }
     let input = ecdh_confirm_input(from, to, &x.key_set, x.salt, nonce, &x.from_key, &x.to_key);
-    verifies(&keys.mac, &input, confirm)
+    hmac_verifies(&keys.mac, &input, confirm)
 }
 
 /// The input both MACs of a `change` cover, the new key set's nonce after the salt (§5.3).
@@ -257,7 +248,7 @@ pub fn change_mac_input_with(
     last_iv: &[u8],
     nonce: Option<&Nonce>,
 ) -> Vec<u8> {
-    let mut out = format!("CHAT_CHANGE_USER{from}to{to}").into_bytes();
+    let mut out = change_label(from, to).into_bytes();
     for part in [old_id.as_bytes(), new_id.as_bytes()] {
         out.push(0);
         out.extend_from_slice(part);
@@ -267,6 +258,28 @@ pub fn change_mac_input_with(
     out.extend_from_slice(last_iv);
     out.extend_from_slice(b"change");
     out
+}
+
+/// The two MACs (base64) of a `change` from `old` to `new`, own side sending (§8.1).
+pub(crate) fn change_macs(
+    old: &KeySet,
+    new: &KeySet,
+    last_iv: &[u8],
+    nonce: Option<&Nonce>,
+) -> (String, String) {
+    let input = change_mac_input_with(
+        &old.own_id,
+        &old.peer_id,
+        &old.id,
+        &new.id,
+        new.salt,
+        last_iv,
+        nonce,
+    );
+    (
+        to_b64(&hmac_sign(&old.send.mac, &input)),
+        to_b64(&hmac_sign(&new.send.mac, &input)),
+    )
 }
 
 /// The `change` payload of a Refresh from `old` to `new` (§8.1), own side sending.
@@ -280,15 +293,7 @@ pub fn make_change_json(
         return Err(ProtocolError::BadSalt);
     }
     let lb = u96be(last_iv);
-    let input = change_mac_input_with(
-        &old.own_id,
-        &old.peer_id,
-        &old.id,
-        &new.id,
-        new.salt,
-        &lb,
-        nonce,
-    );
+    let (mac_old, mac_new) = change_macs(old, new, &lb, nonce);
     let mut fields = vec![
         ("v".to_owned(), Json::int(1)),
         ("type".to_owned(), Json::str("change")),
@@ -299,14 +304,8 @@ pub fn make_change_json(
             Json::int(i64::try_from(new.salt).unwrap_or(i64::MAX)),
         ),
         ("last_iv".to_owned(), Json::str(to_b64(&lb))),
-        (
-            "mac_old".to_owned(),
-            Json::str(to_b64(&sign(&old.send.mac, &input))),
-        ),
-        (
-            "mac_new".to_owned(),
-            Json::str(to_b64(&sign(&new.send.mac, &input))),
-        ),
+        ("mac_old".to_owned(), Json::str(mac_old)),
+        ("mac_new".to_owned(), Json::str(mac_new)),
     ];
     if let Some(n) = nonce {
         fields.push(("nonce".to_owned(), Json::str(to_b64(n))));
@@ -384,7 +383,7 @@ pub fn verify_change_json(
         &c.last_iv,
         c.nonce.as_ref(),
     );
-    if !verifies(&keys.mac, &input, &c.mac_old) {
+    if !hmac_verifies(&keys.mac, &input, &c.mac_old) {
         return Err(Reason::BadMacOld);
     }
     if c.salt <= old.salt {
@@ -407,7 +406,7 @@ pub fn verify_change_json(
     } else {
         &new.recv.mac
     };
-    if !verifies(new_mac, &input, &c.mac_new) {
+    if !hmac_verifies(new_mac, &input, &c.mac_new) {
         return Err(Reason::BadMacNew);
     }
     Ok(new)

@@ -10,7 +10,7 @@
 
 mod events;
 mod json;
-mod keys;
+pub(crate) mod keys;
 mod receive;
 mod state;
 
@@ -32,6 +32,7 @@ use crate::encoding::{MAX_COUNTER, is_user_id};
 use crate::error::{ProtocolError, Reason};
 use crate::identity::{PrivateKey, PublicKey};
 use crate::ids::pair_id;
+use crate::keyset::KeySet;
 use crate::msg::{MAX_PLAINTEXT_BYTES, MsgPayload, encrypt_detailed};
 
 /// The 60-second rule (E6), in seconds.
@@ -185,6 +186,19 @@ impl Conversation {
             .key_sets
             .get(id)
             .filter(|k| k.ks.peer_id == self.peer)
+    }
+
+    /// The key set at the head of the chain (the one to send with); `StorageFailed` if the
+    /// chain has no head or its key set cannot be read.
+    fn head_key_set(&self) -> Result<KeySet, ProtocolError> {
+        let head = walk_chain(&self.store.state)
+            .head
+            .ok_or(ProtocolError::StorageFailed)?;
+        Ok(self
+            .key_set(&head)
+            .ok_or(ProtocolError::StorageFailed)?
+            .ks
+            .clone())
     }
 
     fn counter(&self, ks: &str) -> Counter {
@@ -400,14 +414,7 @@ impl Conversation {
             if self.reason().is_some() {
                 events.extend(self.start_exchange(io)?);
             }
-            let head = walk_chain(&self.store.state)
-                .head
-                .ok_or(ProtocolError::StorageFailed)?;
-            let ks = self
-                .key_set(&head)
-                .ok_or(ProtocolError::StorageFailed)?
-                .ks
-                .clone();
+            let ks = self.head_key_set()?;
             self.resume_counter(&ks.id, io);
             let Some(iv) = self.reserve_iv(&ks.id)? else {
                 continue;
@@ -456,14 +463,7 @@ impl Conversation {
         if self.reason().is_some() {
             return self.start_exchange(io);
         }
-        let head = walk_chain(&self.store.state)
-            .head
-            .ok_or(ProtocolError::StorageFailed)?;
-        let old = self
-            .key_set(&head)
-            .ok_or(ProtocolError::StorageFailed)?
-            .ks
-            .clone();
+        let old = self.head_key_set()?;
         let salt = self
             .store
             .state
@@ -473,26 +473,7 @@ impl Conversation {
             .unwrap_or(0)
             .max(old.salt)
             + 1;
-        if salt > MAX_COUNTER {
-            return Err(ProtocolError::BadSalt.into());
-        }
-        let nonce = io.nonce();
-        let next = derive_with(
-            &self.identity,
-            &self.me,
-            &self.peer,
-            &old.peer_public,
-            salt,
-            Some(&nonce),
-        )?;
-        self.store
-            .key_sets
-            .entry(next.id.clone())
-            .or_insert_with(|| StoredKeySet {
-                ks: next.clone(),
-                nonce: Some(nonce),
-            });
-        self.synced.insert(next.id.clone());
+        let (next, nonce) = self.fresh_key_set(&old.peer_public, salt, io)?;
         self.resume_counter(&old.id, io);
         let counter = self.counter(&old.id);
         self.store.counters.insert(
@@ -503,31 +484,14 @@ impl Conversation {
             },
         );
         let payload = make_change_json(&old, &next, Some(&nonce), counter.iv)?;
-        let now = io.now();
-        let state = &mut self.store.state;
-        state.exchanges.push(ExchangeEntry {
-            id: None,
-            ty: EntryType::Change,
-            from: self.me.clone(),
+        let entry = ExchangeEntry {
             old: Some(old.id.clone()),
-            key_set: next.id.clone(),
-            salt,
-            engaged: true,
-            created_at: now,
-            legacy: false,
-            pair: None,
-            current_key: None,
-        });
-        bump_salt(state, &next.pair, salt);
-        let stored = match io.post(&payload) {
-            Ok(s) => s,
-            Err(e) => {
-                // The change may have reached the server anyway: the old counter stays closed.
-                self.drop_pending(EntryType::Change, &next.id);
-                return Err(ConversationError::Post(e));
-            }
+            ..self.own_entry(EntryType::Change, &next.id, salt, io.now())
         };
-        let superseded = match self.confirm_pending(EntryType::Change, &next.id, stored) {
+        // If the post fails, the change may have reached the server anyway: the old counter
+        // stays closed.
+        let (stored, confirmed) = self.post_own(io, &payload, entry, &next.pair)?;
+        let superseded = match confirmed {
             Some(i) => is_superseded(&self.store.state, &self.store.state.exchanges[i]),
             None => false,
         };
@@ -599,52 +563,15 @@ impl Conversation {
         let peer_key = PublicKey::from_b64(&peer_b64)?;
         let pair = pair_id(&self.me, self.identity.public_key(), &self.peer, &peer_key)?;
         let salt = self.store.state.max_salt.get(&pair).copied().unwrap_or(0) + 1;
-        if salt > MAX_COUNTER {
-            return Err(ProtocolError::BadSalt.into());
-        }
-        let nonce = io.nonce();
-        let ks = derive_with(
-            &self.identity,
-            &self.me,
-            &self.peer,
-            &peer_key,
-            salt,
-            Some(&nonce),
-        )?;
-        self.store
-            .key_sets
-            .entry(ks.id.clone())
-            .or_insert_with(|| StoredKeySet {
-                ks: ks.clone(),
-                nonce: Some(nonce),
-            });
-        self.synced.insert(ks.id.clone());
+        let (ks, nonce) = self.fresh_key_set(&peer_key, salt, io)?;
         let payload = make_exchange_json(&ks, &nonce);
-        let now = io.now();
-        let state = &mut self.store.state;
-        state.exchanges.push(ExchangeEntry {
-            id: None,
-            ty: EntryType::Ecdh,
-            from: self.me.clone(),
-            old: None,
-            key_set: ks.id.clone(),
-            salt,
-            engaged: true,
-            created_at: now,
-            legacy: false,
+        let entry = ExchangeEntry {
             pair: Some(pair.clone()),
             current_key: Some(true),
-        });
-        bump_salt(state, &pair, salt);
-        state.want_exchange = false;
-        let stored = match io.post(&payload) {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_pending(EntryType::Ecdh, &ks.id);
-                return Err(ConversationError::Post(e));
-            }
+            ..self.own_entry(EntryType::Ecdh, &ks.id, salt, io.now())
         };
-        self.confirm_pending(EntryType::Ecdh, &ks.id, stored);
+        self.store.state.want_exchange = false;
+        let (stored, _) = self.post_own(io, &payload, entry, &pair)?;
         Ok(vec![Event {
             id: stored.id,
             mine: true,
@@ -658,6 +585,79 @@ impl Conversation {
                 reason: None,
             },
         }])
+    }
+
+    /// A fresh key set with the peer's key `peer_public`, `salt` and a new nonce, stored and
+    /// marked synced (nothing was sent under it yet).
+    fn fresh_key_set(
+        &mut self,
+        peer_public: &PublicKey,
+        salt: u64,
+        io: &mut dyn Io,
+    ) -> Result<(KeySet, Nonce), ConversationError> {
+        if salt > MAX_COUNTER {
+            return Err(ProtocolError::BadSalt.into());
+        }
+        let nonce = io.nonce();
+        let ks = derive_with(
+            &self.identity,
+            &self.me,
+            &self.peer,
+            peer_public,
+            salt,
+            Some(&nonce),
+        )?;
+        self.store
+            .key_sets
+            .entry(ks.id.clone())
+            .or_insert_with(|| StoredKeySet {
+                ks: ks.clone(),
+                nonce: Some(nonce),
+            });
+        self.synced.insert(ks.id.clone());
+        Ok((ks, nonce))
+    }
+
+    /// The pending entry (no server id yet) of an own `ecdh` or `change` announcing `key_set`
+    /// with `salt`, made `now`; the caller adds what its type carries.
+    fn own_entry(&self, ty: EntryType, key_set: &str, salt: u64, now: i64) -> ExchangeEntry {
+        ExchangeEntry {
+            id: None,
+            ty,
+            from: self.me.clone(),
+            old: None,
+            key_set: key_set.to_owned(),
+            salt,
+            engaged: true,
+            created_at: now,
+            legacy: false,
+            pair: None,
+            current_key: None,
+        }
+    }
+
+    /// Record the pending `entry` of an own `ecdh` or `change` under `pair` (its salt is taken
+    /// from now on) and post `payload`. A failed post drops the entry; a successful one
+    /// confirms it: what the server answered, and the entry's index if it is still there.
+    fn post_own(
+        &mut self,
+        io: &mut dyn Io,
+        payload: &Json,
+        entry: ExchangeEntry,
+        pair: &str,
+    ) -> Result<(Posted, Option<usize>), ConversationError> {
+        let (ty, key_set, salt) = (entry.ty, entry.key_set.clone(), entry.salt);
+        let state = &mut self.store.state;
+        state.exchanges.push(entry);
+        bump_salt(state, pair, salt);
+        let stored = match io.post(payload) {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_pending(ty, &key_set);
+                return Err(ConversationError::Post(e));
+            }
+        };
+        Ok((stored, self.confirm_pending(ty, &key_set, stored)))
     }
 
     fn drop_pending(&mut self, ty: EntryType, key_set: &str) {

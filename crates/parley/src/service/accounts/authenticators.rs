@@ -5,7 +5,7 @@
 use super::{Accounts, Client, Factor, SecondFactor};
 use crate::core::{AppError, AppResult};
 use crate::db::auth_state::Throttle;
-use crate::db::users::UserRow;
+use crate::db::users::{Replacement, UserRow};
 use crate::service::{recovery, totp};
 use parley_api::limits::SECURITY_LOG_MAX;
 use parley_api::{Authenticator, AuthenticatorStatus, SecurityEvent, SecurityEventKind};
@@ -29,22 +29,14 @@ impl Accounts {
             .check_new_password(new, confirm, &user.username)
             .await?;
         let hash = self.hasher.hash(&normalized).await?;
-        let ended = self
-            .db
-            .replace_password(
-                &user.id,
-                &hash,
-                keep_session,
-                self.clock.now(),
-                &client.ip_str(),
-                &client.user_agent,
-            )
-            .await?;
-        self.event(
-            &user.id,
-            SecurityEventKind::PasswordChanged,
+        let r = self.replacement(user, client, keep_session);
+        let ended = self.db.replace_password(&r, &hash).await?;
+        self.replaced(
+            user,
             client,
-            &other_sessions(ended.len()),
+            SecurityEventKind::PasswordChanged,
+            None,
+            &ended,
         )
         .await?;
         Ok(ended)
@@ -99,33 +91,16 @@ impl Accounts {
                 .await?;
             return Err(AppError::InvalidCode);
         };
+        let secret_enc = self.keys.seal(&secret, user.id.as_bytes());
+        let r = self.replacement(user, client, keep_session);
         let ended = self
             .db
-            .replace_totp(
-                &user.id,
-                &sealed,
-                &self.keys.seal(&secret, user.id.as_bytes()),
-                step,
-                keep_session,
-                self.clock.now(),
-                &client.ip_str(),
-                &client.user_agent,
-            )
+            .replace_totp(&r, &sealed, &secret_enc, step)
             .await?
             .ok_or(AppError::InvalidCode)?;
-        self.db
-            .reset_failures(&Throttle::Factor {
-                user_id: &user.id,
-                factor: Factor::Totp,
-            })
+        let kind = SecurityEventKind::TotpReenrolled;
+        self.replaced(user, client, kind, Some(Factor::Totp), &ended)
             .await?;
-        self.event(
-            &user.id,
-            SecurityEventKind::TotpReenrolled,
-            client,
-            &other_sessions(ended.len()),
-        )
-        .await?;
         Ok(ended)
     }
 
@@ -141,30 +116,11 @@ impl Accounts {
     ) -> AppResult<(Vec<String>, Vec<String>)> {
         self.reauthenticate(user, password, second, client).await?;
         let (codes, hashes) = self.new_recovery_codes().await?;
-        let ended = self
-            .db
-            .replace_recovery_codes(
-                &user.id,
-                &hashes,
-                keep_session,
-                self.clock.now(),
-                &client.ip_str(),
-                &client.user_agent,
-            )
+        let r = self.replacement(user, client, keep_session);
+        let ended = self.db.replace_recovery_codes(&r, &hashes).await?;
+        let kind = SecurityEventKind::RecoveryCodesRegenerated;
+        self.replaced(user, client, kind, Some(Factor::Recovery), &ended)
             .await?;
-        self.db
-            .reset_failures(&Throttle::Factor {
-                user_id: &user.id,
-                factor: Factor::Recovery,
-            })
-            .await?;
-        self.event(
-            &user.id,
-            SecurityEventKind::RecoveryCodesRegenerated,
-            client,
-            &other_sessions(ended.len()),
-        )
-        .await?;
         Ok((codes, ended))
     }
 
@@ -208,6 +164,45 @@ fn other_sessions(n: usize) -> String {
 }
 
 impl Accounts {
+    /// The replacement of one of `user`'s authenticators, made now by `client` from the
+    /// session `keep_session` (which stays; every other one ends).
+    fn replacement<'a>(
+        &self,
+        user: &'a UserRow,
+        client: &'a Client,
+        keep_session: &'a str,
+    ) -> Replacement<'a> {
+        Replacement {
+            user_id: &user.id,
+            keep_session,
+            now: self.clock.now(),
+            ip: client.ip_str(),
+            user_agent: &client.user_agent,
+        }
+    }
+
+    /// After a replacement: the failures of the new `factor` (if a second factor) start from
+    /// zero, and the security log records `kind` with the number of sessions `ended`.
+    async fn replaced(
+        &self,
+        user: &UserRow,
+        client: &Client,
+        kind: SecurityEventKind,
+        factor: Option<Factor>,
+        ended: &[String],
+    ) -> AppResult<()> {
+        if let Some(factor) = factor {
+            self.db
+                .reset_failures(&Throttle::Factor {
+                    user_id: &user.id,
+                    factor,
+                })
+                .await?;
+        }
+        self.event(&user.id, kind, client, &other_sessions(ended.len()))
+            .await
+    }
+
     /// A new set of recovery codes, to show once, and their hashes, to store.
     pub(super) async fn new_recovery_codes(&self) -> AppResult<(Vec<String>, Vec<String>)> {
         let codes = recovery::generate();
