@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The benchmarks of issue 10 (docs/performance.md): one command each, figures on stdout.
 #
-#   scripts/bench.sh [relay|idle|storm|all] [--smoke] [extra options for the benchmark]
+#   scripts/bench.sh [relay|relay-pg|idle|storm|history|all] [--smoke] [extra options for the benchmark]
 #
 #   relay  crates/parley/examples/relay_bench.rs relay: msgs/s at saturation, server CPU and
 #          context switches per message, send→deliver p50/p99 at half the peak; Parley and a
 #          bare tokio-rustls WebSocket relay in the same run (options: --pairs 1,10,50
 #          --sizes 100,4096 --secs 5 --window 4; --strace adds Parley's syscalls per message)
+#   relay-pg  the same with Parley on PostgreSQL ($PARLEY_TEST_DATABASE_URL, default the local
+#          server; a fresh database per run); --instances 2 starts two Parley processes sharing
+#          it, recipients on the second (every message crosses by LISTEN/NOTIFY)
 #   idle   relay_bench idle: server KiB per idle authenticated WebSocket, Parley and bare
 #          (options: --conns 1000,10000[,50000]; 50,000 needs an open-file hard limit above it)
 #   storm  crates/parley/examples/auth_bench.rs: GET /api/conversations p50/p99 alone, during
 #          100 concurrent sign-ins, and with 90,000 messages stored (--stored N for another
 #          count), beside the pre-0009 aggregate query on the same file (plus Argon2id and
-#          sign-in timings)
+#          sign-in timings); --database-url postgres://… runs it on PostgreSQL (without the
+#          stored-messages figure)
 #   history tests/bench/history.mjs: a 10,000- and a 100,000-message conversation (real E2EE
 #          messages from the web client's protocol module) opened in headless Chromium by a
 #          recipient who was away: time to the chat list, to the newest message, and to page
@@ -38,9 +42,9 @@ fi
 extra=("$@")
 
 case "${what}" in
-  relay | idle | storm | history | all) ;;
+  relay | relay-pg | idle | storm | history | all) ;;
   *)
-    echo "usage: scripts/bench.sh [relay|idle|storm|history|all] [--smoke] [options]" >&2
+    echo "usage: scripts/bench.sh [relay|relay-pg|idle|storm|history|all] [--smoke] [options]" >&2
     exit 2
     ;;
 esac
@@ -96,6 +100,12 @@ bench relay "--pairs 2 --sizes 100 --secs 1 --window 2" "'${bin}/relay_bench' re
   "^relay parley .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
   "^relay bare .* ${num} msg/s .* ${num} µs CPU/msg .*p99= *${num} ms" \
   "^ratio pairs=2 size=100: parley/bare msgs/s = ${num}"
+postgres="${PARLEY_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432}"
+bench relay-pg "--pairs 1 --sizes 100 --secs 1 --window 2 --instances 2" \
+  "'${bin}/relay_bench' relay --database-url '${postgres}'" \
+  "^== relay: .*Parley on PostgreSQL" \
+  "^relay parley .* ${num} msg/s .* ${num} µs CPU/msg \\(\\+${num} µs in PostgreSQL\\)" \
+  "^ratio pairs=1 size=100: parley/bare msgs/s = ${num}"
 bench idle "--conns 50" "'${bin}/relay_bench' idle" \
   "^idle parley +50 sockets .* = ${num} KiB per socket" \
   "^idle bare +50 sockets .* = ${num} KiB per socket"

@@ -109,40 +109,45 @@ export function listPane(store) {
     empty,
   );
 
+  /** @type {Map<string, { li: HTMLElement, button: HTMLElement }>} the list's row of each peer */
+  const rows = new Map();
   const update = () => {
     conn.dataset.state = store.connection.state;
     conn.textContent = connectionText(store.connection);
     const peers = store.peers();
     empty.hidden = peers.length > 0 || !store.ready;
-    const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement) ? document.activeElement.dataset.peer : undefined;
-    replace(
-      list,
-      peers.map((peer) => {
-        const current = store.selected === peer.id;
-        const unread = current ? 0 : peer.unread;
-        return h(
-          'li',
-          {},
-          h(
-            'button',
-            {
-              type: 'button',
-              class: 'conv-item',
-              dataset: { peer: peer.id },
-              attrs: { 'aria-current': current ? 'true' : null },
-              onclick: () => store.select(peer.id),
-            },
-            h('span', { class: 'conv-name username' }, peer.username),
-            peer.deleted ? h('span', { class: 'badge deleted' }, 'Deleted account') : null,
-            h('span', { class: 'conv-when' }, shortWhen(peer.lastActivity)),
-            // A security key change not accepted yet stays visible in the list (issue 14 item 2).
-            store.keyWarning(peer.id) ? h('span', { class: 'badge warn key-changed', attrs: { title: 'Security key changed: review the safety number' } }, '⚠ Key changed') : null,
-            unread > 0 ? h('span', { class: 'badge unread', attrs: { 'aria-label': `${unread} unread` } }, String(unread)) : null,
-          ),
-        );
-      }),
-    );
-    if (focused) list.querySelector(`[data-peer="${focused}"]`)?.closest('button')?.focus();
+    // One row per peer, kept across updates and changed in place: a catch-up of thousands of
+    // messages updates the list many times a second, and a row rebuilt each time could not be
+    // clicked (it is detached under the pointer) or keep the keyboard focus.
+    const items = peers.map((peer) => {
+      let row = rows.get(peer.id);
+      if (!row) {
+        const button = h('button', { type: 'button', class: 'conv-item', dataset: { peer: peer.id }, onclick: () => store.select(peer.id) });
+        row = { li: h('li', {}, button), button };
+        rows.set(peer.id, row);
+      }
+      const current = store.selected === peer.id;
+      const unread = current ? 0 : peer.unread;
+      if (current) row.button.setAttribute('aria-current', 'true');
+      else row.button.removeAttribute('aria-current');
+      replace(
+        row.button,
+        h('span', { class: 'conv-name username' }, peer.username),
+        peer.deleted ? h('span', { class: 'badge deleted' }, 'Deleted account') : null,
+        h('span', { class: 'conv-when' }, shortWhen(peer.lastActivity)),
+        // A security key change not accepted yet stays visible in the list (issue 14 item 2).
+        store.keyWarning(peer.id) ? h('span', { class: 'badge warn key-changed', attrs: { title: 'Security key changed: review the safety number' } }, '⚠ Key changed') : null,
+        unread > 0 ? h('span', { class: 'badge unread', attrs: { 'aria-label': `${unread} unread` } }, String(unread)) : null,
+      );
+      return row.li;
+    });
+    const shown = new Set(peers.map((peer) => peer.id));
+    for (const id of [...rows.keys()]) if (!shown.has(id)) rows.delete(id);
+    // Move a row only where the order changed (moving detaches it), then drop the rest.
+    items.forEach((li, i) => {
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
+    });
+    while (list.children.length > items.length) list.lastElementChild?.remove();
   };
   update();
   return { element, update };

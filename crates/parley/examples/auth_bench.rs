@@ -24,8 +24,8 @@ use parley::cli::ServeArgs;
 use parley::core::Config;
 use serde_json::{Value, json};
 
-#[path = "common/bench_db.rs"]
-mod bench_db;
+#[path = "common/pg_database.rs"]
+mod pg_database;
 #[path = "common/sign_up.rs"]
 mod sign_up;
 
@@ -113,12 +113,10 @@ async fn main() {
     )
     .unwrap();
     let database = match &postgres {
-        Some(base) => Some((base.clone(), bench_db::create_database(base).await)),
+        Some(base) => Some(pg_database::create_database(base, "parley_bench").await),
         None => None,
     };
-    config.database_url = database
-        .as_ref()
-        .map(|(base, name)| parley::core::secret::Secret::new(format!("{base}/{name}")));
+    config.database_url = database.clone().map(parley::core::secret::Secret::new);
     println!(
         "\nserver on {}",
         if postgres.is_some() {
@@ -259,10 +257,10 @@ async fn main() {
     // into the SQLite file (one statement), round-robin between the bench user and 10 others
     // (sender k → recipient k+1), so the bench user takes part in 2 of every 11 and has 2
     // conversations. All are delivered (no WebSocket backlog).
-    if let Some((base, name)) = database {
+    if let Some(url) = database {
         println!("\n(stored-messages figure: SQLite only, not run on PostgreSQL)");
         server.shutdown().await;
-        bench_db::drop_database(&base, &name).await;
+        pg_database::drop_database(&url).await;
         return;
     }
     let mut ids = vec![me.clone()];

@@ -59,8 +59,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-#[path = "common/bench_db.rs"]
-mod bench_db;
+#[path = "common/pg_database.rs"]
+mod pg_database;
 #[path = "common/sign_up.rs"]
 mod sign_up;
 
@@ -304,8 +304,8 @@ struct Server {
     kind: Kind,
     processes: Vec<Process>,
     tls: Arc<rustls::ClientConfig>,
-    /// (PostgreSQL server, database made for this server): dropped by `stop`.
-    database: Option<(String, String)>,
+    /// The PostgreSQL database made for this server (its URL): dropped by `stop`.
+    database: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -337,12 +337,11 @@ async fn spawn_process(kind: Kind, dir: &Path, database_url: Option<&str>) -> (P
 async fn spawn_server(kind: Kind, backend: &Backend) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let database = match (&backend.postgres, kind) {
-        (Some(base), Kind::Parley) => Some((base.clone(), bench_db::create_database(base).await)),
+        (Some(base), Kind::Parley) => {
+            Some(pg_database::create_database(base, "parley_bench").await)
+        }
         _ => None,
     };
-    let url = database
-        .as_ref()
-        .map(|(base, name)| format!("{base}/{name}"));
     let count = if kind == Kind::Parley {
         backend.instances
     } else {
@@ -353,7 +352,7 @@ async fn spawn_server(kind: Kind, backend: &Backend) -> Server {
     let mut processes = Vec::new();
     let mut ca = PathBuf::new();
     for _ in 0..count {
-        let (process, ca_file) = spawn_process(kind, dir.path(), url.as_deref()).await;
+        let (process, ca_file) = spawn_process(kind, dir.path(), database.as_deref()).await;
         processes.push(process);
         ca = ca_file;
     }
@@ -466,8 +465,8 @@ impl Server {
         for mut p in self.processes {
             let _ = p.child.kill().await;
         }
-        if let Some((base, name)) = &self.database {
-            bench_db::drop_database(base, name).await;
+        if let Some(url) = &self.database {
+            pg_database::drop_database(url).await;
         }
     }
 

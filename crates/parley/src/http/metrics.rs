@@ -50,11 +50,12 @@ fn route_label(req: &Request) -> String {
 
 /// The live figures of this instance.
 fn live(state: &AppState) -> Live {
+    let (db_pool_size, db_pool_idle) = state.accounts.database_pool();
     Live {
         websockets_open: state.events.hub.open_websockets(),
         hash_queue_depth: state.accounts.hasher.queue_depth(),
-        db_pool_size: state.db.pool.size(),
-        db_pool_idle: state.db.pool.num_idle(),
+        db_pool_size,
+        db_pool_idle,
     }
 }
 

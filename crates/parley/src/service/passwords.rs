@@ -7,6 +7,7 @@
 //! a flood of sign-ins can neither exhaust memory (each hash takes m KiB) nor take the CPUs
 //! from the tokio workers that carry chat traffic — the kernel runs those first — and past
 //! `MAX_QUEUE` waiting hashes the server answers `503 busy` (with `Retry-After`) at once.
+//! CAPTCHA images and audio are drawn on the same threads (`Hasher::run_in_background`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -164,6 +165,16 @@ impl Hasher {
             found
         })
         .await
+    }
+
+    /// Other CPU-heavy work that anyone can ask for and that must not take the CPUs from chat
+    /// (CAPTCHA images and audio): on the same low-priority threads and bounded queue as the
+    /// hashes (`busy` when it is full).
+    pub async fn run_in_background<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> AppResult<T> {
+        self.run(f).await
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {

@@ -162,21 +162,10 @@ async fn postgres_for(data_dir: &Path) -> Option<String> {
     Some(url)
 }
 
-/// A new, empty database named `prefix_<random>` on the PostgreSQL server at `base`
-/// (`postgres://user:password@host:port`): its URL.
-pub async fn create_database(base: &str, prefix: &str) -> String {
-    use sqlx::Connection;
-    let base = base.trim_end_matches('/');
-    let name = format!("{prefix}_{}", parley::service::crypto::random_id());
-    let mut admin = sqlx::postgres::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("a PostgreSQL server (scripts/setup-test-deps.sh starts one)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create a test database");
-    format!("{base}/{name}")
-}
+// A new, empty database on a PostgreSQL server: `create_database(base, prefix)` → its URL.
+#[path = "../../examples/common/pg_database.rs"]
+mod pg_database;
+pub use pg_database::create_database;
 
 /// Everything the database holds, as bytes to search (white-box checks): the SQLite files, or
 /// a `pg_dump` of the test's PostgreSQL database (where BYTEA appears as hex).

@@ -14,12 +14,14 @@ impl Accounts {
     pub async fn new_captcha(&self, client: &Client) -> AppResult<(String, String)> {
         self.limit(Action::Captcha, client)?;
         let fixed = self.config.test_captcha_answer.as_deref();
-        let c = tokio::task::spawn_blocking({
-            let fixed = fixed.map(str::to_owned);
-            move || captcha::new_challenge(fixed.as_deref())
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.into()))??;
+        // Drawing the image is CPU work anyone can ask for: on the low-priority threads, so a
+        // flood of challenges (each sign-in starts with one) does not delay chat (issue 10).
+        let fixed = fixed.map(str::to_owned);
+        let c = self
+            .hasher
+            .run_in_background(move || captcha::new_challenge(fixed.as_deref()))
+            .await?
+            .map_err(AppError::Internal)?;
         let now = self.clock.now();
         let sealed = self
             .keys
@@ -44,9 +46,9 @@ impl Accounts {
             .open(&sealed, captcha_aad(id).as_bytes())
             .map_err(AppError::Internal)?;
         let answer = String::from_utf8(answer).map_err(|e| AppError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || captcha::render_wav(&answer))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?
+        self.hasher
+            .run_in_background(move || captcha::render_wav(&answer))
+            .await?
             .map_err(AppError::Internal)
     }
 

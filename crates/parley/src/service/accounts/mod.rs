@@ -125,4 +125,9 @@ impl Accounts {
     pub async fn database_reachable(&self) -> AppResult<()> {
         Ok(self.db.ping().await?)
     }
+
+    /// (connections the database pool holds, idle ones among them), for `GET /metrics`.
+    pub fn database_pool(&self) -> (u32, usize) {
+        (self.db.pool.size(), self.db.pool.num_idle())
+    }
 }
