@@ -119,6 +119,8 @@ export function listPane(store) {
     // One row per peer, kept across updates and changed in place: a catch-up of thousands of
     // messages updates the list many times a second, and a row rebuilt each time could not be
     // clicked (it is detached under the pointer) or keep the keyboard focus.
+    // Moving a row (a conversation with a new message goes up) loses its keyboard focus.
+    const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement) ? document.activeElement : null;
     const items = peers.map((peer) => {
       let row = rows.get(peer.id);
       if (!row) {
@@ -148,6 +150,7 @@ export function listPane(store) {
       if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
     });
     while (list.children.length > items.length) list.lastElementChild?.remove();
+    if (focused?.isConnected && document.activeElement !== focused) focused.focus();
   };
   update();
   return { element, update };
