@@ -39,7 +39,7 @@ fn cli_to_cli_live_ticks_refresh_safety_numbers_and_history_after_restart() {
     a.command(&json!({"send": {"to": "bob", "text": HELLO}}));
     let hello_id = sent_id(&mut a);
     let got = b.expect("hello at bob", message_with(HELLO, false));
-    assert_eq!(got["id"], hello_id);
+    assert_eq!(got["id"], hello_id, "{:#?} {:#?}", a.seen, b.seen);
     assert_eq!(got["peer"], alice.id);
     assert_eq!(got["peer_username"], "alice");
     let delivered = a.expect("delivered tick", |v| is(v, "delivered"));

@@ -308,7 +308,7 @@ impl Engine {
     /// Note messages the server stored (ids for catch-up, own ids for receipts).
     fn note(&mut self, peer: &str, messages: &[Message]) {
         for m in messages {
-            if m.sender_id == self.me {
+            if m.sender_id == self.me && m.kind == "msg" {
                 self.own_msgs.insert(m.id, peer.to_owned());
             }
             let p = self.peer_mut(peer);
