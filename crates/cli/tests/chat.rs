@@ -239,3 +239,96 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
         "{out}"
     );
 }
+
+#[test]
+fn backlog_on_connect_and_reconnect_after_a_server_restart() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = register(&server, &dir.path().join("alice"), "alice");
+    let bob = register(&server, &dir.path().join("bob"), "bob");
+
+    // Sent while Bob is offline: the backlog when his watch connects, then `backlog_done`.
+    for text in ["first while away", "second while away"] {
+        let (code, _, err) = run(&server, &alice, &["send", "bob", text]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut b = Running::start(&server, &bob, &["watch", "--json", "--commands"]);
+    b.expect(
+        "first from the backlog",
+        message_with("first while away", false),
+    );
+    b.expect(
+        "second from the backlog",
+        message_with("second while away", false),
+    );
+    b.expect("backlog done", |v| is(v, "backlog_done"));
+    // Acknowledged (after the save): delivered, as Alice's history shows soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let messages: Vec<Value> = json_lines(&out)
+            .into_iter()
+            .filter(|v| is(v, "message"))
+            .collect();
+        assert_eq!(messages.len(), 2, "{out}");
+        if messages.iter().all(|v| v["status"] == "delivered") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never delivered: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The server goes away and comes back on the same address: Bob's watch reconnects.
+    server.restart(None);
+    b.expect("reconnecting", |v| {
+        is(v, "connection") && v["state"] == "reconnecting"
+    });
+    b.expect("connected again", |v| {
+        is(v, "connection") && v["state"] == "connected"
+    });
+    b.expect("backlog done again", |v| is(v, "backlog_done"));
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "after the restart"]);
+    assert_eq!(code, 0, "{err}");
+    b.expect(
+        "live after the reconnect",
+        message_with("after the restart", false),
+    );
+    // `send USER -`: the text from standard input, multi-line (the final newline dropped).
+    let mut child = server
+        .cli(&alice.state_dir)
+        .args(["--user", "alice", "send", "bob", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn send");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all("from stdin ✉\nsecond line\n".as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("send -");
+    assert!(out.status.success());
+    let id: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the id");
+    let got = b.expect(
+        "from stdin",
+        message_with("from stdin ✉\nsecond line", false),
+    );
+    assert_eq!(got["id"], id);
+    // Nothing was shown twice.
+    let shown = b
+        .seen
+        .iter()
+        .filter(|v| is(v, "message") && v["text"] == "first while away")
+        .count();
+    assert_eq!(shown, 1, "{:#?}", b.seen);
+    assert!(b.finish().success());
+}
