@@ -7,7 +7,7 @@
 mod chat_support;
 mod common;
 
-use chat_support::{Running, is, json_lines, login, register, run, state_file};
+use chat_support::{Running, api_login, is, json_lines, login, register, run, state_file};
 use common::Server;
 use serde_json::{Value, json};
 
@@ -330,5 +330,17 @@ fn backlog_on_connect_and_reconnect_after_a_server_restart() {
         .filter(|v| is(v, "message") && v["text"] == "first while away")
         .count();
     assert_eq!(shown, 1, "{:#?}", b.seen);
-    assert!(b.finish().success());
+
+    // Every session of Bob's revoked elsewhere: the socket closes with 4001, `watch` says so
+    // and ends with exit code 3 (sign in again) instead of reconnecting.
+    let (api, _) = api_login(&mut server, &bob);
+    api.post_empty("/api/sessions/revoke-all", &json!({}))
+        .expect("revoke all");
+    let ended = b.expect("session ended", |v| is(v, "error"));
+    assert_eq!(ended["code"], "session_ended");
+    b.stdin.take();
+    let status = b.child.wait().expect("watch ends");
+    assert_eq!(status.code(), Some(3));
+    let (code, _, err) = run(&server, &bob, &["read", "alice"]);
+    assert_eq!(code, 3, "{err}");
 }

@@ -109,9 +109,9 @@ pub fn register(server: &Server, state_dir: &Path, username: &str) -> Account {
     }
 }
 
-/// Sign in again (a fresh state file: call after deleting the old one). Moves the test clock
+/// Sign in through the API alone (no state file): the signed-in client. Moves the test clock
 /// past the TOTP step used last.
-pub fn login(server: &mut Server, account: &Account) {
+pub fn api_login(server: &mut Server, account: &Account) -> (Api, SignedIn) {
     server.advance_clock(31);
     let mut api = api(server);
     let _: LoginPending = api
@@ -133,6 +133,13 @@ pub fn login(server: &mut Server, account: &Account) {
             },
         )
         .expect("login totp");
+    api.set_csrf(&signed.csrf_token);
+    (api, signed)
+}
+
+/// Sign in again (a fresh state file: call after deleting the old one).
+pub fn login(server: &mut Server, account: &Account) {
+    let (mut api, signed) = api_login(server, account);
     keep_session(server, &account.state_dir, &mut api, &signed);
 }
 
