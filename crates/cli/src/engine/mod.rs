@@ -44,6 +44,8 @@ use ws::{WsEvent, WsHandle, WsTarget};
 const CATCH_UP_PAGE: usize = 200;
 /// Acks per frame (`limits::ACK_IDS_MAX`).
 const ACK_IDS_MAX: usize = 256;
+/// Delivered receipts kept for messages not seen yet, at most (state.js).
+const EARLY_DELIVERED_MAX: usize = 500;
 /// Frames handled per `poll` before returning (keeps a UI responsive during a long backlog).
 const FRAMES_PER_POLL: usize = 500;
 
@@ -118,6 +120,8 @@ pub struct Engine {
     keys_fetched: HashSet<String>,
     /// Own message ids → peer (for `delivered` frames).
     own_msgs: HashMap<i64, String>,
+    /// `delivered` frames about own messages not seen yet (state.js `earlyDelivered`).
+    early_delivered: HashSet<i64>,
     /// Per peer: the contact read up to this id (from `read` frames).
     peer_read: HashMap<String, i64>,
     /// (peer, new key) already announced.
@@ -194,6 +198,7 @@ impl Engine {
             keys_fetched: HashSet::new(),
             own_msgs: HashMap::new(),
             peer_read: HashMap::new(),
+            early_delivered: HashSet::new(),
             notices: HashSet::new(),
             ws: None,
             connections: 0,
@@ -332,6 +337,7 @@ impl Engine {
             _ if id <= peer_read => Status::Read,
             Some(m) if m.read_at.is_some() => Status::Read,
             Some(m) if m.delivered_at.is_some() => Status::Delivered,
+            _ if self.early_delivered.contains(&id) => Status::Delivered,
             _ => Status::Sent,
         }
     }
@@ -817,15 +823,20 @@ impl Engine {
                 Ok(out)
             }
             ServerFrame::Resync => self.catch_up_all(acks),
-            ServerFrame::Delivered { id, .. } => Ok(self
-                .own_msgs
-                .get(&id)
-                .map(|peer| ChatEvent::Delivered {
-                    peer: peer.clone(),
-                    id,
-                })
-                .into_iter()
-                .collect()),
+            ServerFrame::Delivered { id, .. } => {
+                if let Some(peer) = self.own_msgs.get(&id) {
+                    return Ok(vec![ChatEvent::Delivered {
+                        peer: peer.clone(),
+                        id,
+                    }]);
+                }
+                // Before the message itself (another process sent it): kept for its tick.
+                if self.early_delivered.len() >= EARLY_DELIVERED_MAX {
+                    self.early_delivered.clear();
+                }
+                self.early_delivered.insert(id);
+                Ok(Vec::new())
+            }
             ServerFrame::Read { reader, up_to, .. } => {
                 if reader == self.me {
                     return Ok(Vec::new());
