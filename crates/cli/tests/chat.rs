@@ -188,9 +188,20 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     let (code, _, err) = run(&server, &alice, &["verify", "bob"]);
     assert_eq!(code, 0, "{err}");
 
-    // Bob loses his local state and signs in again: a new identity key.
+    // Bob loses his local state and signs in again: a new identity key, announced live to
+    // Alice's watch (`key` frame → keys fetched → the warning, sending held back).
+    let mut a = Running::start(&server, &alice, &["watch", "--json", "--commands"]);
+    a.expect("alice connected", |v| is(v, "backlog_done"));
     std::fs::remove_file(state_file(&server, &bob)).expect("remove bob's state");
     login(&mut server, &bob);
+    let warning = a.expect("key change at alice", |v| is(v, "peer_key_changed"));
+    assert_eq!(warning["verified"], true);
+    assert_eq!(warning["peer"], bob.id);
+    a.command(&json!({"send": {"to": "bob", "text": "held back live"}}));
+    let err = a.expect("blocked send", |v| is(v, "error"));
+    assert_eq!(err["code"], "blocked");
+    assert!(a.finish().success());
+
     let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
     assert_eq!(code, 0, "{err}");
     let events = json_lines(&out);
@@ -202,12 +213,11 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     );
     assert!(!events.iter().any(message_with("before the change", false)));
 
-    // Alice: the key-change warning (verified), and sending held back.
+    // Alice's next `read` (a new process) still shows the pending warning.
     let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let events = json_lines(&out);
     assert!(
-        events
+        json_lines(&out)
             .iter()
             .any(|v| is(v, "peer_key_changed") && v["verified"] == true),
         "{out}"
@@ -225,6 +235,12 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     // Accepting the new key lets sending resume, under keys with Bob's new identity.
     let (code, _, err) = run(&server, &alice, &["accept-key", "bob"]);
     assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !json_lines(&out).iter().any(|v| is(v, "peer_key_changed")),
+        "{out}"
+    );
     let (code, _, err) = run(&server, &alice, &["send", "bob", "after the change"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);

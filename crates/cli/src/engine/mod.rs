@@ -551,6 +551,22 @@ impl Engine {
             let keys: Keys = self.api.get(&format!("/api/users/{peer}/keys"))?;
             out.extend(self.take_keys(&peer, &keys)?);
         }
+        // A key change still waiting for the user (kept in the state, as the browser keeps its
+        // `key_warning`): shown once per process when the conversation is opened.
+        let pending = self
+            .convs
+            .get(&peer)
+            .and_then(|c| c.key_warning())
+            .map(|w| (w.new.clone(), w.verified));
+        if let Some((new_key, verified)) = pending
+            && self.notices.insert((peer.clone(), new_key))
+        {
+            out.push(ChatEvent::PeerKeyChanged {
+                peer: peer.clone(),
+                peer_username: self.username_of(&peer),
+                verified,
+            });
+        }
         self.save()?;
         Ok(out)
     }
