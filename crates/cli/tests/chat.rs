@@ -360,3 +360,53 @@ fn backlog_on_connect_and_reconnect_after_a_server_restart() {
     let (code, _, err) = run(&server, &bob, &["read", "alice"]);
     assert_eq!(code, 3, "{err}");
 }
+
+#[test]
+fn a_replayed_message_from_a_hostile_server_is_rejected() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = register(&server, &dir.path().join("alice"), "alice");
+    let bob = register(&server, &dir.path().join("bob"), "bob");
+    let (code, out, err) = run(&server, &alice, &["send", "bob", "pay Bob 5 €"]);
+    assert_eq!(code, 0, "{err}");
+    let id: i64 = out.trim().parse().expect("id");
+    let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        json_lines(&out)
+            .iter()
+            .any(message_with("pay Bob 5 €", false))
+    );
+
+    // The server (compromised) stores the same payload again under a new id — past its own
+    // one-IV-once index, as a row without an IV slot.
+    let db = server.data_dir.path().join("parley.db");
+    let sql = format!(
+        "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at) \
+         SELECT sender_id, recipient_id, pair_key, kind, payload, created_at FROM messages WHERE id = {id};"
+    );
+    let done = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    assert!(done.status.success(), "{done:?}");
+
+    let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events = json_lines(&out);
+    let shown = events
+        .iter()
+        .filter(|v| message_with("pay Bob 5 €", false)(v))
+        .count();
+    assert_eq!(shown, 1, "{out}");
+    let replay = events
+        .iter()
+        .find(|v| is(v, "undecryptable"))
+        .unwrap_or_else(|| panic!("no rejected replay: {out}"));
+    assert_eq!(replay["reason"], "replay");
+    assert!(replay["id"].as_i64().expect("id") > id);
+    let (_, human, _) = run(&server, &bob, &["read", "alice"]);
+    assert!(human.contains("Rejected replay — not shown"), "{human}");
+}
