@@ -34,6 +34,9 @@ fn cli_to_cli_live_ticks_refresh_safety_numbers_and_history_after_restart() {
     let mut b = Running::start(&server, &bob, &["watch", "--json", "--commands"]);
     a.expect("alice connected", |v| is(v, "backlog_done"));
     b.expect("bob connected", |v| is(v, "backlog_done"));
+    // The account is in use by the watch: another process is refused (exit 6), nothing sent.
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "from a second process"]);
+    assert_eq!(code, 6, "{err}");
 
     // Alice → Bob, live; the tick goes to delivered when Bob's client stored it.
     a.command(&json!({"send": {"to": "bob", "text": HELLO}}));
