@@ -412,4 +412,12 @@ fn a_replayed_message_from_a_hostile_server_is_rejected() {
     assert!(replay["id"].as_i64().expect("id") > id);
     let (_, human, _) = run(&server, &bob, &["read", "alice"]);
     assert!(human.contains("Rejected replay — not shown"), "{human}");
+
+    // `watch` without --json: human lines.
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "in plain words"]);
+    assert_eq!(code, 0, "{err}");
+    let mut w = Running::start(&server, &bob, &["watch"]);
+    let line = w.expect_text("in plain words");
+    assert!(line.contains(" alice: in plain words"), "{line}");
+    w.expect_text("[up to date]");
 }

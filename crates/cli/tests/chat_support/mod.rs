@@ -214,6 +214,20 @@ impl Running {
         }
     }
 
+    /// The next raw line (human output) containing `needle`, within 20 s.
+    pub fn expect_text(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => lines.push(line),
+                Err(_) => panic!("timed out waiting for {needle:?}; seen: {lines:#?}"),
+            }
+        }
+    }
+
     /// Close stdin (ends `watch --commands`) and wait for the exit status.
     pub fn finish(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
