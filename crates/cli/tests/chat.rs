@@ -350,6 +350,16 @@ fn backlog_on_connect_and_reconnect_after_a_server_restart() {
         .count();
     assert_eq!(shown, 1, "{:#?}", b.seen);
 
+    // Another device of Bob's publishes a new identity key: the watch says so.
+    let (api, signed) = api_login(&mut server, &bob);
+    let mut other = parley_chat::keystore::AccountState {
+        user_id: signed.user.id.clone(),
+        ..Default::default()
+    };
+    parley_chat::engine::ensure_identity(&api, &mut other).expect("publish another key");
+    let replaced = b.expect("identity replaced", |v| is(v, "error"));
+    assert_eq!(replaced["code"], "identity_replaced");
+
     // Every session of Bob's revoked elsewhere: the socket closes with 4001, `watch` says so
     // and ends with exit code 3 (sign in again) instead of reconnecting.
     let (api, _) = api_login(&mut server, &bob);

@@ -867,8 +867,23 @@ impl Engine {
                     up_to,
                 }])
             }
+            ServerFrame::Key { user_id } if user_id == self.me => {
+                // Another device of this account published a key (identity.js
+                // `identityReplaced`): contacts now pin that one.
+                let keys: Keys = self.api.get(&format!("/api/users/{user_id}/keys"))?;
+                let ours = self.identity.public_key().to_b64();
+                if keys.current.is_some_and(|k| k.public_key != ours) {
+                    return Ok(vec![ChatEvent::Error {
+                        code: "identity_replaced".into(),
+                        message: "Another device published a new key for this account: contacts \
+                                  now see that key. Restart parley-chat to publish this one again."
+                            .into(),
+                    }]);
+                }
+                Ok(Vec::new())
+            }
             ServerFrame::Key { user_id } => {
-                if user_id == self.me || !self.state.peers.contains_key(&user_id) {
+                if !self.state.peers.contains_key(&user_id) {
                     return Ok(Vec::new());
                 }
                 let keys: Keys = self.api.get(&format!("/api/users/{user_id}/keys"))?;
