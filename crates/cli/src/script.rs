@@ -29,8 +29,9 @@
 //!   device published a key for this account (it goes on), and `{"event": "error", "code":
 //!   "session_ended", …}` when the session ended (then it exits 3).
 //!   One account is used by one process at a time: while `watch` runs, other commands for the
-//!   same account exit 6 — send through `--commands`. A message may be reported once per
-//!   process only (events are keyed by message id).
+//!   same account exit 6 — send through `--commands`. Live, a message is reported once per
+//!   process (keyed by its id) whether it came pushed, as backlog or by catch-up; `history`
+//!   pages report it again.
 //! - `parley-chat conversations [--json]` → one row per conversation (JSON: one
 //!   [`crate::events::ConversationSummary`] per line).
 //! - `parley-chat safety-number USER [--json]` → the 60 digits in 12 groups (3 rows of 4 groups;
