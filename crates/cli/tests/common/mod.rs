@@ -71,23 +71,40 @@ impl Server {
             copy_dir(tls, &data_dir.path().join("tls"));
         }
         let mut cmd = Command::new(server_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--domain", "localhost", "--data-dir"])
-            .arg(data_dir.path())
-            .env("PARLEY__TEST_CAPTCHA_ANSWER", CAPTCHA)
-            .env("PARLEY__TEST_CLOCK", "true")
-            .env("PARLEY__BREACH_API_URL", "")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "localhost",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .env("PARLEY__TEST_CAPTCHA_ANSWER", CAPTCHA)
+        .env("PARLEY__TEST_CLOCK", "true")
+        .env("PARLEY__BREACH_API_URL", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         if let Some(db) = &options.database_url {
             cmd.env("PARLEY__DATABASE_URL", db);
         }
         let mut child = cmd.spawn().expect("spawn parley");
+        // The listening line is on stdout (crates/parley/src/cli.rs), the log on stderr: both
+        // are drained for the server's whole life (a full pipe would stall it).
+        let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("PARLEY_TEST_SERVER_LOG").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if !sent && let Some(url) = line.strip_prefix("Parley is listening on ") {
                     let _ = tx.send(url.trim_end_matches('/').to_owned());
                     sent = true;
