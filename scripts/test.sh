@@ -13,9 +13,13 @@ cd "${REPO_ROOT}"
 # (CI once failed linking with "No space left on device").
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-# The browser tests run the binary that the build step makes.
+# The browser tests run the binaries that the build step makes (the server, and the terminal
+# client for the interop test, issue 12).
 if [[ -z "${PARLEY_BIN:-}" ]]; then
   export PARLEY_BIN="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley"
+fi
+if [[ -z "${PARLEY_CHAT_BIN:-}" ]]; then
+  export PARLEY_CHAT_BIN="${CARGO_TARGET_DIR:-${REPO_ROOT}/target}/debug/parley-chat"
 fi
 
 # Each step: "name|command". Commands are run by bash from the repository root.
@@ -23,7 +27,7 @@ readonly STEPS=(
   "setup test dependencies|scripts/setup-test-deps.sh"
   "rustfmt|cargo fmt --all -- --check"
   "clippy|cargo clippy --workspace --all-targets -- -D warnings"
-  "build server|cargo build --bin parley"
+  "build server and terminal client|cargo build --bin parley --bin parley-chat"
   "benchmarks still run (smoke: tiny sizes, debug build)|scripts/bench.sh all --smoke"
   "CAPTCHA against plain OCR (100 seeded images)|scripts/captcha-ocr.sh 100 1 1"
   "API against its OpenAPI document (schemathesis, 20 examples per operation)|scripts/api-schema-check.sh 20"
