@@ -370,3 +370,15 @@ fn remove_deletes_the_file_and_its_copies() {
     assert!(!path.exists());
     assert!(!prev_path(&path).exists());
 }
+
+#[test]
+fn read_only_look_works_while_another_holds_the_lock() {
+    let (_dir, path) = place();
+    let held = StateFile::create(&path, PASS, &state(7)).expect("create");
+    let got = StateFile::read(&path, PASS).expect("read without the lock");
+    assert_eq!(got.user_id, "user-7");
+    let (code, msg) = failure(StateFile::read(&path, "wrong"));
+    assert_eq!(code, exit::LOCAL_STATE);
+    assert!(msg.contains("wrong passphrase"), "{msg}");
+    drop(held);
+}
