@@ -390,7 +390,9 @@ fn read_only_look_works_while_another_holds_the_lock() {
 #[ignore = "helper process of killed_writers_leave_a_good_file_every_time"]
 fn writer_process() {
     let Some(path) = std::env::var_os("PARLEY_TEST_WRITER_FILE") else {
-        panic!("run only by killed_writers_leave_a_good_file_every_time");
+        // `--include-ignored` without the test driving it: nothing to write to.
+        eprintln!("writer_process: run by killed_writers_leave_a_good_file_every_time only");
+        return;
     };
     let path = PathBuf::from(path);
     let (mut file, mut s) = StateFile::open(&path, PASS).expect("open");
