@@ -238,19 +238,23 @@ fn existing_passphrase(username: &str) -> Result<String> {
     keystore::passphrase(&format!("Passphrase for {username} on this machine"), false)
 }
 
-/// Make this machine's identity key (or publish the kept one) and save; a failure is reported
-/// but leaves the account signed in (the chat tries again when it starts).
+/// Make this machine's identity key if it has none, save, then publish it; a failed publish is
+/// reported but leaves the account signed in (the chat tries again when it starts).
 fn ensure_identity_and_save(
     api: &Api,
     file: &mut StateFile,
     state: &mut AccountState,
 ) -> Result<()> {
-    if let Err(e) = crate::engine::ensure_identity(api, state) {
+    // Saved before it is published: a key the server names must never be one this machine
+    // could lose in a crash between the two (its contacts would see a key change for nothing).
+    crate::engine::make_identity(state)?;
+    file.save(state)?;
+    if let Err(e) = crate::engine::publish_identity(api, state) {
         say(&format!(
-            "parley-chat: could not set up this machine's chat keys: {e:#}"
+            "parley-chat: could not publish this machine's chat key (the chat tries again when it starts): {e:#}"
         ));
     }
-    file.save(state)
+    Ok(())
 }
 
 /// Keep a completed sign-in's session in `state`.
