@@ -25,6 +25,13 @@ pub struct AccountState {
     pub user_id: String,
     pub username: String,
     pub session: Option<KeptSession>,
+    /// The identity private key (JWK `d`), made once and published (engine::ensure_identity).
+    #[serde(default)]
+    pub identity: Option<crate::engine::store::IdentitySecret>,
+    /// Per peer user id: the conversation's stored state, the peer's username, ids seen
+    /// (engine::store).
+    #[serde(default)]
+    pub peers: std::collections::BTreeMap<String, crate::engine::store::PeerState>,
 }
 
 /// A signed-in session: the cookie's value and the CSRF token.
