@@ -12,12 +12,15 @@
 
 pub mod app;
 pub mod backend;
+mod glue;
 pub mod view;
 
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
+
+use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use ratatui::Terminal;
@@ -26,14 +29,38 @@ use ratatui::crossterm::event::{self, Event};
 pub use app::App;
 pub use backend::Backend;
 
+use crate::engine::Engine;
 use crate::profile::Profile;
 
 /// How long one turn of the loop waits for a key.
 const TICK: Duration = Duration::from_millis(100);
 
 /// `parley-chat chat` (the default command).
-pub fn run(_profile: &Profile) -> Result<()> {
-    bail!("not built yet")
+pub fn run(profile: &Profile) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!(
+            "the chat needs a terminal; for scripts use `parley-chat send`, `read --json` or `watch --json`"
+        );
+    }
+    // The passphrase prompt (and any sign-in error) happens on the normal screen.
+    let mut engine = Engine::open(profile)?;
+    engine.connect()?;
+    let mut terminal = ratatui::try_init()?;
+    // Restores the terminal however this function ends (the panic hook covers panics).
+    let _restore = Restore;
+    let result = run_loop(&mut terminal, &mut engine);
+    // A last save and a clean close happen when the engine drops, on the normal screen.
+    drop(terminal);
+    result
+}
+
+/// Leaves raw mode and the alternate screen when dropped.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
 }
 
 /// The event loop: keys from the terminal, events from the backend, a redraw after each,
