@@ -70,6 +70,16 @@ enum Command {
     Read(script::ReadArgs),
     /// Print events as they happen until interrupted.
     Watch(script::WatchArgs),
+    /// The conversations, newest first.
+    Conversations(script::ListArgs),
+    /// The safety number with a contact (compare it in person or on a call).
+    SafetyNumber(script::PeerArgs),
+    /// Mark the contact's current key as verified (after comparing safety numbers).
+    Verify(script::PeerArgs),
+    /// Accept the contact's new key (sending resumes).
+    AcceptKey(script::PeerArgs),
+    /// New keys for a conversation (the Refresh button).
+    Refresh(script::PeerArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +108,11 @@ fn main() -> ExitCode {
         Some(Command::Send(args)) => script::send(&profile, args),
         Some(Command::Read(args)) => script::read(&profile, args),
         Some(Command::Watch(args)) => script::watch(&profile, args),
+        Some(Command::Conversations(args)) => script::conversations(&profile, args),
+        Some(Command::SafetyNumber(args)) => script::safety_number(&profile, args),
+        Some(Command::Verify(args)) => script::verify(&profile, args),
+        Some(Command::AcceptKey(args)) => script::accept_key(&profile, args),
+        Some(Command::Refresh(args)) => script::refresh(&profile, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -127,6 +127,9 @@ pub struct Engine {
     connections: u32,
     /// Events made outside `poll` (e.g. key changes found by a command), given by the next poll.
     queued: Vec<ChatEvent>,
+    /// Message ids already reported live (a message seen twice — an own echo, a catch-up
+    /// overlapping the backlog — is reported once, as the browser keys events by id).
+    live_seen: HashSet<i64>,
 }
 
 impl Engine {
@@ -195,6 +198,7 @@ impl Engine {
             ws: None,
             connections: 0,
             queued: Vec::new(),
+            live_seen: HashSet::new(),
         })
     }
 
@@ -563,6 +567,7 @@ impl Engine {
         let result = conv.send(text, &mut io);
         let (stored, error) = (io.stored, io.error);
         self.note(&peer, &stored);
+        self.live_seen.extend(stored.iter().map(|m| m.id));
         // The IV was reserved whatever happened: saved before anything else.
         self.save()?;
         match result {
@@ -592,6 +597,7 @@ impl Engine {
         let result = conv.refresh(&mut io);
         let (stored, error) = (io.stored, io.error);
         self.note(&peer, &stored);
+        self.live_seen.extend(stored.iter().map(|m| m.id));
         self.save()?;
         match result {
             Ok(events) => {
@@ -880,6 +886,9 @@ impl Engine {
             m.sender_id != self.me && conv.exchange_reason() == Some(ExchangeReason::Requested);
         self.note(&peer, std::slice::from_ref(m));
         let mut out = self.map_events(&peer, events, std::slice::from_ref(m));
+        if !self.live_seen.insert(m.id) {
+            out.clear();
+        }
         if m.recipient_id == self.me {
             acks.push(m.id);
             let p = self.peer_mut(&peer);
@@ -896,6 +905,7 @@ impl Engine {
             let result = conv.exchange(&mut io);
             let stored = io.stored;
             self.note(&peer, &stored);
+            self.live_seen.extend(stored.iter().map(|m| m.id));
             if let Ok(events) = result {
                 out.extend(self.map_events(&peer, events, &stored));
             }
