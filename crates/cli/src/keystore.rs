@@ -214,100 +214,27 @@ impl StateFile {
         Ok(file)
     }
 
-    /// Open and unseal `path`.
+    /// Open and unseal `path`, holding its lock.
     pub fn open(path: &Path, passphrase: &str) -> Result<(Self, AccountState)> {
         let lock = lock(path)?;
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(local(format!("{} does not exist", path.display())));
-            }
-            Err(e) => {
-                return Err(local(format!("cannot read {}: {e}", path.display())));
-            }
-        };
-        tighten_mode(path)?;
-        let damaged = |why: &str| {
-            local(format!(
-                "{} is damaged ({why}); nothing was changed. The previous good copy is {} — \
-                 move it into place to recover",
-                path.display(),
-                prev_path(path).display()
-            ))
-        };
-        // What is it? (A newer version is not damage.)
-        let probe: Probe = serde_json::from_slice(&bytes)
-            .map_err(|_| damaged("not a complete parley-chat state file"))?;
-        if probe.format.as_deref() != Some(FORMAT) {
-            return Err(damaged("not a parley-chat state file"));
-        }
-        match probe.version {
-            Some(v) if v > VERSION => {
-                return Err(local(format!(
-                    "{} was written by a newer parley-chat (state format version {v}; this one \
-                     reads up to {VERSION}): upgrade parley-chat (nothing was changed)",
-                    path.display()
-                )));
-            }
-            Some(VERSION) => {}
-            _ => return Err(damaged("unknown state format version")),
-        }
-        let env: Envelope = serde_json::from_slice(&bytes).map_err(|_| damaged("bad envelope"))?;
-        let kdf = env.kdf.clone();
-        if kdf.alg != "argon2id"
-            || kdf.m_kib > MAX_M_KIB
-            || kdf.t == 0
-            || kdf.t > MAX_T
-            || kdf.p == 0
-            || kdf.p > MAX_P
-        {
-            return Err(damaged("bad key derivation parameters"));
-        }
-        let salt = decode_len(&kdf.salt, SALT_LEN).ok_or_else(|| damaged("bad salt"))?;
-        let check =
-            decode_len(&env.key_check, CHECK_LEN).ok_or_else(|| damaged("bad key check"))?;
-        let nonce = decode_len(&env.nonce, NONCE_LEN).ok_or_else(|| damaged("bad nonce"))?;
-        let sealed = BASE64
-            .decode(env.ciphertext.as_bytes())
-            .ok()
-            .filter(|c| c.len() >= TAG_LEN)
-            .ok_or_else(|| damaged("bad ciphertext"))?;
-        let (key, derived_check) = derive(passphrase, &kdf, &salt)
-            .map_err(|_| damaged("bad key derivation parameters"))?;
-        if !ct_eq(&derived_check[..], &check) {
-            return Err(local(format!(
-                "wrong passphrase for {} (nothing was changed)",
-                path.display()
-            )));
-        }
-        let aad = header_json(&kdf, &env.key_check)?;
-        let nonce: [u8; NONCE_LEN] = nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| damaged("bad nonce"))?;
-        let plain = Zeroizing::new(
-            Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
-                .decrypt(
-                    &Nonce::from(nonce),
-                    Payload {
-                        msg: &sealed,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| damaged("the sealed content does not authenticate"))?,
-        );
-        let state: AccountState =
-            serde_json::from_slice(&plain).map_err(|_| damaged("unreadable content"))?;
+        let u = unseal(path, passphrase)?;
         Ok((
             StateFile {
                 path: path.to_owned(),
-                kdf,
-                key_check: env.key_check,
-                key,
+                kdf: u.kdf,
+                key_check: u.key_check,
+                key: u.key,
                 _lock: lock,
             },
-            state,
+            u.state,
         ))
+    }
+
+    /// Unseal `path` without taking its lock, for a read-only look (e.g. the session token
+    /// of `parley-chat sessions` while a chat runs): writes are atomic renames, so what is read
+    /// is always one complete generation.
+    pub fn read(path: &Path, passphrase: &str) -> Result<AccountState> {
+        unseal(path, passphrase).map(|u| u.state)
     }
 
     /// Seal and write `state` atomically (see the module's "Writing").
@@ -363,6 +290,104 @@ impl StateFile {
         }
         Ok(())
     }
+}
+
+/// What [`unseal`] finds in a file.
+struct Unsealed {
+    kdf: Kdf,
+    key_check: String,
+    key: Zeroizing<[u8; 32]>,
+    state: AccountState,
+}
+
+/// Read, check and decrypt `path`.
+fn unseal(path: &Path, passphrase: &str) -> Result<Unsealed> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(local(format!("{} does not exist", path.display())));
+        }
+        Err(e) => {
+            return Err(local(format!("cannot read {}: {e}", path.display())));
+        }
+    };
+    tighten_mode(path)?;
+    let damaged = |why: &str| {
+        local(format!(
+            "{} is damaged ({why}); nothing was changed. The previous good copy is {} — \
+             move it into place to recover",
+            path.display(),
+            prev_path(path).display()
+        ))
+    };
+    // What is it? (A newer version is not damage.)
+    let probe: Probe = serde_json::from_slice(&bytes)
+        .map_err(|_| damaged("not a complete parley-chat state file"))?;
+    if probe.format.as_deref() != Some(FORMAT) {
+        return Err(damaged("not a parley-chat state file"));
+    }
+    match probe.version {
+        Some(v) if v > VERSION => {
+            return Err(local(format!(
+                "{} was written by a newer parley-chat (state format version {v}; this one \
+                 reads up to {VERSION}): upgrade parley-chat (nothing was changed)",
+                path.display()
+            )));
+        }
+        Some(VERSION) => {}
+        _ => return Err(damaged("unknown state format version")),
+    }
+    let env: Envelope = serde_json::from_slice(&bytes).map_err(|_| damaged("bad envelope"))?;
+    let kdf = env.kdf.clone();
+    if kdf.alg != "argon2id"
+        || kdf.m_kib > MAX_M_KIB
+        || kdf.t == 0
+        || kdf.t > MAX_T
+        || kdf.p == 0
+        || kdf.p > MAX_P
+    {
+        return Err(damaged("bad key derivation parameters"));
+    }
+    let salt = decode_len(&kdf.salt, SALT_LEN).ok_or_else(|| damaged("bad salt"))?;
+    let check = decode_len(&env.key_check, CHECK_LEN).ok_or_else(|| damaged("bad key check"))?;
+    let nonce = decode_len(&env.nonce, NONCE_LEN).ok_or_else(|| damaged("bad nonce"))?;
+    let sealed = BASE64
+        .decode(env.ciphertext.as_bytes())
+        .ok()
+        .filter(|c| c.len() >= TAG_LEN)
+        .ok_or_else(|| damaged("bad ciphertext"))?;
+    let (key, derived_check) =
+        derive(passphrase, &kdf, &salt).map_err(|_| damaged("bad key derivation parameters"))?;
+    if !ct_eq(&derived_check[..], &check) {
+        return Err(local(format!(
+            "wrong passphrase for {} (nothing was changed)",
+            path.display()
+        )));
+    }
+    let aad = header_json(&kdf, &env.key_check)?;
+    let nonce: [u8; NONCE_LEN] = nonce
+        .as_slice()
+        .try_into()
+        .map_err(|_| damaged("bad nonce"))?;
+    let plain = Zeroizing::new(
+        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| damaged("the sealed content does not authenticate"))?,
+    );
+    let state: AccountState =
+        serde_json::from_slice(&plain).map_err(|_| damaged("unreadable content"))?;
+    Ok(Unsealed {
+        kdf,
+        key_check: env.key_check,
+        key,
+        state,
+    })
 }
 
 /// The exclusive, non-blocking lock on `<path>.lock`.
