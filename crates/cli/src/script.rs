@@ -352,7 +352,9 @@ fn run_command(engine: &mut Engine, line: &str) -> Result<()> {
         }
     };
     let Some((name, arg)) = cmd.as_object().and_then(|o| o.iter().next()) else {
-        return emit_json(&json!({"event": "error", "code": "bad_command", "message": "empty command"}));
+        return emit_json(
+            &json!({"event": "error", "code": "bad_command", "message": "empty command"}),
+        );
     };
     let name = name.clone();
     let result = command(engine, &name, arg);
@@ -460,9 +462,10 @@ pub fn watch(profile: &Profile, args: &WatchArgs) -> Result<()> {
     loop {
         let events = engine.poll(Duration::from_millis(100));
         print_events(&events, as_json)?;
-        if events.iter().any(|e| {
-            matches!(e, ChatEvent::Error { code, .. } if code == "session_ended")
-        }) {
+        if events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Error { code, .. } if code == "session_ended"))
+        {
             return Err(Exit::new(
                 exit::SIGN_IN_NEEDED,
                 "the session has ended: run `parley-chat login`",

@@ -71,14 +71,21 @@ impl Server {
             copy_dir(tls, &data_dir.path().join("tls"));
         }
         let mut cmd = Command::new(server_binary());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--domain", "localhost", "--data-dir"])
-            .arg(data_dir.path())
-            .env("PARLEY__TEST_CAPTCHA_ANSWER", CAPTCHA)
-            .env("PARLEY__TEST_CLOCK", "true")
-            .env("PARLEY__BREACH_API_URL", "")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "localhost",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .env("PARLEY__TEST_CAPTCHA_ANSWER", CAPTCHA)
+        .env("PARLEY__TEST_CLOCK", "true")
+        .env("PARLEY__BREACH_API_URL", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         if let Some(db) = &options.database_url {
             cmd.env("PARLEY__DATABASE_URL", db);
         }
