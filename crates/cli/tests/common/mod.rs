@@ -84,26 +84,34 @@ impl Server {
         .env("PARLEY__TEST_CLOCK", "true")
         .env("PARLEY__BREACH_API_URL", "")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         if let Some(db) = &options.database_url {
             cmd.env("PARLEY__DATABASE_URL", db);
         }
         let mut child = cmd.spawn().expect("spawn parley");
+        // `parley serve` prints "Parley is listening on https://…/" on stdout (its logs go to
+        // stderr); both are read to the end so that the server never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(url) = line.strip_prefix("Parley is listening on ") {
-                    let _ = tx.send(url.trim_end_matches('/').to_owned());
-                    sent = true;
+        for (out, tx) in [
+            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)),
+            (Box::new(stderr), None),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Some(tx) = &tx
+                        && let Some(url) = line.strip_prefix("Parley is listening on ")
+                    {
+                        let _ = tx.send(url.trim().trim_end_matches('/').to_owned());
+                    }
+                    if std::env::var_os("PARLEY_TEST_SERVER_LOG").is_some() {
+                        eprintln!("[server] {line}");
+                    }
                 }
-                if std::env::var_os("PARLEY_TEST_SERVER_LOG").is_some() {
-                    eprintln!("[server] {line}");
-                }
-            }
-        });
+            });
+        }
         let url = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the server's listening line");
