@@ -539,6 +539,8 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return;
         }
+        // A notice stays until the next key.
+        self.notice = None;
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         // Anywhere.
         match key.code {
