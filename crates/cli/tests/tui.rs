@@ -7,6 +7,7 @@
 //! Needs tmux (scripts/setup-test-deps.sh installs it): without it the test fails, it never
 //! skips. Needs the server binary: `cargo build -j 2 --bin parley`.
 
+mod chat_support;
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
@@ -104,6 +105,22 @@ impl Tmux {
         }
     }
 
+    /// Escape, then waits until `needle` (in the dialog it closes) is gone: a key sent right
+    /// after Escape would reach the program as Alt+key.
+    fn escape(&self, needle: &str) {
+        self.keys(&["Escape"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.screen().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "Escape did not close {needle:?}:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     fn pane_dead(&self) -> bool {
         let out = self.tmux(&["display-message", "-p", "-t", "main", "#{pane_dead}"]);
         String::from_utf8_lossy(&out.stdout).trim() == "1"
@@ -176,6 +193,30 @@ fn run_ok(server: &Server, dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts `parley-chat chat` in `tmux` and answers the passphrase prompt, which comes first, on
+/// the normal screen (no PARLEY_PASSPHRASE here).
+fn open_chat(tmux: &Tmux, server: &Server, dir: &Path, me: &str) {
+    let argv: Vec<String> = vec![
+        common::cli_binary().display().to_string(),
+        "--server".into(),
+        server.url.clone(),
+        "--ca-file".into(),
+        server.ca_file.display().to_string(),
+        "--state-dir".into(),
+        dir.display().to_string(),
+        "chat".into(),
+    ];
+    tmux.start(&argv);
+    tmux.wait_for(
+        &["assphrase"],
+        "the passphrase prompt before the full screen",
+    );
+    tmux.text(PASSPHRASE);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(&["Chats", "Connected", me], "the chat screen");
+    assert!(!screen.contains(PASSPHRASE), "{screen}");
 }
 
 fn docs_dir() -> PathBuf {
@@ -303,7 +344,7 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     save("chat-safety.txt", &screen);
     tmux.keys(&["v"]);
     tmux.wait_for(&["You verified bob's current key"], "verified");
-    tmux.keys(&["Escape"]);
+    tmux.escape("Safety number with");
 
     // The list: Tab to it, Up to carol (the newest activity is on top; opens it, marks it read).
     tmux.keys(&["Tab"]);
@@ -315,7 +356,7 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     tmux.keys(&["?"]);
     let screen = tmux.wait_for(&["Keys", "Refresh keys", "Ctrl-Q"], "the help");
     save("chat-help.txt", &screen);
-    tmux.keys(&["Escape"]);
+    tmux.escape("Esc close");
 
     // Ctrl-Q leaves the full screen and exits 0.
     tmux.keys(&["C-q"]);
@@ -335,4 +376,78 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
         !screen.contains("╭ Chats"),
         "the alternate screen was left:\n{screen}"
     );
+}
+
+#[test]
+fn verified_contact_key_change_shows_the_warning_and_holds_sending_until_accepted() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alice = chat_support::register(&server, &dir.path().join("alice"), "alice");
+    let bob = chat_support::register(&server, &dir.path().join("bob"), "bob");
+    // Alice's first run of the CLI makes and publishes her identity key.
+    run_ok(&server, &alice.state_dir, &["conversations"]);
+    run_ok(
+        &server,
+        &bob.state_dir,
+        &["send", "alice", "Hello from Bob"],
+    );
+
+    let tmux = Tmux::new("keys");
+    open_chat(&tmux, &server, &alice.state_dir, "alice");
+    // Bob's conversation is the only one: open, read.
+    tmux.wait_for(&["Hello from Bob"], "Bob's message");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(
+        &["Safety number with bob", "v mark as verified"],
+        "the safety panel",
+    );
+    tmux.keys(&["v"]);
+    tmux.wait_for(&["You verified bob's current key"], "verified");
+    tmux.escape("Safety number with");
+    tmux.wait_for(&["✓ Verified"], "the verified badge");
+
+    // Bob loses his local keys and signs in again: a new identity key; he writes.
+    std::fs::remove_file(chat_support::state_file(&server, &bob)).expect("remove bob's state");
+    chat_support::login(&mut server, &bob);
+    run_ok(
+        &server,
+        &bob.state_dir,
+        &["send", "alice", "New keys on my side"],
+    );
+
+    // Alice: the warning (banner, list mark, timeline line) and sending held back.
+    let screen = tmux.wait_for(
+        &[
+            "bob's security key changed since you verified it",
+            "⚠ Key changed",
+            "bob ⚠",
+        ],
+        "the key-change warning",
+    );
+    assert!(screen.contains("Sending is paused"), "{screen}");
+    tmux.keys(&["Tab"]);
+    tmux.text("are you really Bob?");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(
+        &["Sending is paused: bob's security key changed since you verified it"],
+        "the blocked send",
+    );
+    save("chat-keywarning.txt", &screen);
+    let read = run_ok(&server, &bob.state_dir, &["read", "alice", "--json"]);
+    assert!(!read.contains("are you really Bob?"), "{read}");
+
+    // The safety panel says the key changed; `a` accepts it and sending resumes.
+    tmux.keys(&["C-s"]);
+    let screen = tmux.wait_for(&["These digits are", "a accept new key"], "the panel");
+    assert!(screen.contains("paused until you do."), "{screen}");
+    tmux.keys(&["a"]);
+    tmux.wait_for(&["You accepted bob's new key"], "accepted");
+    tmux.escape("Safety number with");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["You ✓"], "the message sent after accepting");
+    let screen = tmux.screen();
+    assert!(!screen.contains("Sending is paused"), "{screen}");
+    let read = run_ok(&server, &bob.state_dir, &["read", "alice", "--json"]);
+    assert!(read.contains("are you really Bob?"), "{read}");
+    tmux.keys(&["C-q"]);
 }

@@ -632,7 +632,7 @@ impl App {
             }
             KeyCode::Char('?') => self.dialog = Some(Dialog::Help),
             KeyCode::Char('a') => self.accept_key(backend),
-            KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+            KeyCode::Char('q') => self.quit = true,
             _ => {}
         }
     }

@@ -99,10 +99,14 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
             } else {
                 Style::new()
             };
+            let when = short_when(c.last_activity);
             let room = inner_width
-                .saturating_sub(width(&marks) + width(&unread) + width(deleted))
+                .saturating_sub(width(&marks) + width(&unread) + width(deleted) + width(&when) + 1)
                 .max(4);
-            let mut spans = vec![Span::styled(truncate(&c.peer_username, room), name_style)];
+            let name = truncate(&c.peer_username, room);
+            let used = width(&name) + width(&marks) + width(&unread) + width(deleted);
+            let gap = inner_width.saturating_sub(used + width(&when));
+            let mut spans = vec![Span::styled(name, name_style)];
             if c.key_warning {
                 spans.push(Span::styled(marks, Style::new().fg(Color::Yellow)));
             } else if c.verified {
@@ -116,6 +120,10 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect) {
                     unread,
                     Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
                 ));
+            }
+            if !when.is_empty() {
+                spans.push(Span::raw(" ".repeat(gap.max(1))));
+                spans.push(Span::styled(when, Style::new().fg(DIM)));
             }
             ListItem::new(Line::from(spans))
         })
@@ -192,7 +200,7 @@ fn draw_conversation(frame: &mut Frame, app: &mut App, area: Rect) {
             )
         };
         banner.push(Line::from(Span::styled(
-            format!("⚠ {text} Ctrl-S: safety number, a: accept the new key."),
+            format!("⚠ {text} Ctrl-S shows the safety number; a there accepts the new key."),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         )));
     }
@@ -465,7 +473,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(app.me.clone(), Style::new().add_modifier(Modifier::BOLD)),
         Span::styled(" │ ", Style::new().fg(DIM)),
         Span::styled(
-            "Ctrl-N new chat  Tab list/compose  PgUp older  Ctrl-S safety  Ctrl-R refresh keys  F1 help  Ctrl-Q quit",
+            "Ctrl-N new chat  Ctrl-S safety number  Ctrl-R refresh keys  PgUp older  F1 help  Ctrl-Q quit",
             Style::new().fg(DIM),
         ),
     ]);
@@ -531,7 +539,6 @@ fn draw_safety(frame: &mut Frame, app: &App, peer: &str, number: &Result<String,
     let conv = app.conversations.iter().find(|c| c.peer == peer);
     let verified = conv.is_some_and(|c| c.verified);
     let warning = conv.is_some_and(|c| c.key_warning);
-    let inner = popup(frame, 72, 20, &format!("Safety number with {name}"));
     let mut lines = vec![
         Line::from(format!(
             "Compare these digits with {name} in person or on a call (not through this chat). If they match on both screens, your messages go only to {name} — nobody can read them in between."
@@ -598,6 +605,17 @@ fn draw_safety(frame: &mut Frame, app: &App, peer: &str, number: &Result<String,
         keys.join(" · "),
         Style::new().fg(DIM),
     )));
+    // 72 wide: 68 columns of text; the height fits the wrapped text.
+    // (Word wrapping may take a line more per wrapped paragraph.)
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let w = l.width();
+            if w > 68 { w.div_ceil(68) + 1 } else { 1 }
+        })
+        .sum();
+    let h = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+    let inner = popup(frame, 72, h, &format!("Safety number with {name}"));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
@@ -649,6 +667,21 @@ fn draw_help(frame: &mut Frame) {
     )));
     lines.push(Line::from(Span::styled("Esc close", Style::new().fg(DIM))));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The list's last activity: "14:05" today, "3 Mar" otherwise (web/chat/format.js shortWhen).
+pub fn short_when(secs: i64) -> String {
+    if secs <= 0 {
+        return String::new();
+    }
+    let Some(at) = Local.timestamp_opt(secs, 0).single() else {
+        return String::new();
+    };
+    if at.date_naive() == Local::now().date_naive() {
+        at.format("%H:%M").to_string()
+    } else {
+        at.format("%-d %b").to_string()
+    }
 }
 
 /// "14:05" today, "3 Mar 14:05" otherwise, in local time.
