@@ -585,3 +585,31 @@ fn wrap_counts_wide_characters() {
     assert_eq!(view::wrap("ab cd ef", 5), vec!["ab cd", "ef"]);
     assert_eq!(view::wrap("a\n\nb", 5), vec!["a", "", "b"]);
 }
+
+#[test]
+fn a_run_of_undecryptable_messages_is_one_line_with_a_count() {
+    let (mut app, mut fake) = start();
+    for id in 30..34 {
+        fake.live.push_back(ChatEvent::Undecryptable {
+            peer: "u-bob".into(),
+            id,
+            reason: "not_my_key".into(),
+        });
+    }
+    fake.live.push_back(ChatEvent::Undecryptable {
+        peer: "u-bob".into(),
+        id: 34,
+        reason: "bad_mac".into(),
+    });
+    app.poll(&mut fake, Duration::ZERO);
+    let s = screen(&mut app, 120, 30);
+    assert!(
+        s.contains("4 messages can't be decrypted in this terminal (their keys are gone)"),
+        "{s}"
+    );
+    assert_eq!(s.matches("can't be decrypted").count(), 1, "{s}");
+    assert!(
+        s.contains("Message could not be verified — not shown (bad_mac)"),
+        "{s}"
+    );
+}

@@ -253,6 +253,14 @@ fn draw_conversation(frame: &mut Frame, app: &mut App, area: Rect) {
     let end = lines.len() - scroll;
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line> = lines[start..end].to_vec();
+    if scroll > 0
+        && let Some(last) = shown.last_mut()
+    {
+        *last = Line::from(Span::styled(
+            format!("↓ {scroll} more lines below — PgDn"),
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+        ));
+    }
     if shown.len() < height {
         let pad = height - shown.len();
         let mut padded = vec![Line::from(""); pad];
@@ -279,6 +287,11 @@ fn draw_conversation(frame: &mut Frame, app: &mut App, area: Rect) {
         Some("This account was deleted".to_owned())
     } else if app.blocked {
         Some("Accept the new security key to send".to_owned())
+    } else if app.compose.is_empty() && app.connection != Some(Connection::Connected) {
+        Some(format!(
+            "{} — messages are sent when the server answers",
+            connection_text(app.connection)
+        ))
     } else if app.compose.is_empty() {
         Some(format!(
             "Message {name} — Enter sends · Alt-Enter or Ctrl-J new line"
@@ -344,7 +357,13 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
         )));
     }
     let mut lost_shown = false;
-    for (_, entry) in &tl.entries {
+    let mut run_left = 0usize;
+    for (i, (_, entry)) in tl.entries.iter().enumerate() {
+        if run_left > 0 {
+            // Part of a run of the same notice already shown as one line.
+            run_left -= 1;
+            continue;
+        }
         match entry {
             Entry::Message {
                 mine,
@@ -418,7 +437,25 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
             }
             Entry::Undecryptable { reason, .. } => {
                 let text = undecryptable_text(reason);
-                out.push(system(&format!("{text} ({reason})"), Color::Red, width));
+                // A run of the same notice shows as one line with a count (timeline.js).
+                let run = tl.entries[i + 1..]
+                    .iter()
+                    .take_while(|(_, e)| {
+                        matches!(e, Entry::Undecryptable { reason: r, .. } if undecryptable_text(r) == text)
+                    })
+                    .count();
+                run_left = run;
+                let line = if run == 0 {
+                    format!("{text} ({reason})")
+                } else if matches!(reason.as_str(), "unknown_key_set" | "not_my_key") {
+                    format!(
+                        "{} messages can't be decrypted in this terminal (their keys are gone)",
+                        run + 1
+                    )
+                } else {
+                    format!("{text} ({reason}, {} in a row)", run + 1)
+                };
+                out.push(system(&line, Color::Red, width));
             }
             Entry::PeerDeleted => {
                 out.push(system(&format!("{name} deleted their account"), DIM, width));
@@ -508,7 +545,7 @@ fn popup(frame: &mut Frame, w: u16, h: u16, title: &str) -> Rect {
 }
 
 fn draw_new_chat(frame: &mut Frame, input: &str, error: Option<&str>) {
-    let inner = popup(frame, 60, 9, "Start a chat");
+    let inner = popup(frame, 60, 7, "Start a chat");
     let mut lines = vec![
         Line::from("Exact username:"),
         Line::from(vec![Span::styled(
@@ -636,6 +673,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("Ctrl-R", "Refresh keys"),
     ("a (list)", "accept a contact's new key"),
+    ("q (list)", "quit"),
     ("Ctrl-U", "clear the compose box"),
     ("?, F1", "this help"),
     ("Ctrl-Q, Ctrl-C", "quit"),
@@ -662,7 +700,11 @@ fn draw_help(frame: &mut Frame) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "✓ sent · ✓✓ delivered · ✓✓ Read (blue) · ⚠ key changed · ✓ after a name: verified",
+        "Ticks: ✓ Sent · ✓✓ Delivered · ✓✓ Read (highlighted)",
+        Style::new().fg(DIM),
+    )));
+    lines.push(Line::from(Span::styled(
+        "List: ✓ verified contact · ⚠ security key changed · (3) unread",
         Style::new().fg(DIM),
     )));
     lines.push(Line::from(Span::styled("Esc close", Style::new().fg(DIM))));
