@@ -48,7 +48,7 @@ pub struct SessionsArgs {
     #[arg(long)]
     pub json: bool,
     /// End every session of the account except this one.
-    #[arg(long, conflicts_with = "action")]
+    #[arg(long)]
     pub end_others: bool,
     #[command(subcommand)]
     pub action: Option<SessionsAction>,
@@ -429,6 +429,12 @@ pub fn login(profile: &Profile, args: &LoginArgs) -> Result<()> {
     } else {
         None
     };
+
+    // A session kept from before goes along, so the server ends it as this sign-in starts
+    // (as the browser's cookie does: a sign-in always starts from nothing).
+    if let Some(kept) = existing.as_ref().and_then(|(_, s)| s.session.as_ref()) {
+        api.set_session(&kept.token, &kept.csrf);
+    }
 
     // Step 1: password and CAPTCHA.
     let pictures = art::PrivateDir::new()?;

@@ -20,8 +20,18 @@
 //!     message from bob) → `{"event": "ok", "command": "verify"|"accept_key"|"mark_read", "peer": ID}`
 //!   - `{"safety_number": "bob"}` → `{"event": "safety_number", "peer": ID, "number": "12345 …"}`
 //!   - `{"history": {"with": "bob", "limit": 50}}` → the page's events, then `{"event": "ok", "command": "history", "peer": ID}`
-//!   - a failed command → `{"event": "error", "code": …, "message": …, "command": NAME}`;
-//!     a line that is not a command → `{"event": "error", "code": "bad_command", …}`.
+//!   - a failed command → `{"event": "error", "code": …, "message": …, "command": NAME}`
+//!     (`code`: the server's error code, or `blocked`, `not_found`, `usage`, `network`,
+//!     `sign_in_needed`, `failed`); a line that is not a command →
+//!     `{"event": "error", "code": "bad_command", …}`.
+//!
+//!   `watch` also prints `{"event": "error", "code": "identity_replaced", …}` when another
+//!   device published a key for this account (it goes on), and `{"event": "error", "code":
+//!   "session_ended", …}` when the session ended (then it exits 3).
+//!   One account is used by one process at a time: while `watch` runs, other commands for the
+//!   same account exit 6 — send through `--commands`. Live, a message is reported once per
+//!   process (keyed by its id) whether it came pushed, as backlog or by catch-up; `history`
+//!   pages report it again.
 //! - `parley-chat conversations [--json]` → one row per conversation (JSON: one
 //!   [`crate::events::ConversationSummary`] per line).
 //! - `parley-chat safety-number USER [--json]` → the 60 digits in 12 groups (3 rows of 4 groups;

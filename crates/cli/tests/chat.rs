@@ -7,7 +7,7 @@
 mod chat_support;
 mod common;
 
-use chat_support::{Running, is, json_lines, login, register, run, state_file};
+use chat_support::{Running, api_login, is, json_lines, login, register, run, state_file};
 use common::Server;
 use serde_json::{Value, json};
 
@@ -34,12 +34,15 @@ fn cli_to_cli_live_ticks_refresh_safety_numbers_and_history_after_restart() {
     let mut b = Running::start(&server, &bob, &["watch", "--json", "--commands"]);
     a.expect("alice connected", |v| is(v, "backlog_done"));
     b.expect("bob connected", |v| is(v, "backlog_done"));
+    // The account is in use by the watch: another process is refused (exit 6), nothing sent.
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "from a second process"]);
+    assert_eq!(code, 6, "{err}");
 
     // Alice → Bob, live; the tick goes to delivered when Bob's client stored it.
     a.command(&json!({"send": {"to": "bob", "text": HELLO}}));
     let hello_id = sent_id(&mut a);
     let got = b.expect("hello at bob", message_with(HELLO, false));
-    assert_eq!(got["id"], hello_id);
+    assert_eq!(got["id"], hello_id, "{:#?} {:#?}", a.seen, b.seen);
     assert_eq!(got["peer"], alice.id);
     assert_eq!(got["peer_username"], "alice");
     let delivered = a.expect("delivered tick", |v| is(v, "delivered"));
@@ -188,9 +191,20 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     let (code, _, err) = run(&server, &alice, &["verify", "bob"]);
     assert_eq!(code, 0, "{err}");
 
-    // Bob loses his local state and signs in again: a new identity key.
+    // Bob loses his local state and signs in again: a new identity key, announced live to
+    // Alice's watch (`key` frame → keys fetched → the warning, sending held back).
+    let mut a = Running::start(&server, &alice, &["watch", "--json", "--commands"]);
+    a.expect("alice connected", |v| is(v, "backlog_done"));
     std::fs::remove_file(state_file(&server, &bob)).expect("remove bob's state");
     login(&mut server, &bob);
+    let warning = a.expect("key change at alice", |v| is(v, "peer_key_changed"));
+    assert_eq!(warning["verified"], true);
+    assert_eq!(warning["peer"], bob.id);
+    a.command(&json!({"send": {"to": "bob", "text": "held back live"}}));
+    let err = a.expect("blocked send", |v| is(v, "error"));
+    assert_eq!(err["code"], "blocked");
+    assert!(a.finish().success());
+
     let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
     assert_eq!(code, 0, "{err}");
     let events = json_lines(&out);
@@ -202,12 +216,11 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     );
     assert!(!events.iter().any(message_with("before the change", false)));
 
-    // Alice: the key-change warning (verified), and sending held back.
+    // Alice's next `read` (a new process) still shows the pending warning.
     let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let events = json_lines(&out);
     assert!(
-        events
+        json_lines(&out)
             .iter()
             .any(|v| is(v, "peer_key_changed") && v["verified"] == true),
         "{out}"
@@ -225,6 +238,12 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
     // Accepting the new key lets sending resume, under keys with Bob's new identity.
     let (code, _, err) = run(&server, &alice, &["accept-key", "bob"]);
     assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !json_lines(&out).iter().any(|v| is(v, "peer_key_changed")),
+        "{out}"
+    );
     let (code, _, err) = run(&server, &alice, &["send", "bob", "after the change"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
@@ -238,4 +257,177 @@ fn verified_key_change_blocks_send_until_accepted_and_lost_keys_are_reported() {
         !events.iter().any(message_with("held back", false)),
         "{out}"
     );
+}
+
+#[test]
+fn backlog_on_connect_and_reconnect_after_a_server_restart() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = register(&server, &dir.path().join("alice"), "alice");
+    let bob = register(&server, &dir.path().join("bob"), "bob");
+
+    // Sent while Bob is offline: the backlog when his watch connects, then `backlog_done`.
+    for text in ["first while away", "second while away"] {
+        let (code, _, err) = run(&server, &alice, &["send", "bob", text]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut b = Running::start(&server, &bob, &["watch", "--json", "--commands"]);
+    b.expect(
+        "first from the backlog",
+        message_with("first while away", false),
+    );
+    b.expect(
+        "second from the backlog",
+        message_with("second while away", false),
+    );
+    b.expect("backlog done", |v| is(v, "backlog_done"));
+    // Acknowledged (after the save): delivered, as Alice's history shows soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (code, out, err) = run(&server, &alice, &["read", "bob", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let messages: Vec<Value> = json_lines(&out)
+            .into_iter()
+            .filter(|v| is(v, "message"))
+            .collect();
+        assert_eq!(messages.len(), 2, "{out}");
+        if messages.iter().all(|v| v["status"] == "delivered") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never delivered: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The server goes away and comes back on the same address: Bob's watch reconnects.
+    server.restart(None);
+    b.expect("reconnecting", |v| {
+        is(v, "connection") && v["state"] == "reconnecting"
+    });
+    b.expect("connected again", |v| {
+        is(v, "connection") && v["state"] == "connected"
+    });
+    b.expect("backlog done again", |v| is(v, "backlog_done"));
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "after the restart"]);
+    assert_eq!(code, 0, "{err}");
+    b.expect(
+        "live after the reconnect",
+        message_with("after the restart", false),
+    );
+    // `send USER -`: the text from standard input, multi-line (the final newline dropped).
+    let mut child = server
+        .cli(&alice.state_dir)
+        .args(["--user", "alice", "send", "bob", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn send");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all("from stdin ✉\nsecond line\n".as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("send -");
+    assert!(out.status.success());
+    let id: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the id");
+    let got = b.expect(
+        "from stdin",
+        message_with("from stdin ✉\nsecond line", false),
+    );
+    assert_eq!(got["id"], id);
+    // Nothing was shown twice.
+    let shown = b
+        .seen
+        .iter()
+        .filter(|v| is(v, "message") && v["text"] == "first while away")
+        .count();
+    assert_eq!(shown, 1, "{:#?}", b.seen);
+
+    // Another device of Bob's publishes a new identity key: the watch says so.
+    let (api, signed) = api_login(&mut server, &bob);
+    let mut other = parley_chat::keystore::AccountState {
+        user_id: signed.user.id.clone(),
+        ..Default::default()
+    };
+    parley_chat::engine::ensure_identity(&api, &mut other).expect("publish another key");
+    let replaced = b.expect("identity replaced", |v| is(v, "error"));
+    assert_eq!(replaced["code"], "identity_replaced");
+
+    // Every session of Bob's revoked elsewhere: the socket closes with 4001, `watch` says so
+    // and ends with exit code 3 (sign in again) instead of reconnecting.
+    let (api, _) = api_login(&mut server, &bob);
+    api.post_empty("/api/sessions/revoke-all", &json!({}))
+        .expect("revoke all");
+    let ended = b.expect("session ended", |v| is(v, "error"));
+    assert_eq!(ended["code"], "session_ended");
+    b.stdin.take();
+    let status = b.child.wait().expect("watch ends");
+    assert_eq!(status.code(), Some(3));
+    let (code, _, err) = run(&server, &bob, &["read", "alice"]);
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn a_replayed_message_from_a_hostile_server_is_rejected() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = register(&server, &dir.path().join("alice"), "alice");
+    let bob = register(&server, &dir.path().join("bob"), "bob");
+    let (code, out, err) = run(&server, &alice, &["send", "bob", "pay Bob 5 €"]);
+    assert_eq!(code, 0, "{err}");
+    let id: i64 = out.trim().parse().expect("id");
+    let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        json_lines(&out)
+            .iter()
+            .any(message_with("pay Bob 5 €", false))
+    );
+
+    // The server (compromised) stores the same payload again under a new id — past its own
+    // one-IV-once index, as a row without an IV slot.
+    let db = server.data_dir.path().join("parley.db");
+    let sql = format!(
+        "INSERT INTO messages (sender_id, recipient_id, pair_key, kind, payload, created_at) \
+         SELECT sender_id, recipient_id, pair_key, kind, payload, created_at FROM messages WHERE id = {id};"
+    );
+    let done = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    assert!(done.status.success(), "{done:?}");
+
+    let (code, out, err) = run(&server, &bob, &["read", "alice", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events = json_lines(&out);
+    let shown = events
+        .iter()
+        .filter(|v| message_with("pay Bob 5 €", false)(v))
+        .count();
+    assert_eq!(shown, 1, "{out}");
+    let replay = events
+        .iter()
+        .find(|v| is(v, "undecryptable"))
+        .unwrap_or_else(|| panic!("no rejected replay: {out}"));
+    assert_eq!(replay["reason"], "replay");
+    assert!(replay["id"].as_i64().expect("id") > id);
+    let (_, human, _) = run(&server, &bob, &["read", "alice"]);
+    assert!(human.contains("Rejected replay — not shown"), "{human}");
+
+    // `watch` without --json: human lines.
+    let (code, _, err) = run(&server, &alice, &["send", "bob", "in plain words"]);
+    assert_eq!(code, 0, "{err}");
+    let mut w = Running::start(&server, &bob, &["watch"]);
+    let line = w.expect_text("in plain words");
+    assert!(line.contains(" alice: in plain words"), "{line}");
+    w.expect_text("[up to date]");
 }

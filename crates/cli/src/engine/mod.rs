@@ -44,6 +44,8 @@ use ws::{WsEvent, WsHandle, WsTarget};
 const CATCH_UP_PAGE: usize = 200;
 /// Acks per frame (`limits::ACK_IDS_MAX`).
 const ACK_IDS_MAX: usize = 256;
+/// Delivered receipts kept for messages not seen yet, at most (state.js).
+const EARLY_DELIVERED_MAX: usize = 500;
 /// Frames handled per `poll` before returning (keeps a UI responsive during a long backlog).
 const FRAMES_PER_POLL: usize = 500;
 
@@ -118,6 +120,8 @@ pub struct Engine {
     keys_fetched: HashSet<String>,
     /// Own message ids → peer (for `delivered` frames).
     own_msgs: HashMap<i64, String>,
+    /// `delivered` frames about own messages not seen yet (state.js `earlyDelivered`).
+    early_delivered: HashSet<i64>,
     /// Per peer: the contact read up to this id (from `read` frames).
     peer_read: HashMap<String, i64>,
     /// (peer, new key) already announced.
@@ -194,6 +198,7 @@ impl Engine {
             keys_fetched: HashSet::new(),
             own_msgs: HashMap::new(),
             peer_read: HashMap::new(),
+            early_delivered: HashSet::new(),
             notices: HashSet::new(),
             ws: None,
             connections: 0,
@@ -308,7 +313,7 @@ impl Engine {
     /// Note messages the server stored (ids for catch-up, own ids for receipts).
     fn note(&mut self, peer: &str, messages: &[Message]) {
         for m in messages {
-            if m.sender_id == self.me {
+            if m.sender_id == self.me && m.kind == "msg" {
                 self.own_msgs.insert(m.id, peer.to_owned());
             }
             let p = self.peer_mut(peer);
@@ -332,6 +337,7 @@ impl Engine {
             _ if id <= peer_read => Status::Read,
             Some(m) if m.read_at.is_some() => Status::Read,
             Some(m) if m.delivered_at.is_some() => Status::Delivered,
+            _ if self.early_delivered.contains(&id) => Status::Delivered,
             _ => Status::Sent,
         }
     }
@@ -544,6 +550,22 @@ impl Engine {
         if !self.keys_fetched.contains(&peer) {
             let keys: Keys = self.api.get(&format!("/api/users/{peer}/keys"))?;
             out.extend(self.take_keys(&peer, &keys)?);
+        }
+        // A key change still waiting for the user (kept in the state, as the browser keeps its
+        // `key_warning`): shown once per process when the conversation is opened.
+        let pending = self
+            .convs
+            .get(&peer)
+            .and_then(|c| c.key_warning())
+            .map(|w| (w.new.clone(), w.verified));
+        if let Some((new_key, verified)) = pending
+            && self.notices.insert((peer.clone(), new_key))
+        {
+            out.push(ChatEvent::PeerKeyChanged {
+                peer: peer.clone(),
+                peer_username: self.username_of(&peer),
+                verified,
+            });
         }
         self.save()?;
         Ok(out)
@@ -817,15 +839,20 @@ impl Engine {
                 Ok(out)
             }
             ServerFrame::Resync => self.catch_up_all(acks),
-            ServerFrame::Delivered { id, .. } => Ok(self
-                .own_msgs
-                .get(&id)
-                .map(|peer| ChatEvent::Delivered {
-                    peer: peer.clone(),
-                    id,
-                })
-                .into_iter()
-                .collect()),
+            ServerFrame::Delivered { id, .. } => {
+                if let Some(peer) = self.own_msgs.get(&id) {
+                    return Ok(vec![ChatEvent::Delivered {
+                        peer: peer.clone(),
+                        id,
+                    }]);
+                }
+                // Before the message itself (another process sent it): kept for its tick.
+                if self.early_delivered.len() >= EARLY_DELIVERED_MAX {
+                    self.early_delivered.clear();
+                }
+                self.early_delivered.insert(id);
+                Ok(Vec::new())
+            }
             ServerFrame::Read { reader, up_to, .. } => {
                 if reader == self.me {
                     return Ok(Vec::new());
@@ -840,8 +867,23 @@ impl Engine {
                     up_to,
                 }])
             }
+            ServerFrame::Key { user_id } if user_id == self.me => {
+                // Another device of this account published a key (identity.js
+                // `identityReplaced`): contacts now pin that one.
+                let keys: Keys = self.api.get(&format!("/api/users/{user_id}/keys"))?;
+                let ours = self.identity.public_key().to_b64();
+                if keys.current.is_some_and(|k| k.public_key != ours) {
+                    return Ok(vec![ChatEvent::Error {
+                        code: "identity_replaced".into(),
+                        message: "Another device published a new key for this account: contacts \
+                                  now see that key. Restart parley-chat to publish this one again."
+                            .into(),
+                    }]);
+                }
+                Ok(Vec::new())
+            }
             ServerFrame::Key { user_id } => {
-                if user_id == self.me || !self.state.peers.contains_key(&user_id) {
+                if !self.state.peers.contains_key(&user_id) {
                     return Ok(Vec::new());
                 }
                 let keys: Keys = self.api.get(&format!("/api/users/{user_id}/keys"))?;

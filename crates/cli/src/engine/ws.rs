@@ -95,39 +95,50 @@ impl Drop for WsHandle {
 
 type Socket = WebSocket<StreamOwned<ClientConnection, TcpStream>>;
 
-fn connect(t: &WsTarget) -> Result<Socket, String> {
+/// Why a connection attempt failed.
+enum Refused {
+    /// 401 to the handshake: the session is gone (socket.js asks `beforeReconnect`).
+    SignedOut,
+    Other,
+}
+
+fn connect(t: &WsTarget) -> Result<Socket, Refused> {
+    connect_inner(t).map_err(|e| match e {
+        Some(401) => Refused::SignedOut,
+        _ => Refused::Other,
+    })
+}
+
+fn connect_inner(t: &WsTarget) -> Result<Socket, Option<u16>> {
     let addr = (t.host.as_str(), t.port)
         .to_socket_addrs()
-        .map_err(|e| e.to_string())?
+        .map_err(|_| None)?
         .next()
-        .ok_or("no address")?;
-    let tcp =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        .ok_or(None)?;
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|_| None)?;
     tcp.set_read_timeout(Some(Duration::from_secs(15)))
-        .map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
-    let conn = ClientConnection::new(t.tls.clone(), name).map_err(|e| e.to_string())?;
+        .map_err(|_| None)?;
+    tcp.set_nodelay(true).map_err(|_| None)?;
+    let name = ServerName::try_from(t.host.clone()).map_err(|_| None)?;
+    let conn = ClientConnection::new(t.tls.clone(), name).map_err(|_| None)?;
     let stream = StreamOwned::new(conn, tcp);
-    let mut req = t
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
+    let mut req = t.url.as_str().into_client_request().map_err(|_| None)?;
     let headers = req.headers_mut();
-    let hv = |s: &str| HeaderValue::from_str(s).map_err(|e| e.to_string());
+    let hv = |s: &str| HeaderValue::from_str(s).map_err(|_| None);
     headers.insert("Cookie", hv(&t.cookie)?);
     headers.insert("Origin", hv(&t.origin)?);
     headers.insert("User-Agent", hv(&t.user_agent)?);
     let (socket, _resp) = tungstenite::client(req, stream).map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(e) => e.to_string(),
-        tungstenite::HandshakeError::Interrupted(_) => "handshake interrupted".to_owned(),
+        tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
+            Some(resp.status().as_u16())
+        }
+        _ => None,
     })?;
     socket
         .get_ref()
         .sock
         .set_read_timeout(Some(READ_SLICE))
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| None)?;
     Ok(socket)
 }
 
@@ -200,18 +211,23 @@ fn run(
         }
     };
     while !stop.load(Ordering::SeqCst) {
-        if let Ok(mut socket) = connect(target) {
-            attempt = 0;
-            report(Connection::Connected, events);
-            match serve(&mut socket, events, out, stop) {
-                Ended::Stopped => return,
-                Ended::SignedOut => {
-                    report(Connection::Offline, events);
-                    let _ = events.send(WsEvent::SessionEnded);
-                    return;
-                }
-                Ended::Lost => {}
+        let ended = match connect(target) {
+            Ok(mut socket) => {
+                attempt = 0;
+                report(Connection::Connected, events);
+                serve(&mut socket, events, out, stop)
             }
+            Err(Refused::SignedOut) => Ended::SignedOut,
+            Err(Refused::Other) => Ended::Lost,
+        };
+        match ended {
+            Ended::Stopped => return,
+            Ended::SignedOut => {
+                report(Connection::Offline, events);
+                let _ = events.send(WsEvent::SessionEnded);
+                return;
+            }
+            Ended::Lost => {}
         }
         report(Connection::Reconnecting, events);
         let base = BACKOFF_MAX_MS.min(BACKOFF_FIRST_MS << attempt.min(10));

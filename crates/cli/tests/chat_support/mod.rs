@@ -49,7 +49,8 @@ fn captcha(api: &Api) -> String {
 }
 
 /// Write the sealed state of a signed-in `api` session (no identity yet: the CLI makes it).
-fn keep_session(server: &Server, state_dir: &Path, api: &Api, signed: &SignedIn) {
+fn keep_session(server: &Server, state_dir: &Path, api: &mut Api, signed: &SignedIn) {
+    api.set_csrf(&signed.csrf_token);
     let p = profile(server, state_dir, &signed.user.username);
     let path = p.state_file(&signed.user.username).expect("state path");
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
@@ -63,14 +64,18 @@ fn keep_session(server: &Server, state_dir: &Path, api: &Api, signed: &SignedIn)
         }),
         ..AccountState::default()
     };
+    let mut state = state;
+    // As `parley-chat register`/`login` do: the identity key is made, kept, then published.
+    parley_chat::engine::make_identity(&mut state).expect("identity");
     drop(StateFile::create(&path, PASSPHRASE, &state).expect("state file"));
+    parley_chat::engine::publish_identity(api, &state).expect("publish the identity key");
     p.set_default(&signed.user.username)
         .expect("default account");
 }
 
 /// Register `username` through the API and keep its session in `state_dir`.
 pub fn register(server: &Server, state_dir: &Path, username: &str) -> Account {
-    let api = api(server);
+    let mut api = api(server);
     let started: RegistrationStarted = api
         .post(
             "/api/register",
@@ -95,7 +100,7 @@ pub fn register(server: &Server, state_dir: &Path, username: &str) -> Account {
     let signed: SignedIn = api
         .post("/api/register/finish", &RegisterFinish { saved: true })
         .expect("register finish");
-    keep_session(server, state_dir, &api, &signed);
+    keep_session(server, state_dir, &mut api, &signed);
     Account {
         username: username.into(),
         id: signed.user.id,
@@ -104,11 +109,11 @@ pub fn register(server: &Server, state_dir: &Path, username: &str) -> Account {
     }
 }
 
-/// Sign in again (a fresh state file: call after deleting the old one). Moves the test clock
+/// Sign in through the API alone (no state file): the signed-in client. Moves the test clock
 /// past the TOTP step used last.
-pub fn login(server: &mut Server, account: &Account) {
+pub fn api_login(server: &mut Server, account: &Account) -> (Api, SignedIn) {
     server.advance_clock(31);
-    let api = api(server);
+    let mut api = api(server);
     let _: LoginPending = api
         .post(
             "/api/login",
@@ -128,7 +133,14 @@ pub fn login(server: &mut Server, account: &Account) {
             },
         )
         .expect("login totp");
-    keep_session(server, &account.state_dir, &api, &signed);
+    api.set_csrf(&signed.csrf_token);
+    (api, signed)
+}
+
+/// Sign in again (a fresh state file: call after deleting the old one).
+pub fn login(server: &mut Server, account: &Account) {
+    let (mut api, signed) = api_login(server, account);
+    keep_session(server, &account.state_dir, &mut api, &signed);
 }
 
 /// The account's state file.
@@ -198,6 +210,20 @@ impl Running {
                     }
                 }
                 Err(_) => panic!("timed out waiting for {what}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// The next raw line (human output) containing `needle`, within 20 s.
+    pub fn expect_text(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => lines.push(line),
+                Err(_) => panic!("timed out waiting for {needle:?}; seen: {lines:#?}"),
             }
         }
     }

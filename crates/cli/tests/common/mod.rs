@@ -228,3 +228,50 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
 }
+
+// ---- appended by the engine helper (issue 12): a server restart on the same address ----------
+
+impl Server {
+    /// Stop the server and start it again on the same address with the same data directory
+    /// (SQLite, or `database_url`): sessions, messages and TLS survive; clients reconnect.
+    pub fn restart(&mut self, database_url: Option<&str>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("the server's port");
+        let mut cmd = Command::new(server_binary());
+        cmd.args(["serve", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--domain", "localhost", "--data-dir"])
+            .arg(self.data_dir.path())
+            .env("PARLEY__TEST_CAPTCHA_ANSWER", CAPTCHA)
+            .env("PARLEY__TEST_CLOCK", "true")
+            .env("PARLEY__BREACH_API_URL", "")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(db) = database_url {
+            cmd.env("PARLEY__DATABASE_URL", db);
+        }
+        let mut child = cmd.spawn().expect("spawn parley");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && line.starts_with("Parley is listening on ") {
+                    let _ = tx.send(());
+                    sent = true;
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the restarted server's listening line");
+        self.child = child;
+        self.clock_offset = 0;
+    }
+}
