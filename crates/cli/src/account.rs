@@ -10,7 +10,7 @@
 //! code is asked again, as the browser does; from a pipe the first refusal ends the command with
 //! the server's message and its exit code (`exit.rs`), so a script never loops.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use parley_api as wire;
@@ -146,7 +146,7 @@ fn solve_captcha(api: &Api, pictures: &art::PrivateDir) -> Result<(String, Strin
         }
         let path = art::save_private_png(pictures, "captcha.png", &png)?;
         say(&format!(
-            "Type the 5 characters in the picture above, or open {} — press Enter (or type n) for a new image.",
+            "Type the 5 characters above, or open {}\n(press Enter or type n for a new image)",
             path.display()
         ));
         let answer = prompt::line("CAPTCHA")?;
@@ -234,11 +234,8 @@ fn new_passphrase() -> Result<String> {
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no passphrase")))
 }
 
-fn existing_passphrase(path: &Path) -> Result<String> {
-    keystore::passphrase(
-        &format!("Passphrase of the local keys ({})", path.display()),
-        false,
-    )
+fn existing_passphrase(username: &str) -> Result<String> {
+    keystore::passphrase(&format!("Passphrase for {username} on this machine"), false)
 }
 
 /// Make this machine's identity key (or publish the kept one) and save; a failure is reported
@@ -306,7 +303,7 @@ pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
         match api.post("/api/register", &body) {
             Ok(s) => break s,
             Err(e) if interactive && tries < TRIES && code_is(&e, "captcha_failed") => {
-                say(&format!("{e} A new image follows."));
+                say(&format!("{e}"));
             }
             Err(e) => return Err(refusal(e)),
         }
@@ -425,7 +422,7 @@ pub fn login(profile: &Profile, args: &LoginArgs) -> Result<()> {
     // The local keys first: a wrong passphrase costs no sign-in attempt, and the lock keeps a
     // running chat of this account from racing us.
     let existing = if path.exists() {
-        Some(StateFile::open(&path, &existing_passphrase(&path)?)?)
+        Some(StateFile::open(&path, &existing_passphrase(&username)?)?)
     } else {
         None
     };
@@ -439,23 +436,28 @@ pub fn login(profile: &Profile, args: &LoginArgs) -> Result<()> {
     // Step 1: password and CAPTCHA.
     let pictures = art::PrivateDir::new()?;
     let mut tries = 0;
+    let mut password = None;
     loop {
         tries += 1;
-        let password = prompt::secret("Password")?;
+        let typed = match password.take() {
+            Some(p) => p,
+            None => prompt::secret("Password")?,
+        };
         let (captcha_id, answer) = solve_captcha(&api, &pictures)?;
         let body = wire::Login {
             username: username.clone(),
-            password,
+            password: typed,
             captcha_id: Some(captcha_id),
             captcha_answer: Some(answer),
         };
         match api.post::<_, wire::LoginPending>("/api/login", &body) {
             Ok(_) => break,
-            Err(e)
-                if interactive
-                    && tries < TRIES
-                    && (code_is(&e, "captcha_failed") || code_is(&e, "invalid_credentials")) =>
-            {
+            // A wrong CAPTCHA keeps the password (as the browser's form does).
+            Err(e) if interactive && tries < TRIES && code_is(&e, "captcha_failed") => {
+                say(&format!("{e}"));
+                password = Some(body.password);
+            }
+            Err(e) if interactive && tries < TRIES && code_is(&e, "invalid_credentials") => {
                 say(&format!("{e}"));
             }
             Err(e) => return Err(refusal(e)),
@@ -569,7 +571,7 @@ fn not_signed_in(username: &str) -> anyhow::Error {
 pub fn logout(profile: &Profile) -> Result<()> {
     let mut api = api_of(profile)?;
     let (username, path) = account_path(profile)?;
-    let (mut file, mut state) = StateFile::open(&path, &existing_passphrase(&path)?)?;
+    let (mut file, mut state) = StateFile::open(&path, &existing_passphrase(&username)?)?;
     let Some(session) = state.session.clone() else {
         println!("{username} is not signed in.");
         return Ok(());
@@ -595,7 +597,7 @@ pub fn logout(profile: &Profile) -> Result<()> {
 fn signed_in_api(profile: &Profile) -> Result<(Api, String)> {
     let mut api = api_of(profile)?;
     let (username, path) = account_path(profile)?;
-    let state = StateFile::read(&path, &existing_passphrase(&path)?)?;
+    let state = StateFile::read(&path, &existing_passphrase(&username)?)?;
     let session = state.session.ok_or_else(|| not_signed_in(&username))?;
     api.set_session(&session.token, &session.csrf);
     Ok((api, username))
@@ -686,7 +688,7 @@ pub fn sessions(profile: &Profile, args: &SessionsArgs) -> Result<()> {
 pub fn delete_account(profile: &Profile) -> Result<()> {
     let mut api = api_of(profile)?;
     let (username, path) = account_path(profile)?;
-    let (file, state) = StateFile::open(&path, &existing_passphrase(&path)?)?;
+    let (file, state) = StateFile::open(&path, &existing_passphrase(&username)?)?;
     let session = state
         .session
         .clone()

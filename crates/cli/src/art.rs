@@ -137,7 +137,15 @@ pub fn captcha_blocks(png_bytes: &[u8], max_cols: usize) -> Result<String> {
                 .collect()
         })
         .collect();
-    Ok(blocks(&bits))
+    // The image's empty margins above and below cost lines and say nothing: keep one blank
+    // pixel row on each side of the ink.
+    let first = bits.iter().position(|r| r.iter().any(|&b| b));
+    let last = bits.iter().rposition(|r| r.iter().any(|&b| b));
+    let bits = match (first, last) {
+        (Some(f), Some(l)) => &bits[f.saturating_sub(1)..(l + 2).min(bits.len())],
+        _ => &bits[..],
+    };
+    Ok(blocks(bits))
 }
 
 /// The QR code of `text` (the `otpauth://` URI) as half-block text with its quiet zone, for a
@@ -305,13 +313,14 @@ mod tests {
         let art = captcha_blocks(&png_of(w, h, &rgb), 50).expect("draw");
         let lines: Vec<&str> = art.lines().collect();
         assert!(lines.iter().all(|l| l.chars().count() == 50), "{art}");
-        // 200 px → 50 columns: scale 4, 60 px → 15 pixel rows → 8 lines.
-        assert_eq!(lines.len(), 8, "{art}");
+        // 200 px → 50 columns: scale 4, 60 px → 15 pixel rows; the bar is rows 5..10, kept
+        // with one blank row each side (4..11) → 7 pixel rows → 4 lines.
+        assert_eq!(lines.len(), 4, "{art}");
         let px = unblock(&art);
-        assert!(px[6][10], "the bar is drawn");
-        assert!(!px[6][40], "paper is blank");
-        assert!(!px[1][10], "above the bar is blank");
-        assert!(px[12].iter().all(|&b| !b), "the grey scribble is not ink");
+        assert!(px[0].iter().all(|&b| !b), "one blank row above the ink");
+        assert!(px[1][10] && px[5][10], "the bar is drawn");
+        assert!(!px[3][40], "paper is blank");
+        assert!(px[6].iter().all(|&b| !b), "one blank row below");
     }
 
     #[test]
