@@ -21,6 +21,9 @@ use common::{CAPTCHA, PASSPHRASE, PASSWORD, Server};
 /// One tmux server on its own socket (so that tests never touch the user's tmux), one session.
 struct Tmux {
     socket: String,
+    /// Holds tmux.conf: `remain-on-exit` from the start, so that a program that ends at once
+    /// still leaves its last words and exit status on the screen.
+    conf: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -30,13 +33,19 @@ impl Tmux {
             version.as_ref().is_ok_and(|o| o.status.success()),
             "tmux is not installed: run scripts/setup-test-deps.sh (the chat's pseudo-terminal tests need it)"
         );
+        let conf = tempfile::tempdir().expect("temp dir");
+        std::fs::write(conf.path().join("tmux.conf"), "set -g remain-on-exit on\n")
+            .expect("tmux.conf");
         Tmux {
             socket: format!("parley-tui-{name}-{}", std::process::id()),
+            conf,
         }
     }
 
     fn tmux(&self, args: &[&str]) -> Output {
         let out = Command::new("tmux")
+            .arg("-f")
+            .arg(self.conf.path().join("tmux.conf"))
             .arg("-L")
             .arg(&self.socket)
             .args(args)
@@ -70,7 +79,6 @@ impl Tmux {
             "TERM=xterm-256color",
             &cmd,
         ]);
-        self.tmux(&["set-option", "-t", "main", "remain-on-exit", "on"]);
     }
 
     /// Keys by tmux name (`Enter`, `C-n`, `M-Enter`, `PPage`).
@@ -89,6 +97,13 @@ impl Tmux {
 
     fn screen(&self) -> String {
         let out = self.tmux(&["capture-pane", "-p", "-t", "main"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with the lines scrolled above it (tmux may scroll a new pane's first lines
+    /// into its history while it sizes it).
+    fn transcript(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-S", "-", "-t", "main"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -459,4 +474,68 @@ fn verified_contact_key_change_shows_the_warning_and_holds_sending_until_accepte
     let read = run_ok(&server, &bob.state_dir, &["read", "alice", "--json"]);
     assert!(read.contains("are you really Bob?"), "{read}");
     tmux.keys(&["C-q"]);
+}
+
+#[test]
+fn the_status_bar_follows_the_connection_through_a_server_restart() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alice = chat_support::register(&server, &dir.path().join("alice"), "alice");
+    let bob = chat_support::register(&server, &dir.path().join("bob"), "bob");
+    run_ok(&server, &alice.state_dir, &["conversations"]);
+    run_ok(
+        &server,
+        &bob.state_dir,
+        &["send", "alice", "before the restart"],
+    );
+
+    let tmux = Tmux::new("restart");
+    open_chat(&tmux, &server, &alice.state_dir, "alice");
+    tmux.wait_for(&["before the restart", "● Connected"], "the chat");
+    server.restart(None);
+    // Bob writes while Alice's client may still be reconnecting: the backlog brings it.
+    run_ok(
+        &server,
+        &bob.state_dir,
+        &["send", "alice", "after the restart"],
+    );
+    let screen = tmux.wait_for(
+        &["after the restart", "● Connected"],
+        "reconnected with the backlog",
+    );
+    assert!(screen.contains("before the restart"), "{screen}");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(&["[parley-chat exited with 0]"], "the exit status");
+}
+
+#[test]
+fn the_chat_refuses_a_non_terminal_and_a_missing_account_clearly() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // stdout is a pipe here.
+    let out = server.cli(dir.path()).arg("chat").output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the chat needs a terminal"), "{err}");
+
+    // In a terminal, without an account: the error on the normal screen, exit code 3.
+    let tmux = Tmux::new("noaccount");
+    let argv: Vec<String> = vec![
+        common::cli_binary().display().to_string(),
+        "--server".into(),
+        server.url.clone(),
+        "--ca-file".into(),
+        server.ca_file.display().to_string(),
+        "--state-dir".into(),
+        dir.path().display().to_string(),
+        "chat".into(),
+    ];
+    tmux.start(&argv);
+    tmux.wait_for(&["[parley-chat exited with 3]"], "the sign-in error");
+    let screen = tmux.transcript();
+    assert!(
+        screen.contains("parley-chat: no account on this server yet"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Chats"), "{screen}");
 }
