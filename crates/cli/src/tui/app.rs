@@ -86,6 +86,10 @@ pub struct Timeline {
     pub scroll: usize,
     /// The newest incoming id a read receipt was sent for.
     pub read_up_to: i64,
+    /// Lines at the last draw, and whether lines were added above since (an older page): a
+    /// view scrolled up stays on the same lines when new ones arrive below.
+    pub drawn_lines: usize,
+    pub grew_above: bool,
     seq: u64,
 }
 
@@ -341,6 +345,7 @@ impl App {
                     .any(|id| before.is_none_or(|b| id < b));
                 if let Some(tl) = self.timelines.get_mut(&peer) {
                     tl.has_older = older;
+                    tl.grew_above = true;
                 }
                 let mut prev = None;
                 for ev in events {
@@ -424,9 +429,9 @@ impl App {
                     if !mine && !is_open {
                         conv.unread += 1;
                     }
-                    if (mine || is_open)
-                        && let Some(tl) = self.timelines.get_mut(&peer)
-                    {
+                    // An own message goes to the bottom; someone else's keeps what the user
+                    // scrolled to in place (view.rs follows the lines added below).
+                    if mine && let Some(tl) = self.timelines.get_mut(&peer) {
                         tl.scroll = 0;
                     }
                     self.sort_list(open.as_deref());

@@ -613,3 +613,45 @@ fn a_run_of_undecryptable_messages_is_one_line_with_a_count() {
         "{s}"
     );
 }
+
+#[test]
+fn a_view_scrolled_up_stays_put_when_a_message_arrives() {
+    let mut fake = Fake::new();
+    let many: Vec<ChatEvent> = (1..=40)
+        .map(|id| {
+            msg(
+                "u-bob",
+                "bob",
+                id,
+                false,
+                &format!("message {id}"),
+                Status::Sent,
+            )
+        })
+        .collect();
+    fake.messages.insert("u-bob".into(), many);
+    let mut app = App::new(&mut fake);
+    screen(&mut app, 100, 20);
+    app.on_key(&mut fake, key(KeyCode::PageUp));
+    let before = screen(&mut app, 100, 20);
+    assert!(before.contains("more lines below"), "{before}");
+    fake.live
+        .push_back(msg("u-bob", "bob", 41, false, "a new one", Status::Sent));
+    app.poll(&mut fake, Duration::ZERO);
+    let after = screen(&mut app, 100, 20);
+    // The same messages on screen; only the count below changed.
+    let body = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains("message "))
+            .filter_map(|l| l.split("││").nth(1).map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(body(&before), body(&after), "{after}");
+    assert!(!after.contains("a new one"), "{after}");
+    // PgDn to the bottom shows it.
+    for _ in 0..10 {
+        app.on_key(&mut fake, key(KeyCode::PageDown));
+    }
+    let s = screen(&mut app, 100, 20);
+    assert!(s.contains("a new one"), "{s}");
+}

@@ -245,11 +245,18 @@ fn draw_conversation(frame: &mut Frame, app: &mut App, area: Rect) {
     app.view_height = height;
     app.view_lines = lines.len();
     let top_limit = lines.len().saturating_sub(height);
-    let scroll = app
-        .timelines
-        .get(&conv.peer)
-        .map_or(0, |t| t.scroll)
-        .min(top_limit);
+    let scroll = match app.timelines.get_mut(&conv.peer) {
+        Some(tl) => {
+            if tl.scroll > 0 && !tl.grew_above && lines.len() > tl.drawn_lines {
+                tl.scroll += lines.len() - tl.drawn_lines;
+            }
+            tl.grew_above = false;
+            tl.drawn_lines = lines.len();
+            tl.scroll = tl.scroll.min(top_limit);
+            tl.scroll
+        }
+        None => 0,
+    };
     let end = lines.len() - scroll;
     let start = end.saturating_sub(height);
     let mut shown: Vec<Line> = lines[start..end].to_vec();
