@@ -474,6 +474,22 @@ fn verified_contact_key_change_shows_the_warning_and_holds_sending_until_accepte
     let read = run_ok(&server, &bob.state_dir, &["read", "alice", "--json"]);
     assert!(read.contains("are you really Bob?"), "{read}");
     tmux.keys(&["C-q"]);
+
+    // Bob's own chat: the messages under the keys he lost carry the E5 warning; the new ones
+    // read normally.
+    let bob_tmux = Tmux::new("bob");
+    open_chat(&bob_tmux, &server, &bob.state_dir, "bob");
+    let screen = bob_tmux.wait_for(
+        &[
+            "no longer has the keys for earlier messages",
+            "are you really Bob?",
+        ],
+        "Bob's chat after losing his keys",
+    );
+    assert!(!screen.contains("Hello from Bob"), "{screen}");
+    save("chat-lostkeys.txt", &screen);
+    bob_tmux.keys(&["C-q"]);
+    bob_tmux.wait_for(&["[parley-chat exited with 0]"], "the exit status");
 }
 
 #[test]
