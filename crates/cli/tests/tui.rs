@@ -555,3 +555,50 @@ fn the_chat_refuses_a_non_terminal_and_a_missing_account_clearly() {
     );
     assert!(!screen.contains("Chats"), "{screen}");
 }
+
+#[test]
+fn pgup_pages_through_history_from_the_server() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alice = chat_support::register(&server, &dir.path().join("alice"), "alice");
+    let bob = chat_support::register(&server, &dir.path().join("bob"), "bob");
+    run_ok(&server, &alice.state_dir, &["conversations"]);
+    // 70 messages from one process (more than one page of 50).
+    let mut watch = chat_support::Running::start(&server, &bob, &["watch", "--json", "--commands"]);
+    for i in 1..=70 {
+        watch.command(&serde_json::json!({"send": {"to": "alice", "text": format!("Bob {i:02}")}}));
+        watch.expect("sent", |v| v["event"] == "sent");
+    }
+    drop(watch.stdin.take());
+    assert!(watch.finish().success());
+
+    let tmux = Tmux::new("paging");
+    open_chat(&tmux, &server, &alice.state_dir, "alice");
+    let screen = tmux.wait_for(&["Bob 70"], "the newest page");
+    assert!(!screen.contains("Bob 20"), "{screen}");
+    // PgUp scrolls, then at the top loads the page before the oldest loaded message, until
+    // the beginning.
+    for _ in 0..25 {
+        let screen = tmux.screen();
+        if screen.contains("Bob 01") && screen.contains("Beginning of the conversation") {
+            break;
+        }
+        tmux.keys(&["PPage"]);
+    }
+    let screen = tmux.wait_for(
+        &["Bob 01", "Beginning of the conversation"],
+        "the oldest page",
+    );
+    assert!(screen.contains("more lines below"), "{screen}");
+    // Alice never lost keys: whatever the first page could not read before the backlog
+    // brought the key exchange is readable now.
+    assert!(!screen.contains("no longer has the keys"), "{screen}");
+    assert!(!screen.contains("can't be decrypted"), "{screen}");
+    // PgDn back to the newest.
+    for _ in 0..20 {
+        tmux.keys(&["NPage"]);
+    }
+    tmux.wait_for(&["Bob 70"], "back at the bottom");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for(&["[parley-chat exited with 0]"], "the exit status");
+}

@@ -80,7 +80,8 @@ pub struct Timeline {
     pub loaded: bool,
     /// Older history may exist (`before = oldest`).
     pub has_older: bool,
-    /// The oldest message id loaded.
+    /// The oldest message id loaded through history pages (live messages from the backlog may
+    /// be older: they wait behind a marker until the history reaches them, as in timeline.js).
     pub oldest: Option<i64>,
     /// Lines scrolled up from the bottom.
     pub scroll: usize,
@@ -127,9 +128,16 @@ impl Timeline {
                 } else {
                     *old = entry;
                 }
+                // A message that could not be read before (its key exchange came later, e.g.
+                // in the backlog) and now can: the E5 notice stays only while some message
+                // under lost keys remains.
+                if !self.entries.iter().any(
+                    |(_, e)| matches!(e, Entry::Undecryptable { reason, .. } if is_lost(reason)),
+                ) {
+                    self.entries.retain(|(_, e)| *e != Entry::LocalKeysLost);
+                }
                 return;
             }
-            self.oldest = Some(self.oldest.map_or(id, |o| o.min(id)));
         } else if self.entries.iter().any(|(_, e)| *e == entry) {
             return;
         }
@@ -141,6 +149,11 @@ impl Timeline {
         let at = self.entries.partition_point(|(k, _)| *k <= key);
         self.entries.insert(at, (key, entry));
     }
+}
+
+/// Reasons that mean "this client does not have the keys" (E5, timeline.js `LOST`).
+pub fn is_lost(reason: &str) -> bool {
+    matches!(reason, "unknown_key_set" | "not_my_key")
 }
 
 fn rank(s: Status) -> u8 {
@@ -292,10 +305,11 @@ impl App {
         if !loaded {
             match backend.history(&peer, None, PAGE) {
                 Ok(events) => {
-                    let got = events.iter().any(|e| event_id(e).is_some());
+                    let page_min = events.iter().filter_map(event_id).min();
                     let tl = self.timelines.entry(peer.clone()).or_default();
                     tl.loaded = true;
-                    tl.has_older = got;
+                    tl.has_older = page_min.is_some();
+                    tl.oldest = page_min;
                     for ev in events {
                         self.apply(backend, ev, false);
                     }
@@ -339,12 +353,16 @@ impl App {
         let before = tl.oldest;
         match backend.history(&peer, before, PAGE) {
             Ok(events) => {
-                let older = events
+                let page_min = events
                     .iter()
                     .filter_map(event_id)
-                    .any(|id| before.is_none_or(|b| id < b));
+                    .filter(|id| before.is_none_or(|b| *id < b))
+                    .min();
                 if let Some(tl) = self.timelines.get_mut(&peer) {
-                    tl.has_older = older;
+                    tl.has_older = page_min.is_some();
+                    if page_min.is_some() {
+                        tl.oldest = page_min;
+                    }
                     tl.grew_above = true;
                 }
                 let mut prev = None;

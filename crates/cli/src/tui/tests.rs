@@ -655,3 +655,143 @@ fn a_view_scrolled_up_stays_put_when_a_message_arrives() {
     let s = screen(&mut app, 100, 20);
     assert!(s.contains("a new one"), "{s}");
 }
+
+#[test]
+fn the_contacts_messages_of_one_minute_share_a_header() {
+    let (mut app, mut fake) = start();
+    for (id, text) in [(40, "one"), (41, "two")] {
+        fake.live.push_back(ChatEvent::Message {
+            peer: "u-bob".into(),
+            peer_username: "bob".into(),
+            id,
+            mine: false,
+            text: text.into(),
+            created_at: 1_700_005_000,
+            status: Status::Sent,
+        });
+    }
+    app.poll(&mut fake, Duration::ZERO);
+    let s = screen(&mut app, 100, 30);
+    let header = format!("{} bob", view::time_text(1_700_005_000));
+    assert_eq!(s.matches(&header).count(), 1, "{s}");
+    assert!(s.contains("  one") && s.contains("  two"), "{s}");
+}
+
+#[test]
+fn backlog_older_than_the_history_waits_behind_a_marker_and_paging_continues_from_the_history() {
+    let mut fake = Fake::new();
+    let many: Vec<ChatEvent> = (1..=70)
+        .map(|id| {
+            msg(
+                "u-bob",
+                "bob",
+                id,
+                false,
+                &format!("message {id}"),
+                Status::Sent,
+            )
+        })
+        .collect();
+    fake.messages.insert("u-bob".into(), many);
+    let mut app = App::new(&mut fake);
+    // The backlog of a long absence brings 1..10 live.
+    for id in 1..=10 {
+        fake.live.push_back(msg(
+            "u-bob",
+            "bob",
+            id,
+            false,
+            &format!("message {id}"),
+            Status::Sent,
+        ));
+    }
+    app.poll(&mut fake, Duration::ZERO);
+    for _ in 0..30 {
+        screen(&mut app, 100, 30);
+        app.on_key(&mut fake, key(KeyCode::PageUp));
+        if fake
+            .calls
+            .iter()
+            .any(|c| matches!(c, Call::History(_, Some(_), _)))
+        {
+            break;
+        }
+    }
+    let s = screen(&mut app, 100, 30);
+    // Paging went on from the history's oldest (21), not from the backlog's (1).
+    assert!(
+        fake.calls
+            .contains(&Call::History("u-bob".into(), Some(21), PAGE)),
+        "{:?}",
+        fake.calls
+    );
+    assert!(!s.contains("not shown yet"), "all loaded now: {s}");
+    // Before that page, the marker stood in for 1..10.
+    let mut fake = Fake::new();
+    let many: Vec<ChatEvent> = (1..=70)
+        .map(|id| {
+            msg(
+                "u-bob",
+                "bob",
+                id,
+                false,
+                &format!("message {id}"),
+                Status::Sent,
+            )
+        })
+        .collect();
+    fake.messages.insert("u-bob".into(), many);
+    let mut app = App::new(&mut fake);
+    for id in 1..=10 {
+        fake.live.push_back(msg(
+            "u-bob",
+            "bob",
+            id,
+            false,
+            &format!("message {id}"),
+            Status::Sent,
+        ));
+    }
+    app.poll(&mut fake, Duration::ZERO);
+    let s = screen(&mut app, 100, 200);
+    assert!(
+        s.contains("10 earlier messages received but not shown yet"),
+        "{s}"
+    );
+    assert!(!s.contains("message 10 "), "{s}");
+}
+
+#[test]
+fn the_lost_keys_notice_goes_when_the_messages_decrypt_after_all() {
+    let (mut app, mut fake) = start();
+    fake.live.push_back(ChatEvent::LocalKeysLost {
+        peer: "u-bob".into(),
+        peer_username: "bob".into(),
+    });
+    for id in 30..33 {
+        fake.live.push_back(ChatEvent::Undecryptable {
+            peer: "u-bob".into(),
+            id,
+            reason: "unknown_key_set".into(),
+        });
+    }
+    app.poll(&mut fake, Duration::ZERO);
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("no longer has the keys"), "{s}");
+    // The key exchange arrives later (the backlog): the same messages decrypt.
+    for id in 30..33 {
+        fake.live.push_back(msg(
+            "u-bob",
+            "bob",
+            id,
+            false,
+            &format!("late {id}"),
+            Status::Sent,
+        ));
+    }
+    app.poll(&mut fake, Duration::ZERO);
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("late 32"), "{s}");
+    assert!(!s.contains("no longer has the keys"), "{s}");
+    assert!(!s.contains("can't be decrypted"), "{s}");
+}

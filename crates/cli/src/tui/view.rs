@@ -364,12 +364,40 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
         )));
     }
     let mut lost_shown = false;
+    // Live messages older than the loaded history (a long absence's backlog) wait behind a
+    // marker until PgUp reaches them: nothing sits above a silent gap (timeline.js).
+    let floor = if tl.has_older { tl.oldest } else { None };
+    let hidden = floor.map_or(0, |f| {
+        tl.entries
+            .iter()
+            .filter(|(k, e)| {
+                k.0 < f && matches!(e, Entry::Message { .. } | Entry::Undecryptable { .. })
+            })
+            .count()
+    });
+    if hidden > 0 {
+        let s = if hidden == 1 { "" } else { "s" };
+        out.push(Line::from(Span::styled(
+            format!("{hidden} earlier message{s} received but not shown yet — PgUp shows them"),
+            Style::new().fg(Color::Cyan),
+        )));
+    }
     let mut run_left = 0usize;
+    // The time of the last header of the contact's messages, while nothing else came between.
+    let mut prev_head: Option<String> = None;
     for (i, (_, entry)) in tl.entries.iter().enumerate() {
         if run_left > 0 {
             // Part of a run of the same notice already shown as one line.
             run_left -= 1;
             continue;
+        }
+        if floor.is_some_and(|f| tl.entries[i].0.0 < f)
+            && matches!(entry, Entry::Message { .. } | Entry::Undecryptable { .. })
+        {
+            continue;
+        }
+        if !matches!(entry, Entry::Message { .. }) {
+            prev_head = None;
         }
         match entry {
             Entry::Message {
@@ -380,8 +408,19 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
                 ..
             } => {
                 let who = if *mine { "You" } else { name };
+                let when = time_text(*created_at);
+                // The contact's messages of the same minute share one header line (own
+                // messages keep theirs: it carries the ticks).
+                let same = !*mine && prev_head.as_ref() == Some(&when);
+                prev_head = if *mine { None } else { Some(when.clone()) };
+                if same {
+                    for l in wrap(text, width.saturating_sub(2).max(4)) {
+                        out.push(Line::from(format!("  {l}")));
+                    }
+                    continue;
+                }
                 let mut head = vec![
-                    Span::styled(time_text(*created_at), Style::new().fg(DIM)),
+                    Span::styled(when, Style::new().fg(DIM)),
                     Span::raw(" "),
                     Span::styled(
                         who.to_owned(),
@@ -454,7 +493,7 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
                 run_left = run;
                 let line = if run == 0 {
                     format!("{text} ({reason})")
-                } else if matches!(reason.as_str(), "unknown_key_set" | "not_my_key") {
+                } else if super::app::is_lost(reason) {
                     format!(
                         "{} messages can't be decrypted in this terminal (their keys are gone)",
                         run + 1
@@ -475,7 +514,7 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
 /// web/chat/timeline.js's words for a message that cannot be shown.
 pub fn undecryptable_text(reason: &str) -> &'static str {
     match reason {
-        "unknown_key_set" | "not_my_key" => {
+        r if super::app::is_lost(r) => {
             "Message can't be decrypted in this terminal (its keys are gone)"
         }
         "malformed" => "This message is damaged — not shown",
