@@ -267,12 +267,9 @@ fn keep_session(api: &Api, state: &mut AccountState, signed: &wire::SignedIn) ->
     Ok(())
 }
 
-/// `parley-chat register`.
-pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
-    let mut api = api_of(profile)?;
-    let interactive = prompt::interactive();
-    let username = username_of(args.username.as_deref(), profile)?;
-    let path = profile.state_file(&username)?;
+/// Refuse to register a name this machine already keeps an account of.
+fn no_local_account(profile: &Profile, username: &str) -> Result<()> {
+    let path = profile.state_file(username)?;
     if path.exists() {
         return Err(Exit::new(
             exit::LOCAL_STATE,
@@ -285,6 +282,15 @@ pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
         )
         .into());
     }
+    Ok(())
+}
+
+/// `parley-chat register`.
+pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
+    let mut api = api_of(profile)?;
+    let interactive = prompt::interactive();
+    let mut username = username_of(args.username.as_deref(), profile)?;
+    no_local_account(profile, &username)?;
     let password = new_password(&api, &username)?;
     let pictures = art::PrivateDir::new()?;
 
@@ -304,6 +310,20 @@ pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
             Ok(s) => break s,
             Err(e) if interactive && tries < TRIES && code_is(&e, "captcha_failed") => {
                 say(&format!("{e}"));
+            }
+            // The name is taken, looks like another, or breaks the rules: another name (as
+            // the browser's form asks), then a new image (the old one is used up).
+            Err(e)
+                if interactive
+                    && tries < TRIES
+                    && (code_is(&e, "username_taken")
+                        || code_is(&e, "username_confusable")
+                        || matches!(&e, ApiError::Refused { body, .. }
+                            if body.field.as_deref() == Some("username"))) =>
+            {
+                say(&format!("{e}"));
+                username = prompt::line("Another username")?.trim().to_owned();
+                no_local_account(profile, &username)?;
             }
             Err(e) => return Err(refusal(e)),
         }

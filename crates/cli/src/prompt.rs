@@ -38,7 +38,16 @@ pub fn line(prompt: &str) -> Result<String> {
 pub fn secret(prompt: &str) -> Result<String> {
     if interactive() {
         show(prompt)?;
-        rpassword::read_password().with_context(|| format!("cannot read {}", name(prompt)))
+        match rpassword::read_password() {
+            Ok(secret) => Ok(secret),
+            // Ctrl-C at the prompt (rpassword turns signals off while it reads, and restores
+            // the terminal before returning this).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                eprintln!();
+                Err(exit::Exit::new(exit::FAILURE, "interrupted").into())
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", name(prompt))),
+        }
     } else {
         line(prompt)
     }

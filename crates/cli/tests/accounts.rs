@@ -598,3 +598,81 @@ fn delete_account_removes_it_on_the_server_and_here() {
 fn keystore_prev(file: &Path) -> std::path::PathBuf {
     parley_chat::keystore::prev_path(file)
 }
+
+#[test]
+fn repeated_wrong_passwords_are_rate_limited_with_the_retry_delay() {
+    let server = Server::start();
+    let state = tempfile::tempdir().expect("state dir");
+    register(&server, state.path(), "ivan");
+    let other = tempfile::tempdir().expect("state dir");
+    let mut refusals = Vec::new();
+    for _ in 0..8 {
+        let (status, out, err) = login(
+            &server,
+            other.path(),
+            "ivan",
+            "Not the password at all 123",
+            Second::None,
+        );
+        assert!(!out.contains("Signed in"), "{out}");
+        let code = status.code();
+        refusals.push((code, err));
+        if code == Some(5) {
+            break;
+        }
+    }
+    let (code, err) = refusals.last().expect("attempts");
+    assert_eq!(*code, Some(5), "rate limited in the end: {refusals:?}");
+    assert!(
+        err.contains("(try again in "),
+        "the retry delay is shown: {err}"
+    );
+    assert!(
+        refusals[..refusals.len() - 1]
+            .iter()
+            .all(|(c, _)| *c == Some(3)),
+        "wrong passwords before that: {refusals:?}"
+    );
+}
+
+#[test]
+fn sessions_end_others_leaves_only_this_one() {
+    let mut server = Server::start();
+    let a = tempfile::tempdir().expect("state dir");
+    let reg = register(&server, a.path(), "jill");
+    let mut machines = Vec::new();
+    for _ in 0..2 {
+        server.advance_clock(30);
+        let m = tempfile::tempdir().expect("state dir");
+        let (status, out, err) = login(
+            &server,
+            m.path(),
+            "jill",
+            PASSWORD,
+            Second::Totp(&reg.secret),
+        );
+        assert!(status.success(), "{out}\n{err}");
+        machines.push(m);
+    }
+    assert_eq!(
+        sessions_json(&server, a.path())["sessions"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let mut cmd = server.cli(a.path());
+    cmd.args(["sessions", "--end-others"]);
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("2 other sessions of jill ended."), "{out}");
+    let list = sessions_json(&server, a.path());
+    let sessions = list["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(sessions[0]["current"], true);
+    for m in &machines {
+        let mut cmd = server.cli(m.path());
+        cmd.arg("sessions");
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 3, "that machine's session ended: {err}");
+    }
+}

@@ -370,3 +370,68 @@ fn remove_deletes_the_file_and_its_copies() {
     assert!(!path.exists());
     assert!(!prev_path(&path).exists());
 }
+
+#[test]
+fn read_only_look_works_while_another_holds_the_lock() {
+    let (_dir, path) = place();
+    let held = StateFile::create(&path, PASS, &state(7)).expect("create");
+    let got = StateFile::read(&path, PASS).expect("read without the lock");
+    assert_eq!(got.user_id, "user-7");
+    let (code, msg) = failure(StateFile::read(&path, "wrong"));
+    assert_eq!(code, exit::LOCAL_STATE);
+    assert!(msg.contains("wrong passphrase"), "{msg}");
+    drop(held);
+}
+
+/// The writer of `killed_writers_leave_a_good_file_every_time`: saves generation after
+/// generation into `$PARLEY_TEST_WRITER_FILE` until killed. Not a test on its own (ignored);
+/// the test below runs this binary with `--ignored --exact` to get a process it can SIGKILL.
+#[test]
+#[ignore = "helper process of killed_writers_leave_a_good_file_every_time"]
+fn writer_process() {
+    let Some(path) = std::env::var_os("PARLEY_TEST_WRITER_FILE") else {
+        // `--include-ignored` without the test driving it: nothing to write to.
+        eprintln!("writer_process: run by killed_writers_leave_a_good_file_every_time only");
+        return;
+    };
+    let path = PathBuf::from(path);
+    let (mut file, mut s) = StateFile::open(&path, PASS).expect("open");
+    // A bigger state makes each write take longer, so kills land mid-write more often.
+    s.server = "x".repeat(200_000);
+    for n in 0u32.. {
+        s.user_id = format!("user-{n}");
+        file.save(&s).expect("save");
+    }
+}
+
+#[test]
+fn killed_writers_leave_a_good_file_every_time() {
+    let (_dir, path) = place();
+    drop(StateFile::create(&path, PASS, &state(0)).expect("create"));
+    let me = std::env::current_exe().expect("this test binary");
+    let mut generations = Vec::new();
+    for round in 0..12u64 {
+        let mut child = std::process::Command::new(&me)
+            .args(["--ignored", "--exact", "writer_process", "--nocapture"])
+            .env("PARLEY_TEST_WRITER_FILE", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the writer");
+        // Let it open (one Argon2id) and write a while, a different time each round.
+        std::thread::sleep(std::time::Duration::from_millis(300 + round * 37));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let (_f, got) = StateFile::open(&path, PASS)
+            .unwrap_or_else(|e| panic!("round {round}: the file must open after a kill: {e:#}"));
+        if prev_path(&path).exists() {
+            StateFile::open(&prev_path(&path), PASS)
+                .unwrap_or_else(|e| panic!("round {round}: .prev must open too: {e:#}"));
+        }
+        generations.push(got.user_id);
+    }
+    assert!(
+        generations.iter().any(|g| g != "user-0"),
+        "the writer did write between kills: {generations:?}"
+    );
+}

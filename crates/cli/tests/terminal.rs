@@ -290,4 +290,29 @@ fn register_and_sign_in_through_a_real_terminal() {
     let screen = tmux.wait_for("wrong", "[exit ", at);
     assert!(screen.contains("wrong passphrase for"), "{screen}");
     assert!(screen.contains("[exit 6]"), "{screen}");
+
+    // ---- a taken username on a terminal: the server's message, another name, a new image ----
+    let elsewhere = tempfile::tempdir().expect("state dir");
+    tmux.start(
+        "taken",
+        &cli_command(&server, elsewhere.path(), "register --username tina"),
+    );
+    let mut at = 0;
+    tmux.answer("taken", "Password", PASSWORD, &mut at);
+    tmux.answer("taken", "Password again", PASSWORD, &mut at);
+    tmux.answer("taken", "CAPTCHA", CAPTCHA, &mut at);
+    let before = at;
+    tmux.answer("taken", "Another username", "tina2", &mut at);
+    let screen = tmux.capture("taken");
+    assert!(
+        screen[before..].to_lowercase().contains("taken"),
+        "the server's username_taken message:\n{screen}"
+    );
+    let before = at;
+    tmux.answer("taken", "CAPTCHA", CAPTCHA, &mut at);
+    let screen = tmux.wait_for("taken", "Code from the app:", at);
+    assert!(
+        half_block_lines(&screen[before..]) >= 15,
+        "tina2's enrolment QR:\n{screen}"
+    );
 }
