@@ -1,0 +1,106 @@
+//! The full-screen chat (ratatui + crossterm): `parley-chat chat`, the default command.
+//!
+//! | file | what |
+//! |---|---|
+//! | `backend.rs` | [`Backend`]: the engine methods the chat uses (a fake in the tests) |
+//! | `app.rs` | [`App`]: state and key handling, no terminal |
+//! | `view.rs` | draws the state |
+//! | `glue.rs` | `Backend for Engine` |
+//!
+//! The passphrase is asked before the alternate screen is entered; the terminal is restored on
+//! exit, on error and on panic.
+
+pub mod app;
+pub mod backend;
+mod glue;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use ratatui::Terminal;
+use ratatui::crossterm::event::{self, Event};
+
+pub use app::App;
+pub use backend::Backend;
+
+use crate::engine::Engine;
+use crate::profile::Profile;
+
+/// How long one turn of the loop waits for a key.
+const TICK: Duration = Duration::from_millis(100);
+
+/// `parley-chat chat` (the default command).
+pub fn run(profile: &Profile) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!(
+            "the chat needs a terminal; for scripts use `parley-chat send`, `read --json` or `watch --json`"
+        );
+    }
+    // The passphrase prompt (and any sign-in error) happens on the normal screen.
+    let mut engine = Engine::open(profile)?;
+    engine.connect()?;
+    let mut terminal = ratatui::try_init()?;
+    // Restores the terminal however this function ends (the panic hook covers panics).
+    let _restore = Restore;
+    let result = run_loop(&mut terminal, &mut engine);
+    // A last save and a clean close happen when the engine drops, on the normal screen.
+    drop(terminal);
+    result
+}
+
+/// Leaves raw mode and the alternate screen when dropped.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// The event loop: keys from the terminal, events from the backend, a redraw after each,
+/// until Ctrl-Q / Ctrl-C.
+pub fn run_loop<B: Backend, T: ratatui::backend::Backend>(
+    terminal: &mut Terminal<T>,
+    backend: &mut B,
+) -> Result<()>
+where
+    T::Error: Send + Sync + 'static,
+{
+    let mut app = App::new(backend);
+    loop {
+        terminal.draw(|frame| view::draw(frame, &mut app))?;
+        if app.quit {
+            return Ok(());
+        }
+        if event::poll(TICK)? {
+            match event::read()? {
+                Event::Key(key) => app.on_key(backend, key),
+                Event::Paste(text) => {
+                    for c in text.chars() {
+                        app.on_key(
+                            backend,
+                            event::KeyEvent::new(
+                                event::KeyCode::Char(c),
+                                event::KeyModifiers::NONE,
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+            // Keys typed quickly are handled before the next draw.
+            while event::poll(Duration::ZERO)? {
+                if let Event::Key(key) = event::read()? {
+                    app.on_key(backend, key);
+                }
+            }
+        }
+        app.poll(backend, Duration::ZERO);
+    }
+}
