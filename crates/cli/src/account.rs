@@ -103,7 +103,8 @@ fn code_is(e: &ApiError, code: &str) -> bool {
 }
 
 fn say(line: &str) {
-    eprintln!("{line}");
+    // Server messages among them: no escape sequences reach the terminal (text.rs).
+    eprintln!("{}", crate::text::printable(line));
 }
 
 /// The terminal's width for pictures (80 when unknown).
@@ -296,6 +297,9 @@ pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
     let mut username = username_of(args.username.as_deref(), profile)?;
     no_local_account(profile, &username)?;
     let password = new_password(&api, &username)?;
+    // Asked before anything is made on the server: a passphrase refused later would leave an
+    // account without its session or keys.
+    let passphrase = new_passphrase()?;
     let pictures = art::PrivateDir::new()?;
 
     // Step 1: username, password, CAPTCHA.
@@ -414,7 +418,6 @@ pub fn register(profile: &Profile, args: &RegisterArgs) -> Result<()> {
     };
     keep_session(&api, &mut state, &signed)?;
     let path = profile.state_file(&signed.user.username)?;
-    let passphrase = new_passphrase()?;
     let mut file = StateFile::create(&path, &passphrase, &state)?;
     ensure_identity_and_save(&api, &mut file, &mut state)?;
     profile.set_default(&signed.user.username)?;
@@ -449,6 +452,12 @@ pub fn login(profile: &Profile, args: &LoginArgs) -> Result<()> {
         Some(StateFile::open(&path, &existing_passphrase(&username)?)?)
     } else {
         None
+    };
+    // A new machine's passphrase too, before the second factor: a passphrase refused after it
+    // would burn a recovery code and orphan the session.
+    let fresh_passphrase = match existing {
+        Some(_) => None,
+        None => Some(new_passphrase()?),
     };
 
     // A session kept from before goes along, so the server ends it as this sign-in starts
@@ -555,8 +564,10 @@ pub fn login(profile: &Profile, args: &LoginArgs) -> Result<()> {
                 ..AccountState::default()
             };
             let path = profile.state_file(&signed.user.username)?;
-            let passphrase = new_passphrase()?;
-            (StateFile::create(&path, &passphrase, &state)?, state)
+            let passphrase = fresh_passphrase
+                .as_deref()
+                .context("no passphrase was asked for the new state file")?;
+            (StateFile::create(&path, passphrase, &state)?, state)
         }
     };
     keep_session(&api, &mut state, &signed)?;
@@ -697,8 +708,9 @@ pub fn sessions(profile: &Profile, args: &SessionsArgs) -> Result<()> {
             s.id,
             utc(s.created_at),
             utc(s.last_active_at),
-            s.ip,
-            s.user_agent
+            crate::text::printable(&s.ip),
+            // Chosen by whichever client signed in: no escape sequences.
+            crate::text::printable(&s.user_agent)
         );
     }
     say(

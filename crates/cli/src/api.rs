@@ -51,6 +51,15 @@ impl ApiError {
     /// The process exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
+            // A wrong password or code is a 401 too, but signing in again is not the answer.
+            ApiError::Refused { body, .. }
+                if matches!(
+                    body.error.as_str(),
+                    "invalid_credentials" | "invalid_code" | "registration_expired"
+                ) =>
+            {
+                exit::REFUSED
+            }
             ApiError::Refused { status: 401, .. } => exit::SIGN_IN_NEEDED,
             ApiError::Refused { body, .. }
                 if matches!(
@@ -92,6 +101,9 @@ impl Api {
         let http = Client::builder()
             .use_preconfigured_tls(tls.clone())
             .cookie_provider(jar.clone())
+            // Parley's API never redirects; a redirect would resend a password body elsewhere.
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
@@ -239,7 +251,15 @@ fn checked(sent: reqwest::Result<Response>) -> Result<Response, ApiError> {
 fn json<T: DeserializeOwned>(sent: reqwest::Result<Response>) -> Result<T, ApiError> {
     let resp = checked(sent)?;
     let text = resp.text().map_err(|e| ApiError::Network(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| ApiError::Protocol(format!("{e}: {:.200}", text)))
+    // Not the body itself: a successful answer may hold a CSRF token, a TOTP secret or codes.
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::Protocol(format!(
+            "an answer this parley-chat does not understand (line {}, column {}): is the server a \
+             different version?",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// reqwest's error with its causes (a TLS failure is only in the source chain).

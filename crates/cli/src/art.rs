@@ -50,12 +50,21 @@ struct Grey {
     ink: Vec<f32>,
 }
 
+/// The largest CAPTCHA side accepted, in pixels.
+const MAX_CAPTCHA_SIDE: u32 = 2048;
+
 fn decode_png(png_bytes: &[u8]) -> Result<Grey> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
         .context("the CAPTCHA is not a PNG image")?;
+    // The png crate's limits cover its own buffers, not this one: a tiny file declaring
+    // 100000×100000 pixels must be refused before it is allocated (the server's is 260×90).
+    let (iw, ih) = reader.info().size();
+    if iw > MAX_CAPTCHA_SIDE || ih > MAX_CAPTCHA_SIDE {
+        anyhow::bail!("the CAPTCHA image is too large ({iw}×{ih} pixels)");
+    }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buf)
@@ -117,15 +126,17 @@ pub fn captcha_blocks(png_bytes: &[u8], max_cols: usize) -> Result<String> {
     let rows = ((g.h as f32 / scale).round() as usize).max(2);
     let bits: Vec<Vec<bool>> = (0..rows)
         .map(|y| {
-            let y0 = (y as f32 * scale) as usize;
-            let y1 = (((y + 1) as f32 * scale) as usize).clamp(y0 + 1, g.h);
+            // min/max, never clamp: a server's 1-pixel-high image must not panic (clamp does
+            // when its bounds cross).
+            let y0 = ((y as f32 * scale) as usize).min(g.h - 1);
+            let y1 = (((y + 1) as f32 * scale) as usize).min(g.h).max(y0 + 1);
             (0..cols)
                 .map(|x| {
-                    let x0 = (x as f32 * scale) as usize;
-                    let x1 = (((x + 1) as f32 * scale) as usize).clamp(x0 + 1, g.w);
+                    let x0 = ((x as f32 * scale) as usize).min(g.w - 1);
+                    let x1 = (((x + 1) as f32 * scale) as usize).min(g.w).max(x0 + 1);
                     let (mut inked, mut total) = (0usize, 0usize);
-                    for yy in y0.min(g.h - 1)..y1 {
-                        for xx in x0.min(g.w - 1)..x1 {
+                    for yy in y0..y1 {
+                        for xx in x0..x1 {
                             total += 1;
                             if g.ink[yy * g.w + xx] >= t {
                                 inked += 1;
@@ -328,6 +339,41 @@ mod tests {
         let rgb = vec![30u8; 10 * 4 * 3];
         let art = captcha_blocks(&png_of(10, 4, &rgb), 100).expect("draw");
         assert!(art.lines().all(|l| l.chars().count() == 10));
+    }
+
+    /// A hostile server's images: one pixel high (the row bounds once crossed and panicked),
+    /// two pixels high and wide, and a tiny file declaring a huge image (refused before the
+    /// buffer is allocated).
+    #[test]
+    fn odd_and_huge_captchas_are_errors_or_drawings_never_panics() {
+        assert!(captcha_blocks(&png_of(10, 1, &[30; 30]), 100).is_ok());
+        assert!(captcha_blocks(&png_of(200, 2, &vec![30; 200 * 2 * 3]), 100).is_ok());
+        assert!(captcha_blocks(&png_of(1, 1, &[30; 3]), 100).is_ok());
+        let mut huge = png_of(1, 1, &[30; 3]);
+        // IHDR's width and height (bytes 16..24) say 100000×100000, with the chunk's CRC
+        // recomputed as a hostile encoder would.
+        huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        huge[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&huge[12..29]);
+        huge[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = captcha_blocks(&huge, 80).expect_err("refused");
+        assert!(err.to_string().contains("too large"), "{err:#}");
+    }
+
+    /// CRC-32 (PNG's chunk checksum).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
     }
 
     #[test]

@@ -84,11 +84,25 @@ pub struct AccountState {
     pub peers: std::collections::BTreeMap<String, crate::engine::store::PeerState>,
 }
 
-/// A signed-in session: the cookie's value and the CSRF token.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// A signed-in session: the cookie's value and the CSRF token. Never printed by `Debug`;
+/// wiped when dropped.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct KeptSession {
     pub token: String,
     pub csrf: String,
+}
+
+impl std::fmt::Debug for KeptSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeptSession { .. }")
+    }
+}
+
+impl Drop for KeptSession {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+        zeroize::Zeroize::zeroize(&mut self.csrf);
+    }
 }
 
 /// The `format` field.
@@ -106,8 +120,8 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Limits on the KDF parameters a file may ask for (a hostile file must not make us allocate
 /// gigabytes or spin for minutes).
-const MAX_M_KIB: u32 = 1 << 20;
-const MAX_T: u32 = 16;
+const MAX_M_KIB: u32 = 256 * 1024;
+const MAX_T: u32 = 8;
 const MAX_P: u32 = 16;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -17,6 +17,7 @@
 //! | [`tui`] | the full-screen chat (ratatui) |
 //! | [`profile`] | where state lives, which account, which server |
 //! | [`prompt`] | questions on the terminal: prompts on stderr, answers on stdin, secrets unechoed |
+//! | [`text`] | others' text made safe to print on a terminal (no escape sequences) |
 //! | [`exit`] | exit codes that mean something |
 
 pub mod account;
@@ -29,5 +30,6 @@ pub mod keystore;
 pub mod profile;
 pub mod prompt;
 pub mod script;
+pub mod text;
 pub mod tls;
 pub mod tui;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use parley_chat::profile::Profile;
-use parley_chat::{account, exit, script, tui};
+use parley_chat::{account, exit, script, text, tui};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -121,6 +121,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("parley-chat: {e:#}");
+    // The server's messages among them: no escape sequences reach the terminal.
+    eprintln!("parley-chat: {}", text::printable(&format!("{e:#}")));
     ExitCode::from(u8::try_from(exit::code_of(e)).unwrap_or(1))
 }

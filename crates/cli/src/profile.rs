@@ -51,6 +51,15 @@ impl Profile {
 
     /// The state file of `username` on this server.
     pub fn state_file(&self, username: &str) -> Result<PathBuf> {
+        // The name may come from the server: never a path of its own.
+        if username.is_empty() || username.starts_with('.') || username.contains(['/', '\\', '\0'])
+        {
+            return Err(crate::exit::Exit::new(
+                crate::exit::LOCAL_STATE,
+                format!("{username:?} cannot name a local state file"),
+            )
+            .into());
+        }
         Ok(self
             .server_dir()?
             .join(format!("{}.state", username.to_lowercase())))

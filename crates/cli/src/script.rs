@@ -65,7 +65,8 @@ use crate::profile::Profile;
 pub struct SendArgs {
     /// The recipient's exact username.
     pub to: String,
-    /// The message; `-` reads it from standard input (multi-line).
+    /// The message; `-` reads it from standard input (multi-line). Prefer `-`: an argument is
+    /// visible to other local users (`ps`) and stays in the shell's history.
     pub text: String,
 }
 
@@ -131,6 +132,12 @@ pub fn clock(at: i64) -> String {
 }
 
 /// An event as one human line (empty: nothing to show).
+/// [`human`] safe for a terminal: a contact's text and the server's messages carry no escape
+/// sequences, carriage returns or other controls (text.rs).
+pub fn human_line(ev: &ChatEvent) -> String {
+    crate::text::printable(&human(ev))
+}
+
 pub fn human(ev: &ChatEvent) -> String {
     match ev {
         ChatEvent::Message {
@@ -202,7 +209,7 @@ fn print_events(events: &[ChatEvent], as_json: bool) -> Result<()> {
         if as_json {
             emit_json(ev)?;
         } else {
-            let line = human(ev);
+            let line = human_line(ev);
             if !line.is_empty() {
                 emit_line(&line)?;
             }
@@ -498,5 +505,32 @@ pub fn watch(profile: &Profile, args: &WatchArgs) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact's message cannot clear the screen, set the title or fake one of one's own
+    /// lines with a carriage return in `read` / `watch` output.
+    #[test]
+    fn a_hostile_message_prints_without_controls() {
+        let ev = ChatEvent::Message {
+            peer: "p".into(),
+            peer_username: "mallory".into(),
+            id: 1,
+            mine: false,
+            text: "hi\x1b[2J\x1b]0;pwned\x07\r12:01 you: I agree ✓✓ read\nline two".into(),
+            created_at: 0,
+            status: Status::Delivered,
+        };
+        let line = human_line(&ev);
+        assert!(!line.contains(['\x1b', '\x07', '\r']), "{line:?}");
+        assert!(line.contains("mallory: hi"), "{line:?}");
+        assert!(
+            line.contains("\n      line two"),
+            "multi-line text still indented: {line:?}"
+        );
     }
 }

@@ -438,11 +438,8 @@ fn login_with_totp_then_with_a_recovery_code_on_another_machine() {
         PASSWORD,
         Second::RecoveryFlag(&reg.codes[0]),
     );
-    assert_eq!(
-        status.code(),
-        Some(3),
-        "invalid_code is a 401: {out}\n{err}"
-    );
+    // A 401, but a refusal (5), not "sign in again" (3): the answer was wrong.
+    assert_eq!(status.code(), Some(5), "invalid_code: {out}\n{err}");
     assert!(!out.contains("Signed in"), "{out}");
     assert!(!state_file(&server, third.path(), "dave").exists());
 
@@ -470,8 +467,8 @@ fn wrong_password_is_refused_with_the_servers_message() {
         "Not the password at all 123",
         Second::None,
     );
-    // invalid_credentials is a 401: "sign in needed" (3).
-    assert_eq!(status.code(), Some(3), "{out}\n{err}");
+    // invalid_credentials is a 401, but a refusal (5): signing in again is not the answer.
+    assert_eq!(status.code(), Some(5), "{out}\n{err}");
     assert!(
         err.to_lowercase().contains("username or password"),
         "the server's message: {err}"
@@ -591,7 +588,7 @@ fn delete_account_removes_it_on_the_server_and_here() {
     server.advance_clock(30);
     let other = tempfile::tempdir().expect("state dir");
     let (status, out, err) = login(&server, other.path(), "hana", PASSWORD, Second::None);
-    assert_eq!(status.code(), Some(3), "{out}\n{err}");
+    assert_eq!(status.code(), Some(5), "{out}\n{err}");
     assert!(!out.contains("Signed in"), "{out}");
 }
 
@@ -616,8 +613,9 @@ fn repeated_wrong_passwords_are_rate_limited_with_the_retry_delay() {
         );
         assert!(!out.contains("Signed in"), "{out}");
         let code = status.code();
+        let limited = err.contains("(try again in ");
         refusals.push((code, err));
-        if code == Some(5) {
+        if limited {
             break;
         }
     }
@@ -630,7 +628,7 @@ fn repeated_wrong_passwords_are_rate_limited_with_the_retry_delay() {
     assert!(
         refusals[..refusals.len() - 1]
             .iter()
-            .all(|(c, _)| *c == Some(3)),
+            .all(|(c, e)| *c == Some(5) && !e.contains("(try again in ")),
         "wrong passwords before that: {refusals:?}"
     );
 }

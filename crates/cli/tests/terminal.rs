@@ -109,6 +109,9 @@ impl Tmux {
                     let l = line.trim_end();
                     if l.starts_with(prompt) && l.ends_with(':') {
                         *from = offset + line.len();
+                        // A person answers after the prompt, not with it: give a no-echo
+                        // prompt the moment it needs to turn echo off.
+                        std::thread::sleep(Duration::from_millis(300));
                         self.type_line(name, text);
                         return screen;
                     }
@@ -178,6 +181,14 @@ fn register_and_sign_in_through_a_real_terminal() {
     let mut at = 0;
     tmux.answer("register", "Password", PASSWORD, &mut at);
     tmux.answer("register", "Password again", PASSWORD, &mut at);
+    // The local passphrase before anything is made on the server.
+    tmux.answer(
+        "register",
+        "A passphrase to seal this account's keys on this machine",
+        PASSPHRASE,
+        &mut at,
+    );
+    tmux.answer("register", "The same passphrase again", PASSPHRASE, &mut at);
     // "n": a new image first.
     let before = at;
     let screen = tmux.answer("register", "CAPTCHA", "n", &mut at);
@@ -230,13 +241,6 @@ fn register_and_sign_in_through_a_real_terminal() {
         "saved",
         &mut at,
     );
-    tmux.answer(
-        "register",
-        "A passphrase to seal this account's keys on this machine",
-        PASSPHRASE,
-        &mut at,
-    );
-    tmux.answer("register", "The same passphrase again", PASSPHRASE, &mut at);
     let screen = tmux.wait_for("register", "[exit ", at);
     assert!(screen.contains("Signed in as tina."), "{screen}");
     assert!(screen.contains("[exit 0]"), "{screen}");
@@ -300,6 +304,13 @@ fn register_and_sign_in_through_a_real_terminal() {
     let mut at = 0;
     tmux.answer("taken", "Password", PASSWORD, &mut at);
     tmux.answer("taken", "Password again", PASSWORD, &mut at);
+    tmux.answer(
+        "taken",
+        "A passphrase to seal this account's keys on this machine",
+        PASSPHRASE,
+        &mut at,
+    );
+    tmux.answer("taken", "The same passphrase again", PASSPHRASE, &mut at);
     tmux.answer("taken", "CAPTCHA", CAPTCHA, &mut at);
     let before = at;
     tmux.answer("taken", "Another username", "tina2", &mut at);

@@ -590,8 +590,19 @@ impl Engine {
         let (stored, error) = (io.stored, io.error);
         self.note(&peer, &stored);
         self.live_seen.extend(stored.iter().map(|m| m.id));
-        // The IV was reserved whatever happened: saved before anything else.
-        self.save()?;
+        // The IV was reserved whatever happened: saved before anything else. A message that was
+        // stored but whose state could not be saved is said to be sent, so it is not sent twice
+        // (the next process resumes above the server's last IV, §4.5).
+        if let Err(e) = self.save() {
+            if result.is_ok() {
+                return Err(Exit::new(
+                    exit::LOCAL_STATE,
+                    format!("the message was sent, but the local state could not be saved: {e:#}"),
+                )
+                .into());
+            }
+            return Err(e);
+        }
         match result {
             Ok(events) => {
                 out.extend(self.map_events(&peer, events, &stored));
@@ -741,13 +752,10 @@ impl Engine {
                 "not signed in: run `parley-chat login`",
             )
         })?;
-        let host_for_url = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
+        // host_str() already brackets an IPv6 address ("[::1]"): the URL takes it as it is,
+        // the TLS server name without the brackets.
         let target = WsTarget {
-            url: format!("wss://{host_for_url}:{port}/api/ws"),
+            url: format!("wss://{host}:{port}/api/ws"),
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
@@ -971,7 +979,10 @@ impl Engine {
                 for m in &page.messages {
                     out.extend(self.ingest(m, acks)?);
                 }
-                if page.messages.len() < CATCH_UP_PAGE {
+                let moved = self.state.peers.get(&peer).map_or(0, |p| p.last_id) > after;
+                // A short page is the end; a full page that moved nothing (a server answering
+                // old or foreign messages) must not loop for ever.
+                if page.messages.len() < CATCH_UP_PAGE || !moved {
                     break;
                 }
             }

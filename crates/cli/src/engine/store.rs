@@ -491,6 +491,12 @@ mod tests {
         let mut state = crate::keystore::AccountState::default();
         crate::engine::make_identity(&mut state).expect("identity");
         let d = state.identity.clone().expect("made").0.clone();
-        assert!(!format!("{state:?}").contains(&d));
+        state.session = Some(crate::keystore::KeptSession {
+            token: "session-token-value-0123456789".into(),
+            csrf: "csrf-token-value-9876543210".into(),
+        });
+        let printed = format!("{state:?}");
+        assert!(!printed.contains(&d));
+        assert!(!printed.contains("session-token-value") && !printed.contains("csrf-token-value"));
     }
 }
