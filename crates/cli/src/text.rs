@@ -4,9 +4,9 @@
 //! The full-screen chat needs none of this (ratatui drops control characters); `read`, `watch`
 //! and every message on stderr go through [`printable`].
 
-/// `s` with every control character except `\n` and `\t` (C0 including ESC and `\r`, DEL, C1
-/// including U+009B CSI and U+009D OSC) and the bidirectional overrides and isolates replaced by
-/// U+FFFD.
+/// `s` with every control character except `\n` and `\t` (U+0000–U+001F including ESC and
+/// `\r`, DEL, U+0080–U+009F including the one-character CSI U+009B and OSC U+009D) and the
+/// bidirectional overrides and isolates replaced by U+FFFD.
 pub fn printable(s: &str) -> String {
     s.chars()
         .map(|c| match c {
@@ -26,7 +26,7 @@ mod tests {
     use super::printable;
 
     #[test]
-    fn escapes_carriage_returns_and_c1_controls_do_not_reach_the_terminal() {
+    fn escapes_carriage_returns_and_8_bit_controls_do_not_reach_the_terminal() {
         let hostile =
             "ok\r12:01 you: I agree\x1b[2J\x1b]0;title\x07\x1b]52;c;aGk=\x07\u{9b}31m\u{9d}x\u{7f}";
         let safe = printable(hostile);
