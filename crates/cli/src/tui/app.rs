@@ -673,6 +673,23 @@ impl App {
                 self.compose.clear();
                 self.cursor = 0;
             }
+            KeyCode::Char('w') if ctrl => {
+                // Delete the word before the cursor (and the spaces after it).
+                let chars: Vec<char> = self.compose.chars().collect();
+                let mut start = self.cursor;
+                while start > 0 && chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                while start > 0 && !chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                let (a, b) = (
+                    byte_at(&self.compose, start),
+                    byte_at(&self.compose, self.cursor),
+                );
+                self.compose.replace_range(a..b, "");
+                self.cursor = start;
+            }
             KeyCode::Char('a') if ctrl => self.cursor = 0,
             KeyCode::Char('e') if ctrl => self.cursor = self.compose.chars().count(),
             KeyCode::Char(c) if !ctrl => self.insert(c),

@@ -795,3 +795,36 @@ fn the_lost_keys_notice_goes_when_the_messages_decrypt_after_all() {
     assert!(!s.contains("no longer has the keys"), "{s}");
     assert!(!s.contains("can't be decrypted"), "{s}");
 }
+
+#[test]
+fn every_screen_draws_at_any_size() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    typed(
+        &mut app,
+        &mut fake,
+        "a long message with 世界 and 👋 that wraps",
+    );
+    app.on_key(&mut fake, ctrl('w'));
+    assert_eq!(app.compose, "a long message with 世界 and 👋 that ");
+    let dialogs = [
+        None,
+        Some(Dialog::Help),
+        Some(Dialog::NewChat {
+            input: "someone".into(),
+            error: Some("no user named someone".into()),
+        }),
+        Some(Dialog::Safety {
+            peer: "u-bob".into(),
+            number: Ok(
+                "12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000".into(),
+            ),
+        }),
+    ];
+    for dialog in dialogs {
+        app.dialog = dialog;
+        for (w, h) in [(120, 40), (80, 24), (50, 12), (20, 6), (4, 3), (1, 1)] {
+            screen(&mut app, w, h);
+        }
+    }
+}

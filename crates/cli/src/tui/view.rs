@@ -35,8 +35,10 @@ pub fn connection_text(c: Option<Connection>) -> &'static str {
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let [main, status] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    // The list takes 30 columns, less on a narrow terminal.
+    let list_width = LIST_WIDTH.min(main.width / 3).max(12);
     let [left, right] =
-        Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(20)]).areas(main);
+        Layout::horizontal([Constraint::Length(list_width), Constraint::Min(10)]).areas(main);
     draw_list(frame, app, left);
     draw_conversation(frame, app, right);
     draw_status(frame, app, status);
@@ -720,7 +722,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-R", "Refresh keys"),
     ("a (list)", "accept a contact's new key"),
     ("q (list)", "quit"),
-    ("Ctrl-U", "clear the compose box"),
+    ("Ctrl-U, Ctrl-W", "clear the compose box, delete a word"),
     ("?, F1", "this help"),
     ("Ctrl-Q, Ctrl-C", "quit"),
 ];
