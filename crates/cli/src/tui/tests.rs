@@ -158,7 +158,14 @@ impl Backend for Fake {
             created_at: 1_700_001_000,
         }])
     }
-    fn safety_number(&mut self, _peer: &str) -> Result<String> {
+    fn safety_number(&mut self, peer: &str) -> Result<String> {
+        if peer == "u-erin" {
+            return Err(Exit::new(
+                exit::NOT_FOUND,
+                "erin has not published a key yet: there is nothing to compare.",
+            )
+            .into());
+        }
         Ok("12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000".into())
     }
     fn mark_verified(&mut self, peer: &str) -> Result<()> {
@@ -827,4 +834,18 @@ fn every_screen_draws_at_any_size() {
             screen(&mut app, w, h);
         }
     }
+}
+
+#[test]
+fn the_safety_panel_says_when_there_is_no_key_to_compare() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, ctrl('n'));
+    typed(&mut app, &mut fake, "erin");
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    app.on_key(&mut fake, ctrl('s'));
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("erin has not published a key yet"), "{s}");
+    assert!(!s.contains("v mark as verified"), "{s}");
+    app.on_key(&mut fake, key(KeyCode::Char('v')));
+    assert!(!fake.calls.contains(&Call::MarkVerified("u-erin".into())));
 }

@@ -657,8 +657,10 @@ fn draw_safety(frame: &mut Frame, app: &App, peer: &str, number: &Result<String,
                 )));
             }
         }
+        // The engine's words, e.g. "bob has not published a key yet: there is nothing to
+        // compare." (safety.js).
         Err(e) => lines.push(Line::from(Span::styled(
-            format!("The safety number could not be computed: {e}"),
+            e.clone(),
             Style::new().fg(Color::Red),
         ))),
     }
