@@ -338,6 +338,19 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     // Bob refreshes the keys: "Keys changed" on Alice's screen too.
     run_ok(&server, bob_dir.path(), &["refresh", "alice"]);
     tmux.wait_for(&["Keys changed — bob"], "Bob's Refresh");
+    // Alice's Refresh (Ctrl-R): "Keys changed" on her screen, and in Bob's history.
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(
+        &["Keys changed — You", "Keys refreshed for bob."],
+        "Alice's Refresh",
+    );
+    let read = run_ok(&server, bob_dir.path(), &["read", "alice", "--json"]);
+    assert!(
+        read.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["event"] == "keys_changed" && v["by_me"] == false),
+        "{read}"
+    );
 
     // Carol writes twice: her conversation shows 2 unread in the list while Bob's stays open.
     run_ok(
@@ -377,6 +390,15 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     let screen = tmux.wait_for(&["Lunch at 12?", "bob ✓"], "carol's conversation");
     assert!(!screen.contains("carol (2)"), "{screen}");
     save("conversations.txt", &screen);
+    // Opening carol's conversation sent her a read receipt: her ticks say Read.
+    let read = run_ok(&server, carol_dir.path(), &["read", "alice", "--json"]);
+    let statuses: Vec<String> = read
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "message" && v["mine"] == true)
+        .map(|v| v["status"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(statuses, ["read", "read"], "{read}");
 
     tmux.keys(&["?"]);
     let screen = tmux.wait_for(&["Keys", "Refresh keys", "Ctrl-Q"], "the help");
