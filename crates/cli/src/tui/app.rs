@@ -193,6 +193,8 @@ pub struct App {
     pub view_lines: usize,
     /// Sending to the open conversation is held back (a verified contact's key changed).
     pub blocked: bool,
+    /// Unsent text of the conversations not open (text, cursor), kept while moving around.
+    pub drafts: HashMap<String, (String, usize)>,
 }
 
 impl App {
@@ -213,6 +215,7 @@ impl App {
             view_height: 0,
             view_lines: 0,
             blocked: false,
+            drafts: HashMap::new(),
         };
         app.reload_list(backend);
         if !app.conversations.is_empty() {
@@ -297,8 +300,18 @@ impl App {
         conv.unread = 0;
         let peer = conv.peer.clone();
         if self.selected != Some(i) {
-            self.compose.clear();
-            self.cursor = 0;
+            // The compose box's text stays with its conversation.
+            let text = std::mem::take(&mut self.compose);
+            let cursor = std::mem::replace(&mut self.cursor, 0);
+            if let Some(old) = self.current_peer()
+                && !text.is_empty()
+            {
+                self.drafts.insert(old, (text, cursor));
+            }
+            if let Some((text, cursor)) = self.drafts.remove(&peer) {
+                self.compose = text;
+                self.cursor = cursor;
+            }
         }
         self.selected = Some(i);
         let loaded = self.timelines.get(&peer).is_some_and(|t| t.loaded);

@@ -849,3 +849,22 @@ fn the_safety_panel_says_when_there_is_no_key_to_compare() {
     app.on_key(&mut fake, key(KeyCode::Char('v')));
     assert!(!fake.calls.contains(&Call::MarkVerified("u-erin".into())));
 }
+
+#[test]
+fn a_draft_stays_with_its_conversation() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    typed(&mut app, &mut fake, "half-written for bob");
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    app.on_key(&mut fake, key(KeyCode::Down));
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-carol"));
+    assert_eq!(app.compose, "");
+    app.on_key(&mut fake, key(KeyCode::Up));
+    assert_eq!(app.compose, "half-written for bob");
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert!(
+        fake.calls
+            .contains(&Call::Send("u-bob".into(), "half-written for bob".into()))
+    );
+}
