@@ -323,9 +323,7 @@ impl App {
                     tl.loaded = true;
                     tl.has_older = page_min.is_some();
                     tl.oldest = page_min;
-                    for ev in events {
-                        self.apply(backend, ev, false);
-                    }
+                    self.apply_page(backend, events, None);
                 }
                 Err(e) => self.fail(format!("The messages could not be loaded: {e:#}")),
             }
@@ -378,14 +376,26 @@ impl App {
                     }
                     tl.grew_above = true;
                 }
-                let mut prev = None;
-                for ev in events {
-                    let id = event_id(&ev);
-                    self.apply_at(backend, ev, false, prev);
-                    prev = id.or(prev);
-                }
+                self.apply_page(backend, events, before);
             }
             Err(e) => self.fail(format!("Older messages could not be loaded: {e:#}")),
+        }
+    }
+
+    /// A history page (oldest first): a notice without an id goes after the message before
+    /// it, or just before the page's first message.
+    fn apply_page<B: Backend>(
+        &mut self,
+        backend: &mut B,
+        events: Vec<ChatEvent>,
+        before: Option<i64>,
+    ) {
+        let first = events.iter().find_map(event_id).or(before);
+        let mut prev = first.map(|f| f - 1);
+        for ev in events {
+            let id = event_id(&ev);
+            self.apply_at(backend, ev, false, prev);
+            prev = id.or(prev);
         }
     }
 

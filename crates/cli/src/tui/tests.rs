@@ -868,3 +868,35 @@ fn a_draft_stays_with_its_conversation() {
             .contains(&Call::Send("u-bob".into(), "half-written for bob".into()))
     );
 }
+
+#[test]
+fn a_notice_in_an_older_page_stays_in_its_place() {
+    let mut fake = Fake::new();
+    let mut events: Vec<ChatEvent> = vec![ChatEvent::KeysChanged {
+        peer: "u-bob".into(),
+        peer_username: "bob".into(),
+        by_me: false,
+        created_at: 1_700_000_000,
+    }];
+    events.extend((1..=60).map(|id| {
+        msg(
+            "u-bob",
+            "bob",
+            id,
+            false,
+            &format!("message {id}"),
+            Status::Sent,
+        )
+    }));
+    fake.messages.insert("u-bob".into(), events);
+    let mut app = App::new(&mut fake);
+    for _ in 0..40 {
+        screen(&mut app, 100, 200);
+        app.on_key(&mut fake, key(KeyCode::PageUp));
+    }
+    let s = screen(&mut app, 100, 200);
+    let keys = s.find("Keys changed").expect("the notice");
+    let first = s.find("  message 1 ").expect("message 1");
+    let last = s.find("  message 60 ").expect("message 60");
+    assert!(keys < first && first < last, "{s}");
+}
