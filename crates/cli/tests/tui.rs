@@ -335,6 +335,37 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     let screen = tmux.wait_for(&["Hi Alice! 世界", "✓✓"], "Bob's reply and the ticks");
     assert!(screen.contains("bob"), "{screen}");
 
+    // A paste of two lines is one message (bracketed paste), sent by Enter only.
+    tmux.tmux(&["set-buffer", "pasted line one\npasted line two"]);
+    tmux.tmux(&["paste-buffer", "-p", "-t", "main"]);
+    tmux.wait_for(
+        &["pasted line one", "pasted line two"],
+        "the pasted text in the box",
+    );
+    tmux.keys(&["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = run_ok(&server, bob_dir.path(), &["read", "alice", "--json"]);
+        let texts: Vec<serde_json::Value> = read
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "message")
+            .map(|v| v["text"].clone())
+            .collect();
+        assert!(
+            !texts.iter().any(|t| t == "pasted line one"),
+            "sent line by line: {read}"
+        );
+        if texts
+            .iter()
+            .any(|t| t == "pasted line one\npasted line two")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pasted message: {read}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // Bob refreshes the keys: "Keys changed" on Alice's screen too.
     run_ok(&server, bob_dir.path(), &["refresh", "alice"]);
     tmux.wait_for(&["Keys changed — bob"], "Bob's Refresh");

@@ -744,6 +744,28 @@ impl App {
         }
     }
 
+    /// Pasted text (bracketed paste): into the new-chat field, or into the compose box as is,
+    /// line breaks included (never sent by its newlines).
+    pub fn paste(&mut self, text: &str) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        match &mut self.dialog {
+            Some(Dialog::NewChat { input, error }) => {
+                input.push_str(text.trim());
+                *error = None;
+            }
+            Some(_) => {}
+            None => {
+                if self.selected.is_none() {
+                    return;
+                }
+                self.focus = Focus::Compose;
+                for c in text.chars() {
+                    self.insert(c);
+                }
+            }
+        }
+    }
+
     fn insert(&mut self, c: char) {
         let at = byte_at(&self.compose, self.cursor);
         self.compose.insert(at, c);

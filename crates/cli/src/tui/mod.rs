@@ -24,7 +24,8 @@ use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use ratatui::Terminal;
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::execute;
 
 pub use app::App;
 pub use backend::Backend;
@@ -48,6 +49,8 @@ pub fn run(profile: &Profile) -> Result<()> {
     let mut terminal = ratatui::try_init()?;
     // Restores the terminal however this function ends (the panic hook covers panics).
     let _restore = Restore;
+    // A paste arrives as one event: its line breaks do not send it line by line.
+    execute!(std::io::stdout(), EnableBracketedPaste)?;
     let result = run_loop(&mut terminal, &mut engine);
     // A last save and a clean close happen when the engine drops, on the normal screen.
     drop(terminal);
@@ -59,6 +62,8 @@ struct Restore;
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        // Nothing more can be done if the terminal refuses; ratatui::restore reports its own.
+        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
     }
 }
@@ -81,23 +86,15 @@ where
         if event::poll(TICK)? {
             match event::read()? {
                 Event::Key(key) => app.on_key(backend, key),
-                Event::Paste(text) => {
-                    for c in text.chars() {
-                        app.on_key(
-                            backend,
-                            event::KeyEvent::new(
-                                event::KeyCode::Char(c),
-                                event::KeyModifiers::NONE,
-                            ),
-                        );
-                    }
-                }
+                Event::Paste(text) => app.paste(&text),
                 _ => {}
             }
             // Keys typed quickly are handled before the next draw.
             while event::poll(Duration::ZERO)? {
-                if let Event::Key(key) = event::read()? {
-                    app.on_key(backend, key);
+                match event::read()? {
+                    Event::Key(key) => app.on_key(backend, key),
+                    Event::Paste(text) => app.paste(&text),
+                    _ => {}
                 }
             }
         }

@@ -900,3 +900,23 @@ fn a_notice_in_an_older_page_stays_in_its_place() {
     let last = s.find("  message 60 ").expect("message 60");
     assert!(keys < first && first < last, "{s}");
 }
+
+#[test]
+fn a_paste_keeps_its_line_breaks_and_is_not_sent_line_by_line() {
+    let (mut app, mut fake) = start();
+    // From the list: the paste goes to the compose box of the open conversation.
+    app.paste("first line\r\nsecond line\n");
+    assert_eq!(app.focus, Focus::Compose);
+    assert_eq!(app.compose, "first line\nsecond line\n");
+    assert!(!fake.calls.iter().any(|c| matches!(c, Call::Send(..))));
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert!(fake.calls.contains(&Call::Send(
+        "u-bob".into(),
+        "first line\nsecond line\n".into()
+    )));
+    // Into the new-chat field: one line.
+    app.on_key(&mut fake, ctrl('n'));
+    app.paste(" erin\n");
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-erin"));
+}
