@@ -399,16 +399,17 @@ impl App {
         }
     }
 
-    /// Drains the backend's live events.
-    pub fn poll<B: Backend>(&mut self, backend: &mut B, timeout: Duration) {
+    /// Drains the backend's live events; whether there were any.
+    pub fn poll<B: Backend>(&mut self, backend: &mut B, timeout: Duration) -> bool {
         let events = backend.poll(timeout);
         if events.is_empty() {
-            return;
+            return false;
         }
         for ev in events {
             self.apply(backend, ev, true);
         }
         self.sync(backend);
+        true
     }
 
     /// One event from the engine (`live`: it just happened, not history).

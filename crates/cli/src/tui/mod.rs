@@ -18,7 +18,7 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::io::IsTerminal;
 
@@ -78,12 +78,20 @@ where
     T::Error: Send + Sync + 'static,
 {
     let mut app = App::new(backend);
+    // Drawn after a key, a paste, a resize or an engine event, and once a second (the times).
+    let mut dirty = true;
+    let mut drawn = Instant::now();
     loop {
-        terminal.draw(|frame| view::draw(frame, &mut app))?;
+        if dirty || drawn.elapsed() >= Duration::from_secs(1) {
+            terminal.draw(|frame| view::draw(frame, &mut app))?;
+            dirty = false;
+            drawn = Instant::now();
+        }
         if app.quit {
             return Ok(());
         }
         if event::poll(TICK)? {
+            dirty = true;
             match event::read()? {
                 Event::Key(key) => app.on_key(backend, key),
                 Event::Paste(text) => app.paste(&text),
@@ -98,6 +106,6 @@ where
                 }
             }
         }
-        app.poll(backend, Duration::ZERO);
+        dirty |= app.poll(backend, Duration::ZERO);
     }
 }
