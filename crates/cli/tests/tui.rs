@@ -394,7 +394,10 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
         carol_dir.path(),
         &["send", "alice", "Lunch at 12?"],
     );
-    let screen = tmux.wait_for(&["carol (2)"], "carol's unread count");
+    tmux.wait_for(&["carol (2)"], "carol's unread count");
+    // A key clears the last notice ("Keys refreshed for bob."): the status bar shows again.
+    tmux.keys(&["End"]);
+    let screen = tmux.wait_for(&["carol (2)", "● Connected │ alice"], "the status bar");
     save("chat.txt", &screen);
 
     // The safety-number panel.

@@ -35,6 +35,8 @@ use crate::profile::Profile;
 
 /// How long one turn of the loop waits for a key.
 const TICK: Duration = Duration::from_millis(100);
+/// How long a notice (not an error) stays in the status bar.
+const NOTICE_FOR: Duration = Duration::from_secs(6);
 
 /// `parley-chat chat` (the default command).
 pub fn run(profile: &Profile) -> Result<()> {
@@ -81,7 +83,22 @@ where
     // Drawn after a key, a paste, a resize or an engine event, and once a second (the times).
     let mut dirty = true;
     let mut drawn = Instant::now();
+    // A notice (not an error) goes after a while; an error stays until the next key.
+    let mut notice: Option<(app::Notice, Instant)> = None;
     loop {
+        match (&app.notice, &notice) {
+            (Some(n), Some((seen, _))) if n == seen => {}
+            (Some(n), _) => notice = Some((n.clone(), Instant::now())),
+            (None, _) => notice = None,
+        }
+        if let Some((n, since)) = &notice
+            && !n.error
+            && since.elapsed() >= NOTICE_FOR
+        {
+            app.notice = None;
+            notice = None;
+            dirty = true;
+        }
         if dirty || drawn.elapsed() >= Duration::from_secs(1) {
             terminal.draw(|frame| view::draw(frame, &mut app))?;
             dirty = false;
