@@ -91,6 +91,8 @@ pub struct Timeline {
     /// view scrolled up stays on the same lines when new ones arrive below.
     pub drawn_lines: usize,
     pub grew_above: bool,
+    /// The first message that was unread when the conversation was opened ("N new messages").
+    pub unread_from: Option<i64>,
     seq: u64,
 }
 
@@ -297,9 +299,18 @@ impl App {
         let Some(conv) = self.conversations.get_mut(i) else {
             return;
         };
-        conv.unread = 0;
+        let unread = usize::try_from(std::mem::take(&mut conv.unread)).unwrap_or(0);
         let peer = conv.peer.clone();
-        if self.selected != Some(i) {
+        let switching = self.selected != Some(i);
+        if switching {
+            // The "new messages" line belongs to one visit.
+            if let Some(old) = self.current_peer()
+                && let Some(tl) = self.timelines.get_mut(&old)
+            {
+                tl.unread_from = None;
+            }
+        }
+        if switching {
             // The compose box's text stays with its conversation.
             let text = std::mem::take(&mut self.compose);
             let cursor = std::mem::replace(&mut self.cursor, 0);
@@ -330,6 +341,21 @@ impl App {
         }
         if let Some(tl) = self.timelines.get_mut(&peer) {
             tl.scroll = 0;
+            if switching && unread > 0 {
+                // The first of the `unread` newest messages from the contact.
+                tl.unread_from = tl
+                    .entries
+                    .iter()
+                    .rev()
+                    .filter_map(|(_, e)| match e {
+                        Entry::Message {
+                            id, mine: false, ..
+                        } => Some(*id),
+                        _ => None,
+                    })
+                    .take(unread)
+                    .last();
+            }
         }
         self.send_read(backend, &peer);
     }

@@ -920,3 +920,35 @@ fn a_paste_keeps_its_line_breaks_and_is_not_sent_line_by_line() {
     app.on_key(&mut fake, key(KeyCode::Enter));
     assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-erin"));
 }
+
+#[test]
+fn opening_a_conversation_with_unread_messages_marks_where_they_start() {
+    let mut fake = Fake::new();
+    fake.messages.insert(
+        "u-carol".into(),
+        (1..=5)
+            .map(|id| {
+                msg(
+                    "u-carol",
+                    "carol",
+                    id,
+                    false,
+                    &format!("carol {id}"),
+                    Status::Sent,
+                )
+            })
+            .collect(),
+    );
+    let mut app = App::new(&mut fake);
+    app.on_key(&mut fake, key(KeyCode::Down));
+    let s = screen(&mut app, 100, 30);
+    // carol had 3 unread: the line stands above "carol 3".
+    let line = s.find("3 new messages").expect("the new-messages line");
+    assert!(s.find("carol 2").expect("2") < line, "{s}");
+    assert!(line < s.find("carol 3").expect("3"), "{s}");
+    // Gone after leaving and coming back.
+    app.on_key(&mut fake, key(KeyCode::Up));
+    app.on_key(&mut fake, key(KeyCode::Down));
+    let s = screen(&mut app, 100, 30);
+    assert!(!s.contains("new messages"), "{s}");
+}

@@ -401,6 +401,23 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
         if !matches!(entry, Entry::Message { .. }) {
             prev_head = None;
         }
+        if let Entry::Message { id, .. } = entry
+            && tl.unread_from == Some(*id)
+        {
+            let n = tl
+                .entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Message { id: m, mine: false, .. } if m >= id))
+                .count();
+            let s = if n == 1 { "" } else { "s" };
+            let label = format!(" {n} new message{s} ");
+            let side = width.saturating_sub(label.chars().count()) / 2;
+            out.push(Line::from(Span::styled(
+                format!("{}{label}{}", "─".repeat(side), "─".repeat(side)),
+                Style::new().fg(Color::Magenta),
+            )));
+            prev_head = None;
+        }
         match entry {
             Entry::Message {
                 mine,
