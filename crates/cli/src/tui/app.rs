@@ -847,6 +847,19 @@ impl App {
             self.fail("Open a conversation first.");
             return;
         };
+        // As the browser's Refresh button: off for a deleted account and while sending is held
+        // back.
+        if conv.peer_deleted {
+            self.fail(format!(
+                "{} deleted their account: there are no keys to refresh.",
+                conv.peer_username
+            ));
+            return;
+        }
+        if backend.send_blocked(&conv.peer) {
+            self.fail(blocked_text(&conv.peer_username));
+            return;
+        }
         match backend.refresh_keys(&conv.peer) {
             Ok(events) => {
                 for ev in events {

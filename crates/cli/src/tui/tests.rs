@@ -952,3 +952,25 @@ fn opening_a_conversation_with_unread_messages_marks_where_they_start() {
     let s = screen(&mut app, 100, 30);
     assert!(!s.contains("new messages"), "{s}");
 }
+
+#[test]
+fn refresh_is_off_for_a_deleted_account_and_while_sending_is_held_back() {
+    let (mut app, mut fake) = start();
+    fake.blocked.insert("u-bob".into());
+    app.on_key(&mut fake, ctrl('r'));
+    assert!(!fake.calls.contains(&Call::Refresh("u-bob".into())));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("Sending is paused"))
+    );
+    app.on_key(&mut fake, key(KeyCode::End));
+    app.on_key(&mut fake, key(KeyCode::Home));
+    app.on_key(&mut fake, key(KeyCode::End));
+    // dave (deleted) is the last row.
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-dave"));
+    app.on_key(&mut fake, ctrl('r'));
+    assert!(!fake.calls.contains(&Call::Refresh("u-dave".into())));
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("dave deleted their account"), "{s}");
+}
