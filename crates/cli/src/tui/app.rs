@@ -704,7 +704,8 @@ impl App {
                 self.focus = Focus::Compose;
             }
             KeyCode::Char('?') => self.dialog = Some(Dialog::Help),
-            KeyCode::Char('a') => self.accept_key(backend),
+            // No `a` here: a new key is accepted in the safety panel, with its digits on the
+            // screen (as the browser's dialog).
             KeyCode::Char('q') => self.quit = true,
             _ => {}
         }

@@ -500,6 +500,9 @@ fn key_warning_banner_blocks_send_until_accepted() {
     );
     assert!(s.contains("⚠ Key changed"), "{s}");
     assert!(s.contains("accepts the new key"), "{s}");
+    // `a` in the list does not accept the key: only the safety panel does, digits shown.
+    app.on_key(&mut fake, key(KeyCode::Char('a')));
+    assert!(!fake.calls.contains(&Call::AcceptKey("u-bob".into())));
     // Enter does not send; it says why.
     app.on_key(&mut fake, key(KeyCode::Tab));
     typed(&mut app, &mut fake, "hi");

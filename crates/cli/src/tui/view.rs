@@ -739,7 +739,6 @@ pub const HELP: &[(&str, &str)] = &[
         "safety number (v: mark as verified, a: accept a new key)",
     ),
     ("Ctrl-R", "Refresh keys"),
-    ("a (list)", "accept a contact's new key"),
     ("q (list)", "quit"),
     ("Ctrl-U, Ctrl-W", "clear the compose box, delete a word"),
     ("?, F1", "this help"),
