@@ -335,9 +335,53 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     let screen = tmux.wait_for(&["Hi Alice! 世界", "✓✓"], "Bob's reply and the ticks");
     assert!(screen.contains("bob"), "{screen}");
 
+    // A paste of two lines is one message (bracketed paste), sent by Enter only.
+    tmux.tmux(&["set-buffer", "pasted line one\npasted line two"]);
+    tmux.tmux(&["paste-buffer", "-p", "-t", "main"]);
+    tmux.wait_for(
+        &["pasted line one", "pasted line two"],
+        "the pasted text in the box",
+    );
+    tmux.keys(&["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = run_ok(&server, bob_dir.path(), &["read", "alice", "--json"]);
+        let texts: Vec<serde_json::Value> = read
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "message")
+            .map(|v| v["text"].clone())
+            .collect();
+        assert!(
+            !texts.iter().any(|t| t == "pasted line one"),
+            "sent line by line: {read}"
+        );
+        if texts
+            .iter()
+            .any(|t| t == "pasted line one\npasted line two")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pasted message: {read}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // Bob refreshes the keys: "Keys changed" on Alice's screen too.
     run_ok(&server, bob_dir.path(), &["refresh", "alice"]);
     tmux.wait_for(&["Keys changed — bob"], "Bob's Refresh");
+    // Alice's Refresh (Ctrl-R): "Keys changed" on her screen, and in Bob's history.
+    tmux.keys(&["C-r"]);
+    tmux.wait_for(
+        &["Keys changed — You", "Keys refreshed for bob."],
+        "Alice's Refresh",
+    );
+    let read = run_ok(&server, bob_dir.path(), &["read", "alice", "--json"]);
+    assert!(
+        read.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["event"] == "keys_changed" && v["by_me"] == false),
+        "{read}"
+    );
 
     // Carol writes twice: her conversation shows 2 unread in the list while Bob's stays open.
     run_ok(
@@ -350,7 +394,10 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
         carol_dir.path(),
         &["send", "alice", "Lunch at 12?"],
     );
-    let screen = tmux.wait_for(&["carol (2)"], "carol's unread count");
+    tmux.wait_for(&["carol (2)"], "carol's unread count");
+    // A key clears the last notice ("Keys refreshed for bob."): the status bar shows again.
+    tmux.keys(&["End"]);
+    let screen = tmux.wait_for(&["carol (2)", "● Connected │ alice"], "the status bar");
     save("chat.txt", &screen);
 
     // The safety-number panel.
@@ -377,6 +424,15 @@ fn chat_in_a_real_terminal_with_bob_on_the_command_line() {
     let screen = tmux.wait_for(&["Lunch at 12?", "bob ✓"], "carol's conversation");
     assert!(!screen.contains("carol (2)"), "{screen}");
     save("conversations.txt", &screen);
+    // Opening carol's conversation sent her a read receipt: her ticks say Read.
+    let read = run_ok(&server, carol_dir.path(), &["read", "alice", "--json"]);
+    let statuses: Vec<String> = read
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "message" && v["mine"] == true)
+        .map(|v| v["status"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(statuses, ["read", "read"], "{read}");
 
     tmux.keys(&["?"]);
     let screen = tmux.wait_for(&["Keys", "Refresh keys", "Ctrl-Q"], "the help");

@@ -91,6 +91,8 @@ pub struct Timeline {
     /// view scrolled up stays on the same lines when new ones arrive below.
     pub drawn_lines: usize,
     pub grew_above: bool,
+    /// The first message that was unread when the conversation was opened ("N new messages").
+    pub unread_from: Option<i64>,
     seq: u64,
 }
 
@@ -193,6 +195,8 @@ pub struct App {
     pub view_lines: usize,
     /// Sending to the open conversation is held back (a verified contact's key changed).
     pub blocked: bool,
+    /// Unsent text of the conversations not open (text, cursor), kept while moving around.
+    pub drafts: HashMap<String, (String, usize)>,
 }
 
 impl App {
@@ -213,6 +217,7 @@ impl App {
             view_height: 0,
             view_lines: 0,
             blocked: false,
+            drafts: HashMap::new(),
         };
         app.reload_list(backend);
         if !app.conversations.is_empty() {
@@ -294,11 +299,30 @@ impl App {
         let Some(conv) = self.conversations.get_mut(i) else {
             return;
         };
-        conv.unread = 0;
+        let unread = usize::try_from(std::mem::take(&mut conv.unread)).unwrap_or(0);
         let peer = conv.peer.clone();
-        if self.selected != Some(i) {
-            self.compose.clear();
-            self.cursor = 0;
+        let switching = self.selected != Some(i);
+        if switching {
+            // The "new messages" line belongs to one visit.
+            if let Some(old) = self.current_peer()
+                && let Some(tl) = self.timelines.get_mut(&old)
+            {
+                tl.unread_from = None;
+            }
+        }
+        if switching {
+            // The compose box's text stays with its conversation.
+            let text = std::mem::take(&mut self.compose);
+            let cursor = std::mem::replace(&mut self.cursor, 0);
+            if let Some(old) = self.current_peer()
+                && !text.is_empty()
+            {
+                self.drafts.insert(old, (text, cursor));
+            }
+            if let Some((text, cursor)) = self.drafts.remove(&peer) {
+                self.compose = text;
+                self.cursor = cursor;
+            }
         }
         self.selected = Some(i);
         let loaded = self.timelines.get(&peer).is_some_and(|t| t.loaded);
@@ -310,15 +334,28 @@ impl App {
                     tl.loaded = true;
                     tl.has_older = page_min.is_some();
                     tl.oldest = page_min;
-                    for ev in events {
-                        self.apply(backend, ev, false);
-                    }
+                    self.apply_page(backend, events, None);
                 }
                 Err(e) => self.fail(format!("The messages could not be loaded: {e:#}")),
             }
         }
         if let Some(tl) = self.timelines.get_mut(&peer) {
             tl.scroll = 0;
+            if switching && unread > 0 {
+                // The first of the `unread` newest messages from the contact.
+                tl.unread_from = tl
+                    .entries
+                    .iter()
+                    .rev()
+                    .filter_map(|(_, e)| match e {
+                        Entry::Message {
+                            id, mine: false, ..
+                        } => Some(*id),
+                        _ => None,
+                    })
+                    .take(unread)
+                    .last();
+            }
         }
         self.send_read(backend, &peer);
     }
@@ -365,27 +402,40 @@ impl App {
                     }
                     tl.grew_above = true;
                 }
-                let mut prev = None;
-                for ev in events {
-                    let id = event_id(&ev);
-                    self.apply_at(backend, ev, false, prev);
-                    prev = id.or(prev);
-                }
+                self.apply_page(backend, events, before);
             }
             Err(e) => self.fail(format!("Older messages could not be loaded: {e:#}")),
         }
     }
 
-    /// Drains the backend's live events.
-    pub fn poll<B: Backend>(&mut self, backend: &mut B, timeout: Duration) {
+    /// A history page (oldest first): a notice without an id goes after the message before
+    /// it, or just before the page's first message.
+    fn apply_page<B: Backend>(
+        &mut self,
+        backend: &mut B,
+        events: Vec<ChatEvent>,
+        before: Option<i64>,
+    ) {
+        let first = events.iter().find_map(event_id).or(before);
+        let mut prev = first.map(|f| f - 1);
+        for ev in events {
+            let id = event_id(&ev);
+            self.apply_at(backend, ev, false, prev);
+            prev = id.or(prev);
+        }
+    }
+
+    /// Drains the backend's live events; whether there were any.
+    pub fn poll<B: Backend>(&mut self, backend: &mut B, timeout: Duration) -> bool {
         let events = backend.poll(timeout);
         if events.is_empty() {
-            return;
+            return false;
         }
         for ev in events {
             self.apply(backend, ev, true);
         }
         self.sync(backend);
+        true
     }
 
     /// One event from the engine (`live`: it just happened, not history).
@@ -654,7 +704,8 @@ impl App {
                 self.focus = Focus::Compose;
             }
             KeyCode::Char('?') => self.dialog = Some(Dialog::Help),
-            KeyCode::Char('a') => self.accept_key(backend),
+            // No `a` here: a new key is accepted in the safety panel, with its digits on the
+            // screen (as the browser's dialog).
             KeyCode::Char('q') => self.quit = true,
             _ => {}
         }
@@ -672,6 +723,23 @@ impl App {
             KeyCode::Char('u') if ctrl => {
                 self.compose.clear();
                 self.cursor = 0;
+            }
+            KeyCode::Char('w') if ctrl => {
+                // Delete the word before the cursor (and the spaces after it).
+                let chars: Vec<char> = self.compose.chars().collect();
+                let mut start = self.cursor;
+                while start > 0 && chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                while start > 0 && !chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                let (a, b) = (
+                    byte_at(&self.compose, start),
+                    byte_at(&self.compose, self.cursor),
+                );
+                self.compose.replace_range(a..b, "");
+                self.cursor = start;
             }
             KeyCode::Char('a') if ctrl => self.cursor = 0,
             KeyCode::Char('e') if ctrl => self.cursor = self.compose.chars().count(),
@@ -701,6 +769,28 @@ impl App {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Pasted text (bracketed paste): into the new-chat field, or into the compose box as is,
+    /// line breaks included (never sent by its newlines).
+    pub fn paste(&mut self, text: &str) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        match &mut self.dialog {
+            Some(Dialog::NewChat { input, error }) => {
+                input.push_str(text.trim());
+                *error = None;
+            }
+            Some(_) => {}
+            None => {
+                if self.selected.is_none() {
+                    return;
+                }
+                self.focus = Focus::Compose;
+                for c in text.chars() {
+                    self.insert(c);
+                }
+            }
         }
     }
 
@@ -758,6 +848,19 @@ impl App {
             self.fail("Open a conversation first.");
             return;
         };
+        // As the browser's Refresh button: off for a deleted account and while sending is held
+        // back.
+        if conv.peer_deleted {
+            self.fail(format!(
+                "{} deleted their account: there are no keys to refresh.",
+                conv.peer_username
+            ));
+            return;
+        }
+        if backend.send_blocked(&conv.peer) {
+            self.fail(blocked_text(&conv.peer_username));
+            return;
+        }
         match backend.refresh_keys(&conv.peer) {
             Ok(events) => {
                 for ev in events {

@@ -18,13 +18,14 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use ratatui::Terminal;
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::execute;
 
 pub use app::App;
 pub use backend::Backend;
@@ -34,6 +35,8 @@ use crate::profile::Profile;
 
 /// How long one turn of the loop waits for a key.
 const TICK: Duration = Duration::from_millis(100);
+/// How long a notice (not an error) stays in the status bar.
+const NOTICE_FOR: Duration = Duration::from_secs(6);
 
 /// `parley-chat chat` (the default command).
 pub fn run(profile: &Profile) -> Result<()> {
@@ -48,6 +51,8 @@ pub fn run(profile: &Profile) -> Result<()> {
     let mut terminal = ratatui::try_init()?;
     // Restores the terminal however this function ends (the panic hook covers panics).
     let _restore = Restore;
+    // A paste arrives as one event: its line breaks do not send it line by line.
+    execute!(std::io::stdout(), EnableBracketedPaste)?;
     let result = run_loop(&mut terminal, &mut engine);
     // A last save and a clean close happen when the engine drops, on the normal screen.
     drop(terminal);
@@ -59,6 +64,8 @@ struct Restore;
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        // Nothing more can be done if the terminal refuses; ratatui::restore reports its own.
+        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
     }
 }
@@ -73,34 +80,49 @@ where
     T::Error: Send + Sync + 'static,
 {
     let mut app = App::new(backend);
+    // Drawn after a key, a paste, a resize or an engine event, and once a second (the times).
+    let mut dirty = true;
+    let mut drawn = Instant::now();
+    // A notice (not an error) goes after a while; an error stays until the next key.
+    let mut notice: Option<(app::Notice, Instant)> = None;
     loop {
-        terminal.draw(|frame| view::draw(frame, &mut app))?;
+        match (&app.notice, &notice) {
+            (Some(n), Some((seen, _))) if n == seen => {}
+            (Some(n), _) => notice = Some((n.clone(), Instant::now())),
+            (None, _) => notice = None,
+        }
+        if let Some((n, since)) = &notice
+            && !n.error
+            && since.elapsed() >= NOTICE_FOR
+        {
+            app.notice = None;
+            notice = None;
+            dirty = true;
+        }
+        if dirty || drawn.elapsed() >= Duration::from_secs(1) {
+            terminal.draw(|frame| view::draw(frame, &mut app))?;
+            dirty = false;
+            drawn = Instant::now();
+        }
         if app.quit {
             return Ok(());
         }
         if event::poll(TICK)? {
+            dirty = true;
             match event::read()? {
                 Event::Key(key) => app.on_key(backend, key),
-                Event::Paste(text) => {
-                    for c in text.chars() {
-                        app.on_key(
-                            backend,
-                            event::KeyEvent::new(
-                                event::KeyCode::Char(c),
-                                event::KeyModifiers::NONE,
-                            ),
-                        );
-                    }
-                }
+                Event::Paste(text) => app.paste(&text),
                 _ => {}
             }
             // Keys typed quickly are handled before the next draw.
             while event::poll(Duration::ZERO)? {
-                if let Event::Key(key) = event::read()? {
-                    app.on_key(backend, key);
+                match event::read()? {
+                    Event::Key(key) => app.on_key(backend, key),
+                    Event::Paste(text) => app.paste(&text),
+                    _ => {}
                 }
             }
         }
-        app.poll(backend, Duration::ZERO);
+        dirty |= app.poll(backend, Duration::ZERO);
     }
 }

@@ -158,7 +158,14 @@ impl Backend for Fake {
             created_at: 1_700_001_000,
         }])
     }
-    fn safety_number(&mut self, _peer: &str) -> Result<String> {
+    fn safety_number(&mut self, peer: &str) -> Result<String> {
+        if peer == "u-erin" {
+            return Err(Exit::new(
+                exit::NOT_FOUND,
+                "erin has not published a key yet: there is nothing to compare.",
+            )
+            .into());
+        }
         Ok("12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000".into())
     }
     fn mark_verified(&mut self, peer: &str) -> Result<()> {
@@ -493,6 +500,9 @@ fn key_warning_banner_blocks_send_until_accepted() {
     );
     assert!(s.contains("⚠ Key changed"), "{s}");
     assert!(s.contains("accepts the new key"), "{s}");
+    // `a` in the list does not accept the key: only the safety panel does, digits shown.
+    app.on_key(&mut fake, key(KeyCode::Char('a')));
+    assert!(!fake.calls.contains(&Call::AcceptKey("u-bob".into())));
     // Enter does not send; it says why.
     app.on_key(&mut fake, key(KeyCode::Tab));
     typed(&mut app, &mut fake, "hi");
@@ -794,4 +804,176 @@ fn the_lost_keys_notice_goes_when_the_messages_decrypt_after_all() {
     assert!(s.contains("late 32"), "{s}");
     assert!(!s.contains("no longer has the keys"), "{s}");
     assert!(!s.contains("can't be decrypted"), "{s}");
+}
+
+#[test]
+fn every_screen_draws_at_any_size() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    typed(
+        &mut app,
+        &mut fake,
+        "a long message with 世界 and 👋 that wraps",
+    );
+    app.on_key(&mut fake, ctrl('w'));
+    assert_eq!(app.compose, "a long message with 世界 and 👋 that ");
+    let dialogs = [
+        None,
+        Some(Dialog::Help),
+        Some(Dialog::NewChat {
+            input: "someone".into(),
+            error: Some("no user named someone".into()),
+        }),
+        Some(Dialog::Safety {
+            peer: "u-bob".into(),
+            number: Ok(
+                "12345 67890 11111 22222 33333 44444 55555 66666 77777 88888 99999 00000".into(),
+            ),
+        }),
+    ];
+    for dialog in dialogs {
+        app.dialog = dialog;
+        for (w, h) in [(120, 40), (80, 24), (50, 12), (20, 6), (4, 3), (1, 1)] {
+            screen(&mut app, w, h);
+        }
+    }
+}
+
+#[test]
+fn the_safety_panel_says_when_there_is_no_key_to_compare() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, ctrl('n'));
+    typed(&mut app, &mut fake, "erin");
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    app.on_key(&mut fake, ctrl('s'));
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("erin has not published a key yet"), "{s}");
+    assert!(!s.contains("v mark as verified"), "{s}");
+    app.on_key(&mut fake, key(KeyCode::Char('v')));
+    assert!(!fake.calls.contains(&Call::MarkVerified("u-erin".into())));
+}
+
+#[test]
+fn a_draft_stays_with_its_conversation() {
+    let (mut app, mut fake) = start();
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    typed(&mut app, &mut fake, "half-written for bob");
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    app.on_key(&mut fake, key(KeyCode::Down));
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-carol"));
+    assert_eq!(app.compose, "");
+    app.on_key(&mut fake, key(KeyCode::Up));
+    assert_eq!(app.compose, "half-written for bob");
+    app.on_key(&mut fake, key(KeyCode::Tab));
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert!(
+        fake.calls
+            .contains(&Call::Send("u-bob".into(), "half-written for bob".into()))
+    );
+}
+
+#[test]
+fn a_notice_in_an_older_page_stays_in_its_place() {
+    let mut fake = Fake::new();
+    let mut events: Vec<ChatEvent> = vec![ChatEvent::KeysChanged {
+        peer: "u-bob".into(),
+        peer_username: "bob".into(),
+        by_me: false,
+        created_at: 1_700_000_000,
+    }];
+    events.extend((1..=60).map(|id| {
+        msg(
+            "u-bob",
+            "bob",
+            id,
+            false,
+            &format!("message {id}"),
+            Status::Sent,
+        )
+    }));
+    fake.messages.insert("u-bob".into(), events);
+    let mut app = App::new(&mut fake);
+    for _ in 0..40 {
+        screen(&mut app, 100, 200);
+        app.on_key(&mut fake, key(KeyCode::PageUp));
+    }
+    let s = screen(&mut app, 100, 200);
+    let keys = s.find("Keys changed").expect("the notice");
+    let first = s.find("  message 1 ").expect("message 1");
+    let last = s.find("  message 60 ").expect("message 60");
+    assert!(keys < first && first < last, "{s}");
+}
+
+#[test]
+fn a_paste_keeps_its_line_breaks_and_is_not_sent_line_by_line() {
+    let (mut app, mut fake) = start();
+    // From the list: the paste goes to the compose box of the open conversation.
+    app.paste("first line\r\nsecond line\n");
+    assert_eq!(app.focus, Focus::Compose);
+    assert_eq!(app.compose, "first line\nsecond line\n");
+    assert!(!fake.calls.iter().any(|c| matches!(c, Call::Send(..))));
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert!(fake.calls.contains(&Call::Send(
+        "u-bob".into(),
+        "first line\nsecond line\n".into()
+    )));
+    // Into the new-chat field: one line.
+    app.on_key(&mut fake, ctrl('n'));
+    app.paste(" erin\n");
+    app.on_key(&mut fake, key(KeyCode::Enter));
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-erin"));
+}
+
+#[test]
+fn opening_a_conversation_with_unread_messages_marks_where_they_start() {
+    let mut fake = Fake::new();
+    fake.messages.insert(
+        "u-carol".into(),
+        (1..=5)
+            .map(|id| {
+                msg(
+                    "u-carol",
+                    "carol",
+                    id,
+                    false,
+                    &format!("carol {id}"),
+                    Status::Sent,
+                )
+            })
+            .collect(),
+    );
+    let mut app = App::new(&mut fake);
+    app.on_key(&mut fake, key(KeyCode::Down));
+    let s = screen(&mut app, 100, 30);
+    // carol had 3 unread: the line stands above "carol 3".
+    let line = s.find("3 new messages").expect("the new-messages line");
+    assert!(s.find("carol 2").expect("2") < line, "{s}");
+    assert!(line < s.find("carol 3").expect("3"), "{s}");
+    // Gone after leaving and coming back.
+    app.on_key(&mut fake, key(KeyCode::Up));
+    app.on_key(&mut fake, key(KeyCode::Down));
+    let s = screen(&mut app, 100, 30);
+    assert!(!s.contains("new messages"), "{s}");
+}
+
+#[test]
+fn refresh_is_off_for_a_deleted_account_and_while_sending_is_held_back() {
+    let (mut app, mut fake) = start();
+    fake.blocked.insert("u-bob".into());
+    app.on_key(&mut fake, ctrl('r'));
+    assert!(!fake.calls.contains(&Call::Refresh("u-bob".into())));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("Sending is paused"))
+    );
+    app.on_key(&mut fake, key(KeyCode::End));
+    app.on_key(&mut fake, key(KeyCode::Home));
+    app.on_key(&mut fake, key(KeyCode::End));
+    // dave (deleted) is the last row.
+    assert_eq!(app.current().map(|c| c.peer.as_str()), Some("u-dave"));
+    app.on_key(&mut fake, ctrl('r'));
+    assert!(!fake.calls.contains(&Call::Refresh("u-dave".into())));
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("dave deleted their account"), "{s}");
 }

@@ -35,8 +35,10 @@ pub fn connection_text(c: Option<Connection>) -> &'static str {
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let [main, status] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    // The list takes 30 columns, less on a narrow terminal.
+    let list_width = LIST_WIDTH.min(main.width / 3).max(12);
     let [left, right] =
-        Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(20)]).areas(main);
+        Layout::horizontal([Constraint::Length(list_width), Constraint::Min(10)]).areas(main);
     draw_list(frame, app, left);
     draw_conversation(frame, app, right);
     draw_status(frame, app, status);
@@ -399,6 +401,23 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
         if !matches!(entry, Entry::Message { .. }) {
             prev_head = None;
         }
+        if let Entry::Message { id, .. } = entry
+            && tl.unread_from == Some(*id)
+        {
+            let n = tl
+                .entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::Message { id: m, mine: false, .. } if m >= id))
+                .count();
+            let s = if n == 1 { "" } else { "s" };
+            let label = format!(" {n} new message{s} ");
+            let side = width.saturating_sub(label.chars().count()) / 2;
+            out.push(Line::from(Span::styled(
+                format!("{}{label}{}", "─".repeat(side), "─".repeat(side)),
+                Style::new().fg(Color::Magenta),
+            )));
+            prev_head = None;
+        }
         match entry {
             Entry::Message {
                 mine,
@@ -655,8 +674,10 @@ fn draw_safety(frame: &mut Frame, app: &App, peer: &str, number: &Result<String,
                 )));
             }
         }
+        // The engine's words, e.g. "bob has not published a key yet: there is nothing to
+        // compare." (safety.js).
         Err(e) => lines.push(Line::from(Span::styled(
-            format!("The safety number could not be computed: {e}"),
+            e.clone(),
             Style::new().fg(Color::Red),
         ))),
     }
@@ -718,9 +739,8 @@ pub const HELP: &[(&str, &str)] = &[
         "safety number (v: mark as verified, a: accept a new key)",
     ),
     ("Ctrl-R", "Refresh keys"),
-    ("a (list)", "accept a contact's new key"),
     ("q (list)", "quit"),
-    ("Ctrl-U", "clear the compose box"),
+    ("Ctrl-U, Ctrl-W", "clear the compose box, delete a word"),
     ("?, F1", "this help"),
     ("Ctrl-Q, Ctrl-C", "quit"),
 ];
