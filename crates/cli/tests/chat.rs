@@ -431,3 +431,50 @@ fn a_replayed_message_from_a_hostile_server_is_rejected() {
     assert!(line.contains(" alice: in plain words"), "{line}");
     w.expect_text("[up to date]");
 }
+
+/// A fresh client reads a conversation longer than one page whose key exchange lies before the
+/// page: what arrived since it last looked is taken first (as the browser's backlog comes before
+/// its history), so nothing on the page is called lost (E5) — every message decrypts.
+#[test]
+fn a_first_read_of_a_long_conversation_decrypts_every_message_on_the_page() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let alice = register(&server, &dir.path().join("alice"), "alice");
+    let bob = register(&server, &dir.path().join("bob"), "bob");
+
+    // Bob writes 60 messages (his exchange first) while Alice's client has never run.
+    let mut b = Running::start(&server, &bob, &["watch", "--json", "--commands"]);
+    b.expect("bob connected", |v| is(v, "backlog_done"));
+    for n in 1..=60 {
+        b.command(&json!({"send": {"to": "alice", "text": format!("Bob {n:02}")}}));
+        sent_id(&mut b);
+    }
+    drop(b);
+
+    let (code, out, err) = run(&server, &alice, &["read", "bob", "--json", "--limit", "50"]);
+    assert_eq!(code, 0, "{err}");
+    let events = json_lines(&out);
+    let texts: Vec<&str> = events
+        .iter()
+        .filter(|v| is(v, "message"))
+        .filter_map(|v| v["text"].as_str())
+        .collect();
+    let expected: Vec<String> = (11..=60).map(|n| format!("Bob {n:02}")).collect();
+    assert_eq!(texts, expected, "{out}");
+    assert!(
+        !events
+            .iter()
+            .any(|v| is(v, "local_keys_lost") || is(v, "undecryptable")),
+        "nothing lost on a first read: {out}"
+    );
+    // And paging back (a second process) reaches the first ones, still nothing lost.
+    let (code, out, err) = run(&server, &alice, &["read", "bob", "--json", "--limit", "60"]);
+    assert_eq!(code, 0, "{err}");
+    let events = json_lines(&out);
+    assert_eq!(
+        events.iter().filter(|v| is(v, "message")).count(),
+        60,
+        "{out}"
+    );
+    assert!(!events.iter().any(|v| is(v, "local_keys_lost")), "{out}");
+}

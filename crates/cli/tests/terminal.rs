@@ -4,8 +4,9 @@
 //! with `capture-pane`. Secrets are typed on the terminal (no `PARLEY_PASSPHRASE`), so the
 //! no-echo path is the one exercised: the password and passphrase never appear on screen.
 //!
-//! The captures are written to docs/cli/register.txt and docs/cli/login.txt (committed, as the
-//! issue's "screenshot-like capture of each screen").
+//! The captures are written to test-output/cli/register.txt and login.txt; with
+//! `PARLEY_UPDATE_CAPTURES=1` to docs/cli/ (committed, as the issue's "screenshot-like capture of
+//! each screen").
 //!
 //! tmux must be installed (scripts/setup-test-deps.sh installs it): without it this test fails.
 
@@ -146,7 +147,7 @@ fn cli_command(server: &Server, state: &Path, args: &str) -> String {
 }
 
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli")
+    common::capture_dir()
 }
 
 /// The pane's text without the trailing blank lines and the wrapper's `sleep`.

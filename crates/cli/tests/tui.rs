@@ -2,7 +2,8 @@
 //! the real server: Alice opens a chat with Bob by Ctrl-N, sends a multi-line message with emoji
 //! and Cyrillic, Bob reads it with `parley-chat read --json` and replies with `parley-chat send`,
 //! the reply appears on Alice's screen and her message's ticks move on. The screens are saved
-//! under docs/cli/ (chat.txt, conversations.txt, chat-new.txt, chat-safety.txt, chat-help.txt).
+//! under test-output/cli/, or docs/cli/ with `PARLEY_UPDATE_CAPTURES=1` (chat.txt,
+//! conversations.txt, chat-new.txt, chat-safety.txt, chat-help.txt, …).
 //!
 //! Needs tmux (scripts/setup-test-deps.sh installs it): without it the test fails, it never
 //! skips. Needs the server binary: `cargo build -j 2 --bin parley`.
@@ -238,7 +239,7 @@ fn open_chat(tmux: &Tmux, server: &Server, dir: &Path, me: &str) {
 }
 
 fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli")
+    common::capture_dir()
 }
 
 /// Saves a screen under docs/cli/ (trailing blanks trimmed).

@@ -118,6 +118,8 @@ pub struct Engine {
     convs: HashMap<String, Conversation>,
     /// Peers whose keys were fetched by this process.
     keys_fetched: HashSet<String>,
+    /// Conversations caught up (`after=<last id>`) by this process.
+    caught_up: HashSet<String>,
     /// Own message ids → peer (for `delivered` frames).
     own_msgs: HashMap<i64, String>,
     /// `delivered` frames about own messages not seen yet (state.js `earlyDelivered`).
@@ -196,6 +198,7 @@ impl Engine {
             state,
             convs: HashMap::new(),
             keys_fetched: HashSet::new(),
+            caught_up: HashSet::new(),
             own_msgs: HashMap::new(),
             peer_read: HashMap::new(),
             early_delivered: HashSet::new(),
@@ -534,10 +537,28 @@ impl Engine {
         if let Some(b) = before {
             path.push_str(&format!("&before={b}"));
         }
+        self.ensure_conv(&peer)?;
+        // What arrived since this client last looked comes first, as the browser's backlog does
+        // before its history (inbox.js): an exchange older than the page would otherwise be
+        // missing, and a fresh client would call the page's messages lost (E5) when they are
+        // not. Its events are not shown: the page shows the same messages; its acks go with
+        // the next poll's when the WebSocket runs (the server sends what is not acked again).
+        if before.is_none() && !self.caught_up.contains(&peer) {
+            let mut acks = Vec::new();
+            self.catch_up(&peer, &mut acks)?;
+            self.save()?;
+            if let Some(ws) = &self.ws {
+                for chunk in acks.chunks(ACK_IDS_MAX) {
+                    let _ = ws.out.send(ClientFrame::Ack {
+                        id: None,
+                        ids: chunk.to_vec(),
+                    });
+                }
+            }
+        }
         let page: MessagePage = self.api.get(&path)?;
         let items: Vec<_> = page.messages.iter().map(message_json).collect();
         let offset = self.offset;
-        self.ensure_conv(&peer)?;
         let conv = self
             .convs
             .get_mut(&peer)
@@ -971,23 +992,31 @@ impl Engine {
             if let Ok(keys) = self.api.get::<Keys>(&format!("/api/users/{peer}/keys")) {
                 out.extend(self.take_keys(&peer, &keys)?);
             }
-            loop {
-                let after = self.state.peers.get(&peer).map_or(0, |p| p.last_id);
-                let page: MessagePage = self.api.get(&format!(
-                    "/api/conversations/{peer}/messages?after={after}&limit={CATCH_UP_PAGE}"
-                ))?;
-                for m in &page.messages {
-                    out.extend(self.ingest(m, acks)?);
-                }
-                let moved = self.state.peers.get(&peer).map_or(0, |p| p.last_id) > after;
-                // A short page is the end; a full page that moved nothing (a server answering
-                // old or foreign messages) must not loop for ever.
-                if page.messages.len() < CATCH_UP_PAGE || !moved {
-                    break;
-                }
-            }
+            out.extend(self.catch_up(&peer, acks)?);
         }
         self.save()?;
+        Ok(out)
+    }
+
+    /// Everything of one conversation after its last id, as live items (`after=<last id>`).
+    fn catch_up(&mut self, peer: &str, acks: &mut Vec<i64>) -> Result<Vec<ChatEvent>> {
+        let mut out = Vec::new();
+        loop {
+            let after = self.state.peers.get(peer).map_or(0, |p| p.last_id);
+            let page: MessagePage = self.api.get(&format!(
+                "/api/conversations/{peer}/messages?after={after}&limit={CATCH_UP_PAGE}"
+            ))?;
+            for m in &page.messages {
+                out.extend(self.ingest(m, acks)?);
+            }
+            let moved = self.state.peers.get(peer).map_or(0, |p| p.last_id) > after;
+            // A short page is the end; a full page that moved nothing (a server answering
+            // old or foreign messages) must not loop for ever.
+            if page.messages.len() < CATCH_UP_PAGE || !moved {
+                break;
+            }
+        }
+        self.caught_up.insert(peer.to_owned());
         Ok(out)
     }
 }

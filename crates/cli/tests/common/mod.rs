@@ -275,3 +275,15 @@ impl Server {
         self.clock_offset = 0;
     }
 }
+
+/// Where the terminal tests save their screen captures: `test-output/cli/` (never committed),
+/// or `docs/cli/` — the committed pictures of each screen — with `PARLEY_UPDATE_CAPTURES=1`.
+/// Every run draws new usernames, secrets and times, so a normal run leaves docs/ alone.
+pub fn capture_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if std::env::var_os("PARLEY_UPDATE_CAPTURES").is_some_and(|v| v == "1") {
+        root.join("docs/cli")
+    } else {
+        root.join("test-output/cli")
+    }
+}
