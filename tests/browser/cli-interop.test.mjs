@@ -52,6 +52,10 @@ describe('parley-chat and Chromium on one server (X5)', { timeout: 240_000 }, ()
     const got = await watch.waitFor((e) => e.event === 'message' && !e.mine, { what: 'Alice\'s message' });
     assert.equal(got.text, FROM_ALICE, 'the CLI decrypts the browser\'s message exactly');
     assert.equal(got.peer_username, aliceName);
+    // The browser's exchange, accepted by the Rust state machine: "Secure session started" on both.
+    const started = await watch.waitFor((e) => e.event === 'session_started', { what: 'session_started' });
+    assert.equal(started.by_me, false);
+    await a.locator('.timeline-list .sys[data-kind="session"]').first().waitFor();
     // Bob's client stored it: Alice sees "Delivered".
     await bubble(a, FROM_ALICE, 'mine').locator('.msg-status[data-state="delivered"], .msg-status[data-state="read"]').waitFor();
     watch.command({ mark_read: aliceName });

@@ -44,6 +44,14 @@ pub enum ChatEvent {
     Delivered { peer: String, id: i64 },
     /// The contact read up to `up_to`.
     Read { peer: String, up_to: i64 },
+    /// A key exchange was accepted ("Secure session started"): the conversation's first
+    /// message, or the first after a client lost its keys. `by_me`: this client's own.
+    SessionStarted {
+        peer: String,
+        peer_username: String,
+        by_me: bool,
+        created_at: i64,
+    },
     /// New keys for the conversation ("Keys changed"): `by_me` after this client's Refresh.
     KeysChanged {
         peer: String,

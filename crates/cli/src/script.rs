@@ -160,6 +160,15 @@ pub fn human(ev: &ChatEvent) -> String {
         }
         ChatEvent::Delivered { id, .. } => format!("      (message {id} delivered ✓✓)"),
         ChatEvent::Read { up_to, .. } => format!("      (read up to message {up_to} ✓✓)"),
+        ChatEvent::SessionStarted {
+            peer_username,
+            by_me,
+            created_at,
+            ..
+        } => {
+            let who = if *by_me { "you" } else { peer_username.as_str() };
+            format!("{} — Secure session started ({who})", clock(*created_at))
+        }
         ChatEvent::KeysChanged {
             peer_username,
             by_me,

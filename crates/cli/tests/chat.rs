@@ -45,6 +45,13 @@ fn cli_to_cli_live_ticks_refresh_safety_numbers_and_history_after_restart() {
     assert_eq!(got["id"], hello_id, "{:#?} {:#?}", a.seen, b.seen);
     assert_eq!(got["peer"], alice.id);
     assert_eq!(got["peer_username"], "alice");
+    // Alice's exchange came before her message: "Secure session started" on both sides.
+    let started = |seen: &[Value], by_me: bool| {
+        seen.iter()
+            .any(|v| is(v, "session_started") && v["by_me"] == by_me && v["peer_username"] != "")
+    };
+    assert!(started(&b.seen, false), "{:#?}", b.seen);
+    assert!(started(&a.seen, true), "{:#?}", a.seen);
     let delivered = a.expect("delivered tick", |v| is(v, "delivered"));
     assert_eq!(delivered["id"], hello_id);
     assert_eq!(delivered["peer"], bob.id);

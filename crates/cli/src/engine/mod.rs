@@ -380,7 +380,13 @@ impl Engine {
                         status,
                     });
                 }
-                EventKind::Exchange { ok: true, .. } => {}
+                // timeline.js: every accepted exchange is "Secure session started".
+                EventKind::Exchange { ok: true, .. } => out.push(ChatEvent::SessionStarted {
+                    peer: peer.to_owned(),
+                    peer_username: username.clone(),
+                    by_me: ev.mine,
+                    created_at: ev.created_at,
+                }),
                 EventKind::Exchange { reason, .. } => {
                     if reason == Some(Reason::NotMyKey) {
                         lost(&mut out, &mut lost_said);

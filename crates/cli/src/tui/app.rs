@@ -50,6 +50,8 @@ pub enum Entry {
         created_at: i64,
         status: Status,
     },
+    /// "Secure session started" (an accepted key exchange).
+    SessionStarted { by_me: bool, created_at: i64 },
     /// "Keys changed".
     KeysChanged { by_me: bool, created_at: i64 },
     /// The contact's identity key changed (X3).
@@ -540,6 +542,16 @@ impl App {
                         }
                     }
                 }
+            }
+            ChatEvent::SessionStarted {
+                peer,
+                peer_username,
+                by_me,
+                created_at,
+            } => {
+                self.ensure_conv(&peer, &peer_username);
+                let tl = self.timelines.entry(peer).or_default();
+                tl.insert(Entry::SessionStarted { by_me, created_at }, after);
             }
             ChatEvent::KeysChanged {
                 peer,

@@ -466,6 +466,17 @@ fn timeline_lines(app: &App, peer: &str, name: &str, width: usize) -> Vec<Line<'
                     out.push(Line::from(format!("  {l}")));
                 }
             }
+            Entry::SessionStarted { by_me, created_at } => {
+                let who = if *by_me { "You" } else { name };
+                out.push(system(
+                    &format!(
+                        "— Secure session started — {who} · {}",
+                        time_text(*created_at)
+                    ),
+                    Color::Blue,
+                    width,
+                ));
+            }
             Entry::KeysChanged { by_me, created_at } => {
                 let who = if *by_me { "You" } else { name };
                 out.push(system(
@@ -734,10 +745,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("PgUp/PgDn", "scroll; PgUp at the top loads older messages"),
     ("Ctrl-N", "start a chat by exact username"),
-    (
-        "Ctrl-S",
-        "safety number (v: mark as verified, a: accept a new key)",
-    ),
+    ("Ctrl-S", "safety number (v: verify, a: accept a new key)"),
     ("Ctrl-R", "Refresh keys"),
     ("q (list)", "quit"),
     ("Ctrl-U, Ctrl-W", "clear the compose box, delete a word"),
