@@ -553,14 +553,7 @@ impl Engine {
             let mut acks = Vec::new();
             self.catch_up(&peer, &mut acks)?;
             self.save()?;
-            if let Some(ws) = &self.ws {
-                for chunk in acks.chunks(ACK_IDS_MAX) {
-                    let _ = ws.out.send(ClientFrame::Ack {
-                        id: None,
-                        ids: chunk.to_vec(),
-                    });
-                }
-            }
+            self.send_acks(&acks);
         }
         let page: MessagePage = self.api.get(&path)?;
         let items: Vec<_> = page.messages.iter().map(message_json).collect();
@@ -840,16 +833,7 @@ impl Engine {
         // Acknowledged only once stored (inbox.js: after processing; here after the save).
         if !acks.is_empty() {
             match self.save() {
-                Ok(()) => {
-                    if let Some(ws) = &self.ws {
-                        for chunk in acks.chunks(ACK_IDS_MAX) {
-                            let _ = ws.out.send(ClientFrame::Ack {
-                                id: None,
-                                ids: chunk.to_vec(),
-                            });
-                        }
-                    }
-                }
+                Ok(()) => self.send_acks(&acks),
                 Err(e) => out.push(error_event(&e)),
             }
         }
@@ -988,6 +972,19 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Acknowledge stored messages over the WebSocket, if it runs (call after the save). Without
+    /// it the server sends them again with the next backlog; the client reports them once.
+    fn send_acks(&self, acks: &[i64]) {
+        if let Some(ws) = &self.ws {
+            for chunk in acks.chunks(ACK_IDS_MAX) {
+                let _ = ws.out.send(ClientFrame::Ack {
+                    id: None,
+                    ids: chunk.to_vec(),
+                });
+            }
+        }
     }
 
     /// After a reconnect or `resync`: every known conversation fetches `after=<last id>`.
